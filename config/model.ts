@@ -1,0 +1,301 @@
+/**
+ * The typed model of an edge: everything render and components need, derived once from a validated
+ * {@link StackConfig}. Pure data: no Pulumi types, no I/O.
+ */
+import { ConfigError, addressInSubnet, parseStackConfig, type ParseContext } from "./parse";
+import type { DockerHostConfig, RouteConfig, RouterOsHostConfig, StackConfig } from "./schema";
+
+/** Where things live inside the containers (the same on Docker and RouterOS). */
+export const PATHS = {
+  /** Worker: HAProxy config directory, owned by the Data Plane API after bootstrap (a volume). */
+  workerConfigDir: "/usr/local/etc/haproxy",
+  /** Load balancer: HAProxy config directory (rendered by Pulumi). */
+  lbConfigDir: "/usr/local/etc/haproxy",
+  /** Files Pulumi owns and renders: bootstrap config, 404 page, userlist, dataplaneapi.yml. */
+  edgeDir: "/usr/local/etc/haproxy-edge",
+  /** Certificates directory (a volume shared by the load balancer and certbot). */
+  certsDir: "/usr/local/etc/haproxy/certs",
+  /** Runtime API socket directory of the load balancer (a volume shared with certbot). */
+  lbRuntimeDir: "/var/run/haproxy",
+  /** Master CLI socket directory of a worker (a volume shared by HAProxy and the Data Plane API). */
+  workerMasterDir: "/var/run/haproxy-master",
+  /** Data Plane API state: transactions, backups, storage (a volume). */
+  dataplaneStateDir: "/var/lib/dataplaneapi",
+  /** certbot state (a volume that survives `pulumi destroy`). */
+  letsencryptDir: "/etc/letsencrypt",
+  /** certbot's view of the certificates volume. */
+  certbotCertsDir: "/etc/haproxy-edge/certs",
+  /** certbot's view of the load balancer runtime socket volume. */
+  certbotRuntimeDir: "/run/haproxy-edge",
+  /** certbot scripts, credentials and CA bundle rendered by Pulumi. */
+  certbotEdgeDir: "/etc/haproxy-edge",
+} as const;
+
+export const FILES = {
+  lbSocket: `${PATHS.lbRuntimeDir}/admin.sock`,
+  workerMasterSocket: `${PATHS.workerMasterDir}/master.sock`,
+  notFoundPage: `${PATHS.edgeDir}/404.html`,
+  blocklist: `${PATHS.edgeDir}/blocklist.acl`,
+  internalNetworks: `${PATHS.edgeDir}/internal.acl`,
+  hostsMap: `${PATHS.edgeDir}/hosts.map`,
+  stagingMap: `${PATHS.edgeDir}/staging.map`,
+  workerBootstrap: `${PATHS.edgeDir}/haproxy.cfg`,
+  workerConfig: `${PATHS.workerConfigDir}/haproxy.cfg`,
+  lbConfig: `${PATHS.lbConfigDir}/haproxy.cfg`,
+  userlist: `${PATHS.edgeDir}/userlist.cfg`,
+  dataplaneApiConfig: `${PATHS.edgeDir}/dataplaneapi.yml`,
+  placeholderCert: `${PATHS.edgeDir}/placeholder.pem`,
+} as const;
+
+/** Worker frontend name (the Data Plane API route resources add ACLs and use_backend rules to it). */
+export const WORKER_FRONTEND = "fe_edge";
+/** Worker health endpoint (answered by HAProxy itself with `monitor-uri`). */
+export const HEALTH_URI = "/haproxy-edge/health";
+/** Port of the worker's plain (no PROXY protocol) health listener on 127.0.0.1, for the container healthcheck. */
+export const WORKER_HEALTH_PORT = 8405;
+/** Data Plane API listen port inside its container. */
+export const DATAPLANE_API_CONTAINER_PORT = 5555;
+/** The Data Plane API userlist section name. */
+export const DATAPLANE_USERLIST = "dataplaneapi";
+
+export interface DockerHostModel extends DockerHostConfig {
+  name: string;
+}
+
+export interface RouterOsHostModel extends RouterOsHostConfig {
+  name: string;
+  /** The router's own address on the container bridge (first address of the subnet). */
+  bridgeAddress: string;
+  prefixLength: number;
+  /** Parsed version, e.g. [7, 21, 0]. */
+  versionParts: [number, number, number];
+}
+
+export type HostModel = DockerHostModel | RouterOsHostModel;
+
+/** Where a service runs, and the address it gets there. */
+export interface Placement {
+  host: HostModel;
+  /** RouterOS only: the container's veth name and address on the bridge. */
+  veth?: { name: string; address: string };
+}
+
+export interface RouteModel extends Omit<RouteConfig, "servers"> {
+  servers: { host: string; port: number }[];
+  /** The host name that reaches this route on the staging worker (internal clients only). */
+  stagingHost: string;
+}
+
+export interface WorkerModel {
+  /** `staging`, `prod-1`, `prod-2`, ... */
+  name: string;
+  role: "staging" | "production";
+  /** 0 for staging, i for prod-i. */
+  index: number;
+  placement: Placement;
+  /** Docker container names. */
+  containerName: string;
+  dataplaneApiContainerName: string;
+  /** Network alias on the edge network (DNS name the load balancer uses on the same host). */
+  alias: string;
+  /** Port of the PROXY-protocol frontend inside the container. */
+  port: number;
+  /** Where the load balancer connects to: alias:port on the same host, or the host's address and published port. */
+  upstream: { address: string; port: number };
+  /** Published on the Docker host's LAN address when the load balancer is on another host. */
+  publish?: { address: string; port: number };
+  /** Sources allowed to open connections to the PROXY-protocol frontend (the load balancer only). */
+  trustedSources: string[];
+  dataplaneApi: {
+    user: string;
+    /** Published on the Docker host's 127.0.0.1. */
+    publishedPort: number;
+    /** How an operator (or the Pulumi program) reaches the API. */
+    endpoint: string;
+  };
+}
+
+export interface LoadBalancerModel {
+  placement: Placement;
+  containerName: string;
+  publishAddress: string;
+  httpPort: number;
+  httpsPort: number;
+  rateLimit: { requests: number; windowSeconds: number };
+  blocklistCidrs: string[];
+  internalCidrs: string[];
+  /** `.staging.example.com` (the pattern without its `*`). */
+  stagingSuffix: string;
+  timeouts: { connect: string; client: string; server: string; httpRequest: string; httpKeepAlive: string };
+  maxConnections: number;
+  /** Path of the served certificate inside the container (exactly the name given to `set ssl cert`). */
+  certPath: string;
+}
+
+export interface CertbotModel {
+  placement: Placement;
+  containerName: string;
+  server: string;
+  email: string;
+  dns: { server: string; port: number; keyName: string; algorithm: string; secret: string };
+  propagationSeconds: number;
+  caBundle?: string;
+  renewIntervalHours: number;
+}
+
+export interface EdgeModel {
+  project: string;
+  stack: string;
+  hosts: HostModel[];
+  tls: { mode: "selfsigned" | "acme"; domains: string[]; certName: string };
+  images: { haproxy: string; dataplaneApi: string; certbot: string };
+  loadBalancer: LoadBalancerModel;
+  /** Staging first, then prod-1..N: the rollout order. */
+  workers: WorkerModel[];
+  certbot?: CertbotModel;
+  routes: RouteModel[];
+}
+
+/** Address slot of each service on a router's container subnet (stable whatever else is placed there). */
+function routerSlot(service: string): number {
+  if (service === "lb") return 2;
+  if (service === "certbot") return 3;
+  if (service === "staging") return 4;
+  return 4 + Number(service.replace("prod-", ""));
+}
+
+function hostModel(name: string, h: StackConfig["hosts"][string]): HostModel {
+  if (h.kind === "docker") return { ...h, name };
+  const m = /^7\.(\d+)(?:\.(\d+))?$/.exec(h.version);
+  return {
+    ...h,
+    name,
+    bridgeAddress: addressInSubnet(h.subnet, 1),
+    prefixLength: Number(h.subnet.split("/")[1]),
+    versionParts: [7, Number(m?.[1] ?? 0), Number(m?.[2] ?? 0)],
+  };
+}
+
+function placement(host: HostModel, service: string): Placement {
+  if (host.kind !== "routeros") return { host };
+  return {
+    host,
+    veth: { name: `${host.vethPrefix}${service}`, address: addressInSubnet(host.subnet, routerSlot(service)) },
+  };
+}
+
+/** The file name of the certificate: the first domain, `*.` spelled `wildcard.`. */
+export function certificateName(domains: readonly string[]): string {
+  return domains[0].replace(/^\*\./, "wildcard.");
+}
+
+/** Builds the model from validated config. */
+export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
+  const hosts = Object.keys(c.hosts)
+    .sort()
+    .map((n) => hostModel(n, c.hosts[n]));
+  const byName = new Map(hosts.map((h) => [h.name, h]));
+  const lbHost = byName.get(c.loadBalancerHost)!;
+  const stack = ctx.stack;
+  const certName = certificateName(c.domains);
+
+  const workerHosts = [c.stagingWorkerHost, ...c.productionWorkerHosts];
+  const workers: WorkerModel[] = workerHosts.map((hostName, index) => {
+    const name = index === 0 ? "staging" : `prod-${index}`;
+    const host = byName.get(hostName)! as DockerHostModel;
+    const sameHost = hostName === c.loadBalancerHost;
+    const publish = sameHost ? undefined : { address: host.address!, port: c.workerPort + index };
+    const lbAddress = lbHost.kind === "docker" ? lbHost.address : lbHost.address;
+    const publishedPort = c.dataplaneApiPort + index;
+    return {
+      name,
+      role: index === 0 ? "staging" : "production",
+      index,
+      placement: placement(host, name),
+      containerName: `${stack}-${name}`,
+      dataplaneApiContainerName: `${stack}-${name}-dataplaneapi`,
+      alias: name,
+      port: c.workerPort,
+      upstream: publish ?? { address: name, port: c.workerPort },
+      publish,
+      trustedSources: sameHost ? [host.subnet] : [`${lbAddress}/32`],
+      dataplaneApi: {
+        user: c.dataplaneApiUser,
+        publishedPort,
+        endpoint:
+          host.url.startsWith("ssh://")
+            ? `http://127.0.0.1:${publishedPort} on ${host.url.replace(/^ssh:\/\//, "")} (ssh -L ${publishedPort}:127.0.0.1:${publishedPort})`
+            : `http://127.0.0.1:${publishedPort}`,
+      },
+    };
+  });
+
+  const routes: RouteModel[] = c.routes.map((r) => ({
+    ...r,
+    servers: r.servers.map((s) => {
+      const i = s.lastIndexOf(":");
+      return { host: s.slice(0, i).toLowerCase(), port: Number(s.slice(i + 1)) };
+    }),
+    stagingHost: `${r.name}${c.stagingHostPattern.slice(1)}`,
+  }));
+
+  const model: EdgeModel = {
+    project: ctx.project,
+    stack,
+    hosts,
+    tls: { mode: c.tlsMode, domains: c.domains, certName },
+    images: { haproxy: c.haproxyImage, dataplaneApi: c.dataplaneApiImage, certbot: c.certbotImage },
+    loadBalancer: {
+      placement: placement(lbHost, "lb"),
+      containerName: `${stack}-lb`,
+      publishAddress: c.publishAddress,
+      httpPort: c.httpPort,
+      httpsPort: c.httpsPort,
+      rateLimit: { requests: c.rateLimitRequests, windowSeconds: c.rateLimitWindowSeconds },
+      blocklistCidrs: c.blocklistCidrs,
+      internalCidrs: c.internalCidrs,
+      stagingSuffix: c.stagingHostPattern.slice(1),
+      timeouts: {
+        connect: c.timeoutConnect,
+        client: c.timeoutClient,
+        server: c.timeoutServer,
+        httpRequest: c.timeoutHttpRequest,
+        httpKeepAlive: c.timeoutHttpKeepAlive,
+      },
+      maxConnections: c.maxConnections,
+      certPath: `${PATHS.certsDir}/${certName}.pem`,
+    },
+    workers,
+    routes,
+  };
+  if (c.tlsMode === "acme") {
+    const certbotHost = byName.get(c.certbotHost ?? c.loadBalancerHost)!;
+    model.certbot = {
+      placement: placement(certbotHost, "certbot"),
+      containerName: `${stack}-certbot`,
+      server: c.acmeServer,
+      email: c.acmeEmail!,
+      dns: {
+        server: c.acmeDnsServer!,
+        port: c.acmeDnsPort,
+        keyName: c.acmeTsigKeyName!,
+        algorithm: c.acmeTsigAlgorithm,
+        secret: c.acmeTsigSecret!,
+      },
+      propagationSeconds: c.acmePropagationSeconds,
+      caBundle: c.acmeCaBundle,
+      renewIntervalHours: c.renewIntervalHours,
+    };
+  }
+  return model;
+}
+
+/**
+ * Raw Pulumi config (namespace stripped, values as Pulumi gives them) → model.
+ * @throws ConfigError listing every problem, before any resource is registered.
+ */
+export function loadModel(values: Record<string, unknown>, ctx: ParseContext): EdgeModel {
+  const res = parseStackConfig(values, ctx);
+  if (!res.ok) throw new ConfigError(res.issues);
+  return buildModel(res.config, ctx);
+}

@@ -1,0 +1,392 @@
+/**
+ * Stack config → validated {@link StackConfig}: every top-level key parsed on its own, then checks that span
+ * keys. All problems are collected and reported together, each with its key path and offending value.
+ */
+import { z } from "zod";
+import {
+  SECRET_PATHS,
+  hostNameSchema,
+  hostSchema,
+  routeSchema,
+  STRING_KEYS,
+  topLevel,
+  type HostConfig,
+  type RouteConfig,
+  type StackConfig,
+  type TopLevelKey,
+} from "./schema";
+import { ROUTEROS_INTERFACE_MAX, certificateCovers, intToIpv4, ipv4ToInt, isIPv4 } from "./validators";
+
+/** One problem in the stack configuration. */
+export interface ConfigIssue {
+  /** Key path such as `routes[1].servers[0]` (relative to the `haproxy-edge:` namespace). */
+  path: string;
+  /** What is wrong, in words. */
+  message: string;
+  /** The offending value (already redacted when the path is a secret); absent when the key is missing. */
+  value?: unknown;
+}
+
+/** Thrown when the stack configuration is invalid; its message lists every issue. */
+export class ConfigError extends Error {
+  constructor(public readonly issues: readonly ConfigIssue[]) {
+    super(formatIssues(issues));
+    this.name = "ConfigError";
+  }
+}
+
+/** What the program knows about the stack besides the config values. */
+export interface ParseContext {
+  /** Pulumi project name (the config namespace). */
+  project: string;
+  /** Pulumi stack name. */
+  stack: string;
+  /** Top-level keys whose value Pulumi holds as a secret (`pulumi config set --secret`). */
+  secretKeys: ReadonlySet<string>;
+}
+
+export const PROJECT = "haproxy-edge";
+/** Services, in rollout order, that are placed on hosts; each gets a fixed address slot on a router. */
+export const MAX_PRODUCTION_WORKERS = 16;
+
+function isSecretPath(path: string): boolean {
+  return SECRET_PATHS.some((re) => re.test(path));
+}
+
+function show(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
+export function formatIssues(issues: readonly ConfigIssue[]): string {
+  const lines = issues.map((i) => {
+    const got = "value" in i ? ` (got ${show(i.value)})` : "";
+    return `  - ${i.path || "(config)"}: ${i.message}${got}`;
+  });
+  const n = issues.length;
+  return `Invalid stack configuration (${n} problem${n === 1 ? "" : "s"}); nothing was deployed:\n${lines.join("\n")}`;
+}
+
+function joinPath(base: string, parts: readonly PropertyKey[]): string {
+  let out = base;
+  for (const p of parts) {
+    if (typeof p === "number") out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out;
+}
+
+function getAt(value: unknown, parts: readonly PropertyKey[]): { found: boolean; value?: unknown } {
+  let cur: unknown = value;
+  for (const p of parts) {
+    if (cur === null || typeof cur !== "object" || !(p in (cur as object))) return { found: false };
+    cur = (cur as Record<PropertyKey, unknown>)[p];
+  }
+  return { found: true, value: cur };
+}
+
+function withValue(path: string, message: string, found: boolean, value: unknown): ConfigIssue {
+  if (!found || value === undefined) return { path, message };
+  return { path, message, value: isSecretPath(path) ? "[secret]" : value };
+}
+
+/** Converts zod issues of one key into ConfigIssues (one per unknown key, the offending value looked up). */
+function fromZod(key: string, raw: unknown, error: z.ZodError): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const k of issue.keys) {
+        const path = joinPath(key, [...issue.path, k]);
+        const at = getAt(raw, [...issue.path, k]);
+        out.push(withValue(path, "unknown key (check the spelling; see the config reference)", at.found, at.value));
+      }
+      continue;
+    }
+    const path = joinPath(key, issue.path);
+    const at = getAt(raw, issue.path);
+    let message = issue.message;
+    if (issue.code === "invalid_type" && !at.found) message = "is required";
+    else if (issue.code === "invalid_union" && "discriminator" in issue) {
+      message = `must be one of: ${(issue as unknown as { options: string[] }).options.map((o) => `"${o}"`).join(", ")}`;
+    }
+    out.push(withValue(path, message, at.found, at.value));
+  }
+  return out;
+}
+
+/**
+ * Decodes raw Pulumi config strings (`pulumi.runtime.allConfig()`, namespace stripped): string keys stay as they
+ * are, all others are JSON (numbers, booleans, lists, objects).
+ */
+export function decodeRawConfig(raw: Record<string, string>): { values: Record<string, unknown>; issues: ConfigIssue[] } {
+  const values: Record<string, unknown> = {};
+  const issues: ConfigIssue[] = [];
+  for (const [key, text] of Object.entries(raw)) {
+    if (STRING_KEYS.has(key)) {
+      values[key] = text;
+      continue;
+    }
+    try {
+      values[key] = JSON.parse(text);
+    } catch {
+      // A bare word for a non-string key: let the schema report it with its expected type.
+      values[key] = text;
+    }
+  }
+  return { values, issues };
+}
+
+/** Validates decoded config values; returns the parsed config or every problem found. */
+export function parseStackConfig(
+  values: Record<string, unknown>,
+  ctx: ParseContext,
+): { ok: true; config: StackConfig } | { ok: false; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const parsed: Partial<Record<TopLevelKey, unknown>> = {};
+
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/.test(ctx.stack)) {
+    issues.push({
+      path: "(stack name)",
+      message: "must be 1 to 40 letters, digits, '_', '.', '-' (it prefixes container names)",
+      value: ctx.stack,
+    });
+  }
+  for (const key of Object.keys(values).sort()) {
+    if (!(key in topLevel)) {
+      issues.push(
+        withValue(key, "unknown key (check the spelling; see the config reference in README.md)", true, values[key]),
+      );
+    }
+  }
+  for (const key of Object.keys(topLevel) as TopLevelKey[]) {
+    const raw = values[key];
+    if (key === "routes" && Array.isArray(raw)) {
+      // Parse routes one by one so the valid ones still take part in the cross-route checks.
+      const routes: RouteConfig[] = [];
+      raw.forEach((r, i) => {
+        const res = routeSchema.safeParse(r, { reportInput: true });
+        if (res.success) routes.push(res.data);
+        else issues.push(...fromZod(`routes[${i}]`, r, res.error));
+      });
+      parsed.routes = routes;
+      continue;
+    }
+    if (key === "hosts" && raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
+      // Parse hosts one by one so the valid ones still take part in the placement checks.
+      const hosts: Record<string, HostConfig> = {};
+      for (const [name, h] of Object.entries(raw as Record<string, unknown>)) {
+        const key = hostNameSchema.safeParse(name);
+        if (!key.success) issues.push({ path: `hosts.${name}`, message: key.error.issues[0].message, value: name });
+        const res = hostSchema.safeParse(h, { reportInput: true });
+        if (res.success) {
+          if (key.success) hosts[name] = res.data;
+        } else issues.push(...fromZod(`hosts.${name}`, h, res.error));
+      }
+      parsed.hosts = hosts;
+      continue;
+    }
+    const res = topLevel[key].safeParse(raw, { reportInput: true });
+    if (res.success) parsed[key] = res.data;
+    else issues.push(...fromZod(key, raw, res.error));
+  }
+
+  issues.push(...crossChecks(parsed as Partial<StackConfig>, values, ctx));
+  if (issues.length > 0) return { ok: false, issues };
+  return { ok: true, config: parsed as StackConfig };
+}
+
+/** Checks that span several keys; each runs only when the keys it needs parsed. */
+function crossChecks(c: Partial<StackConfig>, raw: Record<string, unknown>, ctx: ParseContext): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const add = (path: string, message: string, value?: unknown) =>
+    issues.push(value === undefined ? { path, message } : { path, message, value });
+
+  const hosts = c.hosts;
+  // Placement: every service on a known host.
+  const placements: { path: string; host: string | undefined }[] = [
+    { path: "loadBalancerHost", host: c.loadBalancerHost },
+    { path: "stagingWorkerHost", host: c.stagingWorkerHost },
+    ...(c.productionWorkerHosts ?? []).map((h, i) => ({ path: `productionWorkerHosts[${i}]`, host: h })),
+  ];
+  if (c.tlsMode === "acme") placements.push({ path: "certbotHost", host: c.certbotHost ?? c.loadBalancerHost });
+  if (hosts) {
+    const known = Object.keys(hosts).sort();
+    for (const p of placements) {
+      if (p.host === undefined) continue;
+      if (!(p.host in hosts)) {
+        add(p.path, `must name a host defined under hosts (${known.map((k) => `"${k}"`).join(", ")})`, p.host);
+      }
+    }
+    // Workers run the Data Plane API next to HAProxy; on RouterOS that is not supported yet.
+    for (const p of placements.filter((q) => q.path.startsWith("staging") || q.path.startsWith("production"))) {
+      if (p.host && hosts[p.host]?.kind === "routeros") {
+        add(p.path, "workers must be placed on a Docker host (RouterOS placement covers the load balancer and certbot)", p.host);
+      }
+    }
+    // Docker hosts must be distinct endpoints.
+    const seenUrls = new Map<string, string>();
+    for (const [name, h] of Object.entries(hosts)) {
+      if (h.kind !== "docker") continue;
+      const other = seenUrls.get(h.url);
+      if (other) add(`hosts.${name}.url`, `is the same Docker endpoint as hosts.${other}.url`, h.url);
+      seenUrls.set(h.url, name);
+    }
+    // Router secrets and addressing.
+    for (const [name, h] of Object.entries(hosts)) {
+      if (h.kind !== "routeros") continue;
+      if (!h.privateKey) add(`hosts.${name}.privateKey`, "is required for a RouterOS host (set it with --secret)");
+      else if (!ctx.secretKeys.has("hosts")) {
+        add(
+          `hosts.${name}.privateKey`,
+          `must be stored as a secret: pulumi config set --secret --path 'hosts.${name}.privateKey' < key`,
+        );
+      }
+      const len = Number(h.subnet.split("/")[1]);
+      const services = placements.filter((p) => p.host === name).length;
+      // Slots: network, router (.1), lb (.2), certbot (.3), staging (.4), prod-i (.4+i), broadcast.
+      const needed = 5 + MAX_PRODUCTION_WORKERS;
+      if (services > 0 && 2 ** (32 - len) < needed + 1) {
+        add(`hosts.${name}.subnet`, `is too small: use a /27 or larger (${needed} addresses are reserved)`, h.subnet);
+      }
+      const vethLongest = `${h.vethPrefix}certbot`;
+      if (vethLongest.length > ROUTEROS_INTERFACE_MAX) {
+        add(
+          `hosts.${name}.vethPrefix`,
+          `makes veth names such as "${vethLongest}" longer than ${ROUTEROS_INTERFACE_MAX} characters (RouterOS 7.20+ limit)`,
+          h.vethPrefix,
+        );
+      }
+    }
+  }
+
+  // Certbot talks to the load balancer's runtime API over a unix socket: same host only.
+  if (c.tlsMode === "acme" && c.certbotHost !== undefined && c.loadBalancerHost !== undefined) {
+    if (c.certbotHost !== c.loadBalancerHost) {
+      add(
+        "certbotHost",
+        `must be the load balancer's host "${c.loadBalancerHost}": certificates are pushed through its runtime API unix socket`,
+        c.certbotHost,
+      );
+    }
+  }
+
+  // Workers reached from a load balancer on another host need that host's LAN address, and the load
+  // balancer's host needs a fixed address for the workers to trust PROXY headers from.
+  if (hosts && c.loadBalancerHost && hosts[c.loadBalancerHost]) {
+    const lbHost = hosts[c.loadBalancerHost];
+    const workerPlacements = placements.filter((p) => p.path !== "loadBalancerHost" && p.path !== "certbotHost");
+    let crossHost = false;
+    for (const p of workerPlacements) {
+      if (!p.host || p.host === c.loadBalancerHost) continue;
+      const h = hosts[p.host];
+      if (h?.kind === "docker") {
+        crossHost = true;
+        if (!h.address) {
+          add(
+            `hosts.${p.host}.address`,
+            `is required: the load balancer on "${c.loadBalancerHost}" reaches the worker of ${p.path} through it`,
+          );
+        }
+      }
+    }
+    if (crossHost) {
+      const lbAddress = lbHost.kind === "docker" ? lbHost.address : lbHost.address;
+      if (!lbAddress || !isIPv4(lbAddress)) {
+        add(
+          `hosts.${c.loadBalancerHost}.address`,
+          "must be an IPv4 address: workers on other hosts accept PROXY protocol only from it",
+          lbAddress,
+        );
+      }
+    }
+  }
+
+  // ACME needs its DNS-01 settings; the TSIG secret must be a Pulumi secret.
+  if (c.tlsMode === "acme") {
+    const required: [TopLevelKey, string][] = [
+      ["acmeEmail", "the ACME account email"],
+      ["acmeDnsServer", "the RFC 2136 DNS server address"],
+      ["acmeTsigKeyName", "the TSIG key name"],
+      ["acmeTsigSecret", "the TSIG secret (set it with --secret)"],
+    ];
+    for (const [key, what] of required) {
+      if (raw[key] === undefined) add(key, `is required when tlsMode is "acme": ${what}`);
+    }
+    if (raw.acmeTsigSecret !== undefined && !ctx.secretKeys.has("acmeTsigSecret")) {
+      add("acmeTsigSecret", "must be stored as a secret: pulumi config set --secret acmeTsigSecret <base64>");
+    }
+  }
+
+  // Ports: the load balancer's two listeners differ; the Data Plane API ports do not collide with them.
+  if (c.httpPort !== undefined && c.httpPort === c.httpsPort) {
+    add("httpsPort", "must differ from httpPort", c.httpsPort);
+  }
+  if (c.dataplaneApiPort !== undefined && c.productionWorkerHosts) {
+    const last = c.dataplaneApiPort + c.productionWorkerHosts.length;
+    if (last > 65535) add("dataplaneApiPort", `leaves no room for ${c.productionWorkerHosts.length + 1} workers`, c.dataplaneApiPort);
+    for (const key of ["httpPort", "httpsPort"] as const) {
+      const p = c[key];
+      if (p !== undefined && p >= c.dataplaneApiPort && p <= last) {
+        add(key, `collides with the Data Plane API ports ${c.dataplaneApiPort}-${last}`, p);
+      }
+    }
+  }
+  if (c.workerPort !== undefined && c.productionWorkerHosts && c.workerPort + c.productionWorkerHosts.length > 65534) {
+    add("workerPort", "leaves no room for the worker ports", c.workerPort);
+  }
+
+  // Routes: unique names, each host (and path prefix) served by one route only, hosts covered by the certificate.
+  if (c.routes) {
+    const names = new Map<string, number>();
+    const served = new Map<string, string>();
+    c.routes.forEach((r, i) => {
+      const prev = names.get(r.name);
+      if (prev !== undefined) add(`routes[${i}].name`, `duplicates routes[${prev}].name`, r.name);
+      else names.set(r.name, i);
+      const seenHere = new Set<string>();
+      r.hosts.forEach((h, j) => {
+        if (seenHere.has(h)) add(`routes[${i}].hosts[${j}]`, "is listed twice in this route", h);
+        seenHere.add(h);
+        const key = `${h}${r.pathPrefix ?? ""}`;
+        const owner = served.get(key);
+        if (owner !== undefined && owner !== r.name) {
+          add(
+            `routes[${i}].hosts[${j}]`,
+            `is already served by route "${owner}"${r.pathPrefix ? ` with path prefix ${r.pathPrefix}` : ""}`,
+            h,
+          );
+        } else served.set(key, r.name);
+        if (c.stagingHostPattern && h.endsWith(c.stagingHostPattern.slice(1))) {
+          add(`routes[${i}].hosts[${j}]`, `matches stagingHostPattern ${c.stagingHostPattern}`, h);
+        }
+        if (c.domains && !c.domains.some((d) => certificateCovers(d, h))) {
+          add(`routes[${i}].hosts[${j}]`, `is not covered by any name in domains (${c.domains.join(", ")})`, h);
+        }
+      });
+    });
+  }
+
+  if (c.domains) {
+    const seen = new Set<string>();
+    c.domains.forEach((d, i) => {
+      if (seen.has(d)) add(`domains[${i}]`, "is listed twice", d);
+      seen.add(d);
+    });
+  }
+  if (c.blocklistCidrs && c.internalCidrs) {
+    for (const [i, b] of c.blocklistCidrs.entries()) {
+      if (c.internalCidrs.includes(b)) add(`blocklistCidrs[${i}]`, "is also in internalCidrs", b);
+    }
+  }
+  return issues;
+}
+
+/** Usable address `offset` of an IPv4 prefix (offset 1 = first host address). */
+export function addressInSubnet(subnet: string, offset: number): string {
+  return intToIpv4(ipv4ToInt(subnet.split("/")[0]) + offset);
+}

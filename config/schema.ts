@@ -1,0 +1,279 @@
+/**
+ * The stack configuration schema: one zod schema per top-level key of the `haproxy-edge:` namespace.
+ *
+ * Scalars (strings, numbers, booleans, lists of strings) are top-level keys so that `Pulumi.yaml` can give each
+ * of them a type, a description and a default; `hosts` and `routes` are structured values. Every object is
+ * strict: an unknown key is an error, so a typo is never silently ignored.
+ */
+import { z } from "zod";
+import {
+  DURATION,
+  IMAGE,
+  NAME,
+  PATH_PREFIX,
+  ROUTEROS_INTERFACE,
+  ROUTEROS_INTERFACE_MAX,
+  cidrProblem,
+  isCertificateName,
+  isHostname,
+  isIPv4,
+} from "./validators";
+
+const port = z
+  .number({ error: "must be a whole number from 1 to 65535" })
+  .int("must be a whole number from 1 to 65535")
+  .min(1, "must be a whole number from 1 to 65535")
+  .max(65535, "must be a whole number from 1 to 65535");
+
+const positiveInt = (max: number) =>
+  z
+    .number({ error: `must be a whole number from 1 to ${max}` })
+    .int(`must be a whole number from 1 to ${max}`)
+    .min(1, `must be a whole number from 1 to ${max}`)
+    .max(max, `must be a whole number from 1 to ${max}`);
+
+const name = (what: string) =>
+  z
+    .string({ error: `must be a ${what} name` })
+    .regex(NAME, `must be a ${what} name: a-z, 0-9 and inner '-', 1 to 32 characters`);
+
+const hostname = z
+  .string({ error: "must be a host name" })
+  .transform((s) => s.toLowerCase())
+  .refine(isHostname, "must be a host name such as app.example.com (letters, digits, '-', dots; no wildcard)");
+
+const certificateName = z
+  .string({ error: "must be a domain name" })
+  .transform((s) => s.toLowerCase())
+  .refine(isCertificateName, "must be a domain name such as example.com or *.example.com");
+
+const ipv4 = z.string({ error: "must be an IPv4 address" }).refine(isIPv4, "must be an IPv4 address");
+
+const cidr = z.string({ error: "must be a CIDR prefix" }).superRefine((value, ctx) => {
+  const problem = cidrProblem(value);
+  if (problem) ctx.addIssue({ code: "custom", message: problem, input: value });
+});
+
+const ipv4Cidr = cidr.refine((v) => isIPv4(v.split("/")[0]), "must be an IPv4 prefix such as 172.20.0.0/24");
+
+const duration = z
+  .string({ error: "must be an HAProxy time such as 5s" })
+  .regex(DURATION, "must be an HAProxy time: a positive whole number and a unit (ms, s, m, h, d), e.g. 5s");
+
+const image = z
+  .string({ error: "must be a Docker image reference" })
+  .regex(IMAGE, "must be a Docker image reference such as haproxy:3.0 or registry.lan:5000/haproxy:3.0");
+
+const routerOsInterface = z
+  .string({ error: "must be a RouterOS interface name" })
+  .regex(ROUTEROS_INTERFACE, "must be a RouterOS interface name: letters, digits, '.', '_', '-'")
+  .max(ROUTEROS_INTERFACE_MAX, `must be ${ROUTEROS_INTERFACE_MAX} characters or fewer (RouterOS 7.20+ limit)`);
+
+/** `unix:///path` or `ssh://[user@]host[:port]`; plain `tcp://` is refused (an unauthenticated root API). */
+const DOCKER_URL = /^(unix:\/\/\/[A-Za-z0-9._/-]+|ssh:\/\/([a-z_][a-z0-9_.-]*@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?)$/;
+
+export const dockerHostSchema = z.strictObject({
+  /** Discriminator. */
+  kind: z.literal("docker"),
+  /** Docker API endpoint: the local socket or `ssh://user@host` (uses the local `ssh` client and its keys). */
+  url: z
+    .string()
+    .regex(DOCKER_URL, "must be unix:///path/to/docker.sock or ssh://user@host[:port]")
+    .default("unix:///var/run/docker.sock"),
+  /** Extra arguments for the `ssh` client, e.g. ["-o", "StrictHostKeyChecking=yes"]. */
+  sshOpts: z
+    .array(z.string().regex(/^[A-Za-z0-9=._,/:@-]+$/, "must be one ssh argument without spaces or quotes"))
+    .default([]),
+  /** LAN address of this host: where services on other hosts reach the ports it publishes. */
+  address: ipv4.optional(),
+  /** Subnet of the edge's Docker network on this host. */
+  subnet: ipv4Cidr.default("172.29.80.0/24"),
+});
+
+/** RouterOS version: 7.x or 7.x.y (7.x only: the container package is a v7 feature). */
+const ROUTEROS_VERSION = /^7\.(\d{1,2})(\.\d{1,2})?$/;
+
+export const routerOsHostSchema = z.strictObject({
+  /** Discriminator. */
+  kind: z.literal("routeros"),
+  /** Management address of the router (SSH). */
+  address: z.string().refine((v) => isIPv4(v) || isHostname(v), "must be an IPv4 address or a host name"),
+  /** SSH port. */
+  port: port.default(22),
+  /** SSH user (with the `ssh` key of `privateKey`). */
+  user: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,32}$/, "must be a RouterOS user name")
+    .default("admin"),
+  /** SSH private key (PEM/OpenSSH); set it with `pulumi config set --secret --path hosts.<name>.privateKey`. */
+  privateKey: z.string().min(1, "must be an SSH private key").optional(),
+  /** The router's SSH host key (`ssh-ed25519 AAAA...`); without it the host key is not verified. */
+  hostKey: z
+    .string()
+    .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+$/, "must be an SSH public host key")
+    .optional(),
+  /** RouterOS disk for container roots and volumes (ext4), as `/disk/print` names it. */
+  disk: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,15}$/, "must be a RouterOS disk name such as disk1 or usb1")
+    .default("disk1"),
+  /** Bridge the container veths are ports of. */
+  bridge: routerOsInterface.default("br-edge"),
+  /** Container subnet on the bridge; the router takes the first address, containers the next ones. */
+  subnet: ipv4Cidr.default("172.20.0.0/24"),
+  /** Prefix of the veth names (`<prefix>lb`, `<prefix>certbot`, ...). */
+  vethPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,9}$/, "must be 1 to 10 letters, digits, '.', '_' or '-'")
+    .default("edge-"),
+  /** RouterOS version of the router (decides envs/mounts syntax). */
+  version: z
+    .string()
+    .regex(ROUTEROS_VERSION, "must be a RouterOS 7 version such as 7.21 or 7.21.3")
+    .refine((v) => Number(ROUTEROS_VERSION.exec(v)?.[1]) >= 16, "must be 7.16 or later")
+    .default("7.21"),
+  /** Interface list whose traffic is dst-natted to the load balancer. */
+  wanInterfaceList: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,32}$/, "must be a RouterOS interface list name")
+    .default("WAN"),
+  /** Registry the router pulls images from. */
+  registryUrl: z
+    .string()
+    .regex(/^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/?$/, "must be an https:// registry URL")
+    .default("https://registry-1.docker.io"),
+});
+
+export const hostSchema = z.discriminatedUnion("kind", [dockerHostSchema, routerOsHostSchema]);
+
+export const routeSchema = z.strictObject({
+  /** Route name: the backend name on the workers and the label of its staging host name. */
+  name: name("route"),
+  /** Host names served by this route (exact names; no wildcards). */
+  hosts: z.array(hostname).min(1, "must list at least one host name"),
+  /** Only requests whose path starts with this prefix. */
+  pathPrefix: z.string().regex(PATH_PREFIX, "must be a URL path such as /api (letters, digits, . _ ~ / -)").optional(),
+  /** Backend servers as host:port. */
+  servers: z
+    .array(
+      z.string().refine((v) => {
+        const m = /^(.+):([0-9]{1,5})$/.exec(v);
+        return !!m && (isIPv4(m[1]) || isHostname(m[1])) && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+      }, "must be host:port with a host name or IPv4 address and a port from 1 to 65535"),
+    )
+    .min(1, "must list at least one server"),
+  /** Load-balancing algorithm. */
+  balance: z.enum(["roundrobin", "leastconn", "source", "first", "uri"]).default("roundrobin"),
+  /** HTTP health-check path on the servers. */
+  healthCheckPath: z.string().regex(PATH_PREFIX, "must be a URL path such as /healthz").default("/"),
+  /** Serve only clients from `internalCidrs`. */
+  internalOnly: z.boolean().default(false),
+});
+
+/** Names of hosts (keys of `hosts`): used in resource names and placements. */
+export const hostNameSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,29}$/, "host names must be 1 to 30 characters a-z, 0-9, '-', starting with a letter");
+
+/** Every top-level key, with its schema. */
+export const topLevel = {
+  hosts: z
+    .record(hostNameSchema, hostSchema)
+    .default({ local: { kind: "docker", url: "unix:///var/run/docker.sock", sshOpts: [], subnet: "172.29.80.0/24" } }),
+  routes: z.array(routeSchema).default([]),
+  domains: z.array(certificateName).min(1, "must list at least one domain"),
+  tlsMode: z.enum(["selfsigned", "acme"]).default("selfsigned"),
+  acmeServer: z
+    .string()
+    .regex(/^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~/-]*)?$/, "must be an https:// ACME directory URL")
+    .default("https://acme-v02.api.letsencrypt.org/directory"),
+  acmeEmail: z
+    .string()
+    .regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, "must be an email address")
+    .optional(),
+  acmeDnsServer: ipv4.optional(),
+  acmeDnsPort: port.default(53),
+  acmeTsigKeyName: z
+    .string()
+    .regex(/^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9.])?$/, "must be a TSIG key name such as acme-key.")
+    .optional(),
+  acmeTsigAlgorithm: z
+    .string()
+    .transform((s) => s.toUpperCase())
+    .pipe(z.enum(["HMAC-MD5", "HMAC-SHA1", "HMAC-SHA224", "HMAC-SHA256", "HMAC-SHA384", "HMAC-SHA512"]))
+    .default("HMAC-SHA512"),
+  acmeTsigSecret: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]+={0,2}$/, "must be a base64 TSIG secret")
+    .optional(),
+  acmePropagationSeconds: z.number().int().min(0).max(3600).default(30),
+  acmeCaBundle: z
+    .string()
+    .refine((s) => s.includes("-----BEGIN CERTIFICATE-----"), "must be PEM certificates")
+    .optional(),
+  renewIntervalHours: positiveInt(168).default(12),
+  loadBalancerHost: z.string().default("local"),
+  stagingWorkerHost: z.string().default("local"),
+  productionWorkerHosts: z
+    .array(z.string())
+    .min(1, "must place at least one production worker")
+    .max(16, "must place at most 16 production workers")
+    .default(["local", "local"]),
+  certbotHost: z.string().optional(),
+  publishAddress: ipv4.default("0.0.0.0"),
+  httpPort: port.default(80),
+  httpsPort: port.default(443),
+  rateLimitRequests: positiveInt(1_000_000).default(100),
+  rateLimitWindowSeconds: positiveInt(3600).default(10),
+  blocklistCidrs: z.array(cidr).default([]),
+  internalCidrs: z.array(cidr).default(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8"]),
+  stagingHostPattern: z
+    .string()
+    .transform((s) => s.toLowerCase())
+    .refine(
+      (s) => s.startsWith("*.") && isHostname(s.slice(2)),
+      "must be a wildcard host name such as *.staging.example.com",
+    )
+    .default("*.staging.example.com"),
+  timeoutConnect: duration.default("5s"),
+  timeoutClient: duration.default("30s"),
+  timeoutServer: duration.default("30s"),
+  timeoutHttpRequest: duration.default("5s"),
+  timeoutHttpKeepAlive: duration.default("5s"),
+  maxConnections: positiveInt(1_000_000).default(4096),
+  haproxyImage: image.default("haproxy:3.0"),
+  dataplaneApiImage: image.default("haproxytech/haproxy-debian:3.0"),
+  certbotImage: image.default("certbot/dns-rfc2136:v5.7.0"),
+  dataplaneApiUser: z
+    .string()
+    .regex(/^[a-z][a-z0-9_-]{0,31}$/, "must be a user name: a-z, 0-9, '_', '-'")
+    .default("haproxy-edge"),
+  dataplaneApiPort: port.default(5555),
+  workerPort: port.default(8080),
+} as const;
+
+export type TopLevelKey = keyof typeof topLevel;
+
+/** The parsed (validated, defaulted) configuration, before cross-key checks. */
+export type StackConfig = { [K in TopLevelKey]: z.output<(typeof topLevel)[K]> };
+export type DockerHostConfig = z.output<typeof dockerHostSchema>;
+export type RouterOsHostConfig = z.output<typeof routerOsHostSchema>;
+export type HostConfig = z.output<typeof hostSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+
+/** Top-level keys whose raw config value is a plain string (all others are JSON: numbers, lists, objects). */
+export const STRING_KEYS: ReadonlySet<string> = new Set(
+  (Object.keys(topLevel) as TopLevelKey[]).filter((k) => {
+    let s: z.ZodType = topLevel[k];
+    // Unwrap defaults/optionals/pipes/transforms to find the base type.
+    for (;;) {
+      const def = (s as unknown as { def: { type: string; innerType?: z.ZodType; in?: z.ZodType } }).def;
+      if (def.innerType) s = def.innerType;
+      else if (def.type === "pipe" && def.in) s = def.in;
+      else return def.type === "string" || def.type === "enum";
+    }
+  }),
+);
+
+/** Config values that are secrets: never printed in errors, and must be stored encrypted. */
+export const SECRET_PATHS: readonly RegExp[] = [/^acmeTsigSecret$/, /^hosts\.[^.]+\.privateKey$/];

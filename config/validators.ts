@@ -1,0 +1,86 @@
+/**
+ * Small, pure validators shared by the config schema. Every string that ends up in a rendered file, a
+ * container name, a RouterOS command or an HAProxy ACL passes one of these first: safety comes from
+ * validation, never from escaping.
+ */
+import { isIPv4, isIPv6 } from "node:net";
+
+/** One DNS label: a-z, 0-9 and inner hyphens, 1–63 characters (RFC 1123). */
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** A fully qualified host name such as `app.example.com` (lower case, no wildcard, no trailing dot). */
+export function isHostname(value: string): boolean {
+  if (value.length === 0 || value.length > 253) return false;
+  const labels = value.split(".");
+  if (!labels.every((l) => LABEL.test(l))) return false;
+  // The last label of a real host name is never all digits; this also rejects dotted IPv4 addresses.
+  return !/^[0-9]+$/.test(labels[labels.length - 1]);
+}
+
+/** A host name, or a wildcard whose only `*` is the whole first label: `*.example.com`. */
+export function isCertificateName(value: string): boolean {
+  if (value.startsWith("*.")) return isHostname(value.slice(2)) && value.slice(2).includes(".");
+  return isHostname(value);
+}
+
+/** Whether the certificate name `pattern` (possibly `*.x`) covers the host name `host`. */
+export function certificateCovers(pattern: string, host: string): boolean {
+  if (!pattern.startsWith("*.")) return pattern === host;
+  const suffix = pattern.slice(1); // ".example.com"
+  if (!host.endsWith(suffix)) return false;
+  const first = host.slice(0, host.length - suffix.length);
+  return first.length > 0 && !first.includes(".");
+}
+
+export { isIPv4 };
+
+/** IPv4 or IPv6 prefix in CIDR form (a bare address is not accepted: write /32 or /128). */
+export function cidrProblem(value: string): string | undefined {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(value);
+  if (!m) return "must be an address prefix in CIDR form such as 10.0.0.0/8 or 2001:db8::/32";
+  const [, addr, lenText] = m;
+  const len = Number(lenText);
+  if (isIPv4(addr)) {
+    if (len > 32) return "has a prefix length over 32";
+    const n = addr.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+    const hostBits = 32 - len;
+    const network = hostBits === 32 ? 0 : Math.floor(n / 2 ** hostBits) * 2 ** hostBits;
+    if (network !== n) {
+      const o = [24, 16, 8, 0].map((s) => Math.floor(network / 2 ** s) % 256).join(".");
+      return `has host bits set (did you mean ${o}/${len}?)`;
+    }
+    return undefined;
+  }
+  if (isIPv6(addr)) return len > 128 ? "has a prefix length over 128" : undefined;
+  return "is not a valid IPv4 or IPv6 prefix";
+}
+
+/** Dotted IPv4 address to a 32-bit unsigned integer. */
+export function ipv4ToInt(addr: string): number {
+  return addr.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+}
+
+/** 32-bit unsigned integer to a dotted IPv4 address. */
+export function intToIpv4(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
+}
+
+/** HAProxy time value: a positive integer with a unit (`500ms`, `5s`, `1m`, `1h`, `1d`). */
+export const DURATION = /^[1-9][0-9]{0,6}(ms|s|m|h|d)$/;
+
+/** A Docker image reference: `[registry[:port]/]name[/name...][:tag][@sha256:digest]`. */
+export const IMAGE =
+  /^([a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?\/)?[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
+
+/** Names of our own things (hosts, routes): a DNS label of at most 32 characters. */
+export const NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+
+/** RouterOS interface names: letters, digits, `.`, `_`, `-`; RouterOS 7.20+ needs 14 characters or fewer. */
+export const ROUTEROS_INTERFACE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+export const ROUTEROS_INTERFACE_MAX = 14;
+
+/**
+ * A URL path prefix such as `/api/v1`: unreserved URL characters only, so nothing in it can be HAProxy
+ * syntax (quotes, `$`, `#`, spaces) once it is written into a config line.
+ */
+export const PATH_PREFIX = /^\/[A-Za-z0-9._~/-]*$/;
