@@ -1,0 +1,485 @@
+/**
+ * RouterOS v7 pieces of the edge: host-level setup (container config, bridge, router address, masquerade),
+ * containers (veth, bridge port, directories, files, mounts, envs, the container and its start), dst-nat rules
+ * and scheduled scripts.
+ *
+ * These components only declare resources. Every RouterOS object is one `remote.Command` whose one-line
+ * `create`/`delete` strings come from the pure builders in `render/routeros.ts`; files are uploaded over SFTP
+ * with `remote.CopyToRemote`. RouterOS answers errors on stdout with exit status 0, so each command's stdout is
+ * checked with {@link checkRouterOutput} (see {@link RouterOsCommandChecks}).
+ */
+import { remote, type types } from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import type { RouterOsHostModel } from "../config/model";
+import { sha256 } from "../render";
+import {
+  SENTINEL,
+  addressCommands,
+  bridgeCommands,
+  bridgePortCommands,
+  checkRouterOutput,
+  containerCommands,
+  containerConfigCommands,
+  containerRestartCommands,
+  containerTmpDir,
+  directoriesCommands,
+  dstNatCommands,
+  envCommands,
+  masqueradeCommands,
+  mountCommands,
+  routerName,
+  routerOsVersion,
+  routerPath,
+  schedulerCommands,
+  scriptCommands,
+  vethCommands,
+  type ContainerSpec,
+  type RouterCommand,
+} from "../render/routeros";
+import { mergeDeps } from "./options";
+
+type DependsOn = pulumi.ComponentResourceOptions["dependsOn"];
+
+/** What every RouterOS component needs. */
+export interface RouterOsTargetArgs {
+  /** The router (validated config): version, disk, bridge, subnet, registry. */
+  router: RouterOsHostModel;
+  /** Pulumi stack name: part of every object's comment tag `haproxy-edge:<stack>:<id>`. */
+  stack: string;
+  /**
+   * SSH connection to the router: host, port, user, `privateKey` as a secret, `hostKey` when known, and bounded
+   * `dialErrorLimit`/`perDialTimeout`. Build it field by field (never spread untyped objects into it).
+   */
+  connection: pulumi.Input<types.input.remote.ConnectionArgs>;
+}
+
+/** The checked outputs of a component's commands (see {@link checkRouterOutput}). */
+export interface RouterOsCommandChecks {
+  /**
+   * Stdout of every command, checked: rejects (and so fails `pulumi up`, which registers it as an output)
+   * when a command printed a RouterOS error or no `PULUMI-OK`. Unknown during preview.
+   */
+  readonly verified: pulumi.Output<string[]>;
+}
+
+/**
+ * The checked stdout of a command. `undefined` stdout only happens under unit-test mocks (the provider always
+ * returns a string) and is passed as "".
+ */
+export function checkedOutput(cmd: remote.Command): pulumi.Output<string> {
+  return cmd.stdout.apply((out: string | undefined) => {
+    if (typeof out !== "string") return "";
+    checkRouterOutput(out);
+    return out.trim();
+  });
+}
+
+/** Options of one command: where it sits in the graph and what replaces it. */
+interface CommandOptions {
+  parent: pulumi.Resource;
+  /** The component's `opts.dependsOn` (forwarded). */
+  inherited: DependsOn;
+  /** Local ordering: resources of this component that must exist first. */
+  after?: pulumi.Resource[];
+  /** Extra replacement triggers (the `delete` string, i.e. the object's identity, is always one). */
+  triggers?: pulumi.Input<unknown>[];
+  /** `update` command; by default an update re-runs the (idempotent) `create`. */
+  update?: string;
+}
+
+/** One RouterOS object as a `remote.Command` with the mandatory settings. */
+function routerCommand(
+  name: string,
+  connection: RouterOsTargetArgs["connection"],
+  cmd: RouterCommand,
+  o: CommandOptions,
+): remote.Command {
+  return new remote.Command(
+    name,
+    {
+      connection,
+      create: cmd.create,
+      delete: cmd.delete,
+      ...(o.update !== undefined ? { update: o.update } : {}),
+      // A changed identity (name, tag) must remove the old object, not leave it behind.
+      triggers: [cmd.delete, ...(o.triggers ?? [])],
+      // RouterOS refuses SSH setenv: no PULUMI_COMMAND_* variables, no `environment`.
+      addPreviousOutputInEnv: false,
+      logging: "stdoutAndStderr",
+    },
+    { parent: o.parent, dependsOn: mergeDeps(o.inherited, o.after ?? []), deleteBeforeReplace: true },
+  );
+}
+
+function verify(cmds: remote.Command[]): pulumi.Output<string[]> {
+  return pulumi.all(cmds.map(checkedOutput));
+}
+
+/** Inputs of {@link RouterOsHost}. */
+export type RouterOsHostArgs = RouterOsTargetArgs;
+
+/**
+ * Router-wide setup for the stack's containers: `/container/config` (registry, tmpdir on the disk), the bridge,
+ * the router's address on it (the containers' gateway) and the masquerade of the container subnet.
+ */
+export class RouterOsHost extends pulumi.ComponentResource implements RouterOsCommandChecks {
+  /** What containers on this router must wait for: pass it in their `dependsOn`. */
+  public readonly ready: pulumi.Resource[];
+  public readonly verified: pulumi.Output<string[]>;
+
+  constructor(name: string, args: RouterOsHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("haproxy-edge:routeros:Host", name, {}, opts);
+    const { router, stack, connection } = args;
+    routerOsVersion(router.versionParts); // refuse unsupported versions before anything is registered
+    const inherited = opts?.dependsOn;
+    const cmd = (suffix: string, c: RouterCommand, after: pulumi.Resource[] = []) =>
+      routerCommand(`${name}-${suffix}`, connection, c, { parent: this, inherited, after });
+
+    const tmpdir = containerTmpDir(router.disk);
+    const dirs = cmd("dirs", directoriesCommands({ paths: [tmpdir] }));
+    const config = cmd(
+      "container-config",
+      containerConfigCommands({ registryUrl: router.registryUrl, tmpdir }),
+      [dirs],
+    );
+    const bridge = cmd("bridge", bridgeCommands({ stack, id: "bridge", name: router.bridge }));
+    const address = cmd(
+      "bridge-address",
+      addressCommands({
+        stack,
+        id: "bridge-address",
+        address: router.bridgeAddress,
+        prefixLength: router.prefixLength,
+        interface: router.bridge,
+      }),
+      [bridge],
+    );
+    const masquerade = cmd(
+      "masquerade",
+      masqueradeCommands({ stack, id: "masquerade", subnet: router.subnet }),
+    );
+
+    this.ready = [config, bridge, address, masquerade];
+    this.verified = verify([dirs, config, bridge, address, masquerade]);
+    this.registerOutputs({ verified: this.verified });
+  }
+}
+
+/** A volume of a {@link RouterOsContainer}. */
+export interface RouterOsMount {
+  /** Id, unique in the container: part of the mount list name and of resource names. */
+  id: string;
+  /** RouterOS directory without a leading slash, e.g. `disk1/haproxy-edge/dev/lb-certs` (created if missing). */
+  dir: string;
+  /** Absolute path inside the container. */
+  dst: string;
+  /** Read-only inside the container (7.20+; RouterOS 7.16 to 7.19 mounts are always read-write). */
+  readOnly: boolean;
+}
+
+/** A file uploaded (SFTP) into a mount's directory before the container starts. */
+export interface RouterOsFile {
+  /** The {@link RouterOsMount.id} whose directory receives the file. */
+  mountId: string;
+  /** Path relative to the mount directory, e.g. `haproxy.cfg` (subdirectories are created). */
+  name: string;
+  /** File content. */
+  content: pulumi.Input<string>;
+  /** Secret content: kept in `pulumi.secret` (state, diffs); its hash too. */
+  secret?: boolean;
+}
+
+/** Inputs of {@link RouterOsContainer}. */
+export interface RouterOsContainerArgs extends RouterOsTargetArgs {
+  /** Container name on the router (its key on 7.19+); also its env list and mount list prefix. */
+  containerName: string;
+  /** Image reference, e.g. `haproxy:3.0`, pulled from the router's `registryUrl`. */
+  image: string;
+  /** Its veth: name and address (without prefix) on the container subnet. */
+  veth: { name: string; address: string };
+  /**
+   * Overrides the image ENTRYPOINT. RouterOS splits it on whitespace into argv: no shell, no quoting, so an
+   * argument can never contain a space.
+   */
+  entrypoint?: string;
+  /** Overrides the image CMD; split on whitespace like {@link entrypoint}. Put complex commands in a script file. */
+  cmd?: string;
+  /** `uid[:gid]` to run as, e.g. `0:0` (needed to bind ports below 1024 with images that run unprivileged). */
+  user?: string;
+  /** Environment variables (non-secret only: values appear in the command line and in `/export`). */
+  env?: Record<string, string>;
+  /** Volumes. */
+  mounts: RouterOsMount[];
+  /** Files uploaded into mount directories; a change restarts the container. */
+  files: RouterOsFile[];
+  /** Start it (and restart it when its files, envs, mounts or veth change); false leaves it stopped. */
+  start: boolean;
+  /**
+   * With `start`: wait until it runs, and fail if it does not within 60 s (default true). Set false for one-shot
+   * containers that may exit at once.
+   */
+  waitForRunning?: boolean;
+  /** Where RouterOS extracts the image: unique per container, on the disk, e.g. `disk1/haproxy-edge/dev/lb-root`. */
+  rootDir: string;
+}
+
+/**
+ * One RouterOS container: veth, bridge port, directories, files, mounts, envs, the container (added and
+ * extracted) and, with `start`, a start command that (re)starts it whenever something it reads at start changes.
+ * Order: veth → bridge port; directories → files, mounts; all of them → container → start.
+ */
+export class RouterOsContainer extends pulumi.ComponentResource implements RouterOsCommandChecks {
+  /** The container (add, wait for extraction; delete stops and removes it). */
+  public readonly container: remote.Command;
+  /** The start command (with `start`): replaced, i.e. re-run, when files, envs, mounts, veth or image change. */
+  public readonly started?: remote.Command;
+  /** Uploaded files, in the order of `args.files`. */
+  public readonly files: remote.CopyToRemote[];
+  public readonly verified: pulumi.Output<string[]>;
+
+  constructor(name: string, args: RouterOsContainerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("haproxy-edge:routeros:Container", name, {}, opts);
+    const { router, stack, connection, containerName, veth } = args;
+    const version = routerOsVersion(router.versionParts);
+    const inherited = opts?.dependsOn;
+    const cmd = (
+      suffix: string,
+      c: RouterCommand,
+      after: pulumi.Resource[] = [],
+      extra: Partial<CommandOptions> = {},
+    ) => routerCommand(`${name}-${suffix}`, connection, c, { parent: this, inherited, after, ...extra });
+    routerName("container name", containerName);
+
+    const mounts = new Map<string, RouterOsMount>();
+    for (const m of args.mounts) {
+      routerName("mount id", m.id);
+      routerPath("mount dir", m.dir);
+      if (mounts.has(m.id)) throw new Error(`RouterOsContainer ${name}: duplicate mount id ${m.id}`);
+      mounts.set(m.id, m);
+    }
+    const filePaths = args.files.map((f) => {
+      const mount = mounts.get(f.mountId);
+      if (!mount)
+        throw new Error(`RouterOsContainer ${name}: file ${f.name} names unknown mount ${f.mountId}`);
+      return routerPath("file name", `${mount.dir}/${f.name}`);
+    });
+    if (new Set(filePaths).size !== filePaths.length)
+      throw new Error(`RouterOsContainer ${name}: duplicate files`);
+
+    // Network: veth (the container's address; gateway = the router on the bridge) and its bridge port.
+    const vethCmd = vethCommands({
+      stack,
+      id: `veth-${veth.name}`,
+      name: veth.name,
+      address: veth.address,
+      prefixLength: router.prefixLength,
+      gateway: router.bridgeAddress,
+    });
+    const vethRes = cmd("veth", vethCmd);
+    const port = cmd(
+      "bridge-port",
+      bridgePortCommands({ stack, id: `port-${veth.name}`, bridge: router.bridge, interface: veth.name }),
+      [vethRes],
+    );
+
+    // Directories: the root-dir's parent, every mount directory and every file's directory.
+    const parent = (p: string) => p.slice(0, Math.max(p.lastIndexOf("/"), 0));
+    const dirPaths = [parent(routerPath("root-dir", args.rootDir)), ...args.mounts.map((m) => m.dir)];
+    for (const p of filePaths) dirPaths.push(parent(p));
+    const dirs = cmd(
+      "dirs",
+      directoriesCommands({ paths: [...new Set(dirPaths.filter((p) => p.length > 0))] }),
+    );
+
+    // Files: SFTP uploads into the mount directories (which exist by then). An update re-uploads changed content.
+    const fileHashes: pulumi.Output<string>[] = [];
+    this.files = args.files.map((f, i) => {
+      const text = f.secret ? pulumi.secret(f.content) : pulumi.output(f.content);
+      const hash = text.apply((t) => `${filePaths[i]}:${sha256(t)}`);
+      fileHashes.push(f.secret ? pulumi.secret(hash) : hash);
+      return new remote.CopyToRemote(
+        `${name}-file-${f.mountId}-${f.name}`,
+        {
+          connection,
+          source: text.apply((t) => new pulumi.asset.StringAsset(t)),
+          remotePath: filePaths[i],
+        },
+        { parent: this, dependsOn: mergeDeps(inherited, [dirs]) },
+      );
+    });
+
+    // Mount rows: one mount list per mount (`<container>-<id>`), valid both before and after 7.21.
+    const mountCmds = args.mounts.map((m) =>
+      mountCommands(
+        {
+          stack,
+          id: `mnt-${containerName}-${m.id}`,
+          list: `${containerName}-${m.id}`,
+          src: m.dir,
+          dst: m.dst,
+          readOnly: m.readOnly,
+        },
+        version,
+      ),
+    );
+    const mountRes = args.mounts.map((m, i) => cmd(`mount-${m.id}`, mountCmds[i], [dirs]));
+
+    // Env rows: one list per container.
+    const env = args.env ?? {};
+    const envKeys = Object.keys(env).sort();
+    const envCmds = envKeys.map((key) =>
+      envCommands(
+        { stack, id: `env-${containerName}-${key}`, list: containerName, key, value: env[key] },
+        version,
+      ),
+    );
+    const envRes = envKeys.map((key, i) => cmd(`env-${key}`, envCmds[i]));
+
+    const spec: ContainerSpec = {
+      stack,
+      id: `ctr-${containerName}`,
+      name: containerName,
+      remoteImage: args.image,
+      interface: veth.name,
+      rootDir: args.rootDir,
+      mountLists: args.mounts.map((m) => `${containerName}-${m.id}`),
+      ...(envKeys.length > 0 ? { envList: containerName } : {}),
+      ...(args.entrypoint !== undefined ? { entrypoint: args.entrypoint } : {}),
+      ...(args.cmd !== undefined ? { cmd: args.cmd } : {}),
+      ...(args.user !== undefined ? { user: args.user } : {}),
+      start: false,
+      waitForRunning: args.waitForRunning ?? true,
+      startOnBoot: args.start,
+    };
+    // The container is added stopped; any change of its own settings replaces it (stop, remove, add again).
+    const ctr = containerCommands(spec, version);
+    this.container = cmd("container", ctr, [vethRes, port, dirs, ...this.files, ...mountRes, ...envRes], {
+      triggers: [ctr.create],
+    });
+
+    const all = [vethRes, port, dirs, ...mountRes, ...envRes, this.container];
+    if (args.start) {
+      // (Re)start: replaced whenever what RouterOS reads at start changes. An update (a connection change) does
+      // nothing, so rotating the SSH key does not restart the container.
+      this.started = cmd("start", containerRestartCommands(spec, version), [this.container, ...this.files], {
+        triggers: [
+          ctr.create,
+          vethCmd.create,
+          ...mountCmds.map((c) => c.create),
+          ...envCmds.map((c) => c.create),
+          ...fileHashes,
+        ],
+        update: `:put "${SENTINEL}"`,
+      });
+      all.push(this.started);
+    }
+
+    this.verified = verify(all);
+    this.registerOutputs({ verified: this.verified });
+  }
+}
+
+/** A TCP port forwarded from the router's WAN interface list to a container. */
+export interface RouterOsDstNatRule {
+  /** Id, unique in the stack's rules: part of the rule's comment tag and resource name. */
+  id: string;
+  /** TCP port on the router. */
+  port: number;
+  /** Container address. */
+  toAddress: string;
+  /** TCP port in the container. */
+  toPort: number;
+}
+
+/** Inputs of {@link RouterOsDstNat}. */
+export interface RouterOsDstNatArgs extends RouterOsTargetArgs {
+  /** Rules; each applies to the router's `wanInterfaceList` only. */
+  rules: RouterOsDstNatRule[];
+}
+
+/** Dst-nat rules (`in-interface-list=<wanInterfaceList>`, TCP), each replaced as a whole when it changes. */
+export class RouterOsDstNat extends pulumi.ComponentResource implements RouterOsCommandChecks {
+  public readonly rules: remote.Command[];
+  public readonly verified: pulumi.Output<string[]>;
+
+  constructor(name: string, args: RouterOsDstNatArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("haproxy-edge:routeros:DstNat", name, {}, opts);
+    const { router, stack, connection } = args;
+    routerOsVersion(router.versionParts);
+    const ids = args.rules.map((r) => r.id);
+    if (new Set(ids).size !== ids.length) throw new Error(`RouterOsDstNat ${name}: duplicate rule ids`);
+    this.rules = args.rules.map((r) =>
+      routerCommand(
+        `${name}-${r.id}`,
+        connection,
+        dstNatCommands({
+          stack,
+          id: `dstnat-${r.id}`,
+          inInterfaceList: router.wanInterfaceList,
+          port: r.port,
+          toAddress: r.toAddress,
+          toPort: r.toPort,
+        }),
+        { parent: this, inherited: opts?.dependsOn },
+      ),
+    );
+    this.verified = verify(this.rules);
+    this.registerOutputs({ verified: this.verified });
+  }
+}
+
+/** Inputs of {@link RouterOsSchedule}. */
+export interface RouterOsScheduleArgs extends RouterOsTargetArgs {
+  /** Name of both the script and the scheduler entry. */
+  name: string;
+  /** Script source; may span lines (sent as one quoted string with `\n`). */
+  source: string;
+  /** RouterOS duration between runs, e.g. `1d` or `12h`. */
+  interval: string;
+  /** First run time of day, `HH:MM:SS`. */
+  startTime: string;
+  /** Policy of the script and of the scheduler (which runs it with its own policy), e.g. `["read","write","test"]`. */
+  policy: string[];
+}
+
+/** A `/system/script` and the `/system/scheduler` entry that runs it (deleted scheduler first). */
+export class RouterOsSchedule extends pulumi.ComponentResource implements RouterOsCommandChecks {
+  public readonly script: remote.Command;
+  public readonly scheduler: remote.Command;
+  public readonly verified: pulumi.Output<string[]>;
+
+  constructor(name: string, args: RouterOsScheduleArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("haproxy-edge:routeros:Schedule", name, {}, opts);
+    const { router, stack, connection } = args;
+    routerOsVersion(router.versionParts);
+    const inherited = opts?.dependsOn;
+    this.script = routerCommand(
+      `${name}-script`,
+      connection,
+      scriptCommands({
+        stack,
+        id: `script-${args.name}`,
+        name: args.name,
+        source: args.source,
+        policy: args.policy,
+      }),
+      { parent: this, inherited },
+    );
+    this.scheduler = routerCommand(
+      `${name}-scheduler`,
+      connection,
+      schedulerCommands({
+        stack,
+        id: `sched-${args.name}`,
+        name: args.name,
+        interval: args.interval,
+        startTime: args.startTime,
+        script: args.name,
+        policy: args.policy,
+      }),
+      { parent: this, inherited, after: [this.script] },
+    );
+    this.verified = verify([this.script, this.scheduler]);
+    this.registerOutputs({ verified: this.verified });
+  }
+}

@@ -1,0 +1,388 @@
+/**
+ * RouterOS components (components/routeros.ts) under Pulumi runtime mocks: what they register, parents,
+ * ordering, options, and that secrets never reach a command string.
+ */
+import { strict as assert } from "node:assert";
+import { remote } from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import type { RouterOsHostModel } from "../../config/model";
+import {
+  RouterOsContainer,
+  RouterOsDstNat,
+  RouterOsHost,
+  RouterOsSchedule,
+  checkedOutput,
+} from "../../components/routeros";
+
+const SECRET = "TOP-SECRET-123";
+const KEY = "KEY-SECRET-456";
+/** Pulumi's wire marker of a secret value (`{ [SIG]: SECRET_SIG, value }`). */
+const SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+interface Registration {
+  type: string;
+  name: string;
+  parent: string;
+  deps: string[];
+  deleteBeforeReplace: boolean;
+  /** The serialized inputs as sent to the engine (secrets still wrapped). */
+  raw: Record<string, unknown>;
+}
+
+const regs: Registration[] = [];
+const inputs = new Map<string, Record<string, unknown>>();
+
+/** Resolves an output, rejecting if it rejects (apply alone would swallow the error). */
+function settle<T>(o: pulumi.Output<T>): Promise<T> {
+  return (o as unknown as { promise(): Promise<T> }).promise();
+}
+
+const isSecretWrapper = (v: unknown): boolean =>
+  typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG] === SECRET_SIG;
+
+/** The value inside a secret wrapper (an object or list holding a secret is wrapped as a whole). */
+const unwrap = (v: unknown): unknown => (isSecretWrapper(v) ? (v as Record<string, unknown>).value : v);
+
+/** Every string in a serialized value that is not inside a secret wrapper. */
+function plainStrings(v: unknown, out: string[] = []): string[] {
+  if (typeof v === "string") out.push(v);
+  else if (Array.isArray(v)) v.forEach((x) => plainStrings(x, out));
+  else if (typeof v === "object" && v !== null && !isSecretWrapper(v)) {
+    Object.values(v as Record<string, unknown>).forEach((x) => plainStrings(x, out));
+  }
+  return out;
+}
+
+const router: RouterOsHostModel = {
+  kind: "routeros",
+  name: "mt",
+  address: "192.168.88.1",
+  port: 22,
+  user: "admin",
+  disk: "disk1",
+  bridge: "br-edge",
+  subnet: "172.20.0.0/24",
+  vethPrefix: "edge-",
+  version: "7.21",
+  wanInterfaceList: "WAN",
+  registryUrl: "https://registry-1.docker.io",
+  bridgeAddress: "172.20.0.1",
+  prefixLength: 24,
+  versionParts: [7, 21, 0],
+};
+
+describe("components/routeros", function () {
+  let host: RouterOsHost;
+  let ctr: RouterOsContainer;
+  let schedule: RouterOsSchedule;
+  let nat: RouterOsDstNat;
+
+  const byName = (name: string) => {
+    const r = regs.find((x) => x.name === name);
+    assert.ok(r, `${name} registered`);
+    return r;
+  };
+  const nameOf = (urn: string) => urn.split("::").pop() ?? "";
+
+  before(async () => {
+    await pulumi.runtime.setMocks(
+      {
+        newResource: (a) => {
+          inputs.set(a.name, a.inputs);
+          const stdout = a.name.includes("broken")
+            ? "bad command name foo (line 1 column 2)\n"
+            : "PULUMI-OK\n";
+          return {
+            id: `${a.name}-id`,
+            state: a.type === "command:remote:Command" ? { ...a.inputs, stdout } : a.inputs,
+          };
+        },
+        call: () => ({}),
+      },
+      "haproxy-edge",
+      "prod",
+      false,
+    );
+    type Req = {
+      getType(): string;
+      getName(): string;
+      getParent(): string;
+      getDependenciesList(): string[];
+      getDeletebeforereplace(): boolean;
+      getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
+    };
+    const monitor = pulumi.runtime.getMonitor() as unknown as {
+      registerResource(req: Req, cb: unknown): unknown;
+    };
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: Req, cb: unknown) => {
+      regs.push({
+        type: req.getType(),
+        name: req.getName(),
+        parent: req.getParent(),
+        deps: req.getDependenciesList(),
+        deleteBeforeReplace: req.getDeletebeforereplace(),
+        raw: req.getObject()?.toJavaScript() ?? {},
+      });
+      return original(req, cb);
+    };
+
+    const connection = {
+      host: router.address,
+      port: router.port,
+      user: router.user,
+      privateKey: pulumi.secret(KEY),
+      dialErrorLimit: 3,
+      perDialTimeout: 10,
+    };
+    const common = { router, stack: "prod", connection };
+    host = new RouterOsHost("mt", common);
+    ctr = new RouterOsContainer(
+      "lb",
+      {
+        ...common,
+        containerName: "prod-lb",
+        image: "haproxy:3.0",
+        veth: { name: "edge-lb", address: "172.20.0.2" },
+        entrypoint: "/bin/sh",
+        cmd: "/usr/local/etc/haproxy-edge/start.sh",
+        user: "0:0",
+        env: { TZ: "UTC" },
+        mounts: [
+          {
+            id: "edge",
+            dir: "disk1/haproxy-edge/prod/lb-edge",
+            dst: "/usr/local/etc/haproxy-edge",
+            readOnly: true,
+          },
+          {
+            id: "certs",
+            dir: "disk1/haproxy-edge/prod/certs",
+            dst: "/usr/local/etc/haproxy/certs",
+            readOnly: false,
+          },
+        ],
+        files: [
+          { mountId: "edge", name: "haproxy.cfg", content: "global\n  log stdout local0\n" },
+          { mountId: "edge", name: "placeholder.pem", content: pulumi.output(SECRET), secret: true },
+        ],
+        start: true,
+        rootDir: "disk1/haproxy-edge/prod/lb-root",
+      },
+      { dependsOn: host.ready },
+    );
+    nat = new RouterOsDstNat(
+      "lb-nat",
+      { ...common, rules: [{ id: "lb-https", port: 443, toAddress: "172.20.0.2", toPort: 443 }] },
+      { dependsOn: [ctr] },
+    );
+    schedule = new RouterOsSchedule("renew", {
+      ...common,
+      name: "prod-certbot-renew",
+      source: '/container/start [find where name="prod-certbot"]\n:log info "renew started"',
+      interval: "1d",
+      startTime: "03:17:00",
+      policy: ["read", "write", "test"],
+    });
+    // Every command and upload is registered once these resolve.
+    await Promise.all([host, ctr, nat, schedule].map((c) => settle(c.verified)));
+    await Promise.all(ctr.files.map((f) => settle(f.urn)));
+  });
+
+  it("registers the expected resources", () => {
+    const count = (type: string) => regs.filter((r) => r.type === type).length;
+    assert.equal(count("haproxy-edge:routeros:Host"), 1);
+    assert.equal(count("haproxy-edge:routeros:Container"), 1);
+    assert.equal(count("haproxy-edge:routeros:DstNat"), 1);
+    assert.equal(count("haproxy-edge:routeros:Schedule"), 1);
+    assert.equal(count("command:remote:CopyToRemote"), 2);
+    const commands = regs.filter((r) => r.type === "command:remote:Command").map((r) => r.name);
+    assert.deepEqual(commands.sort(), [
+      "lb-bridge-port",
+      "lb-container",
+      "lb-dirs",
+      "lb-env-TZ",
+      "lb-mount-certs",
+      "lb-mount-edge",
+      "lb-nat-lb-https",
+      "lb-start",
+      "lb-veth",
+      "mt-bridge",
+      "mt-bridge-address",
+      "mt-container-config",
+      "mt-dirs",
+      "mt-masquerade",
+      "renew-scheduler",
+      "renew-script",
+    ]);
+  });
+
+  it("parents every child to its component", () => {
+    const parents: Record<string, string> = {
+      mt: "haproxy-edge:routeros:Host",
+      lb: "haproxy-edge:routeros:Container",
+      "lb-nat": "haproxy-edge:routeros:DstNat",
+      renew: "haproxy-edge:routeros:Schedule",
+    };
+    for (const r of regs.filter((x) => x.type.startsWith("command:"))) {
+      const component = ["lb-nat", "renew", "mt", "lb"].find((c) => r.name.startsWith(`${c}-`));
+      assert.ok(component, r.name);
+      assert.ok(r.parent.endsWith(`${parents[component]}::${component}`), `${r.name} parent ${r.parent}`);
+    }
+  });
+
+  it("orders the container after its veth, bridge port, directories, files, mounts and envs", () => {
+    const deps = byName("lb-container").deps.map(nameOf);
+    for (const d of [
+      "lb-veth",
+      "lb-bridge-port",
+      "lb-dirs",
+      "lb-file-edge-haproxy.cfg",
+      "lb-file-edge-placeholder.pem",
+      "lb-mount-edge",
+      "lb-mount-certs",
+      "lb-env-TZ",
+    ]) {
+      assert.ok(deps.includes(d), `lb-container depends on ${d}: ${deps.join(", ")}`);
+    }
+    assert.ok(byName("lb-bridge-port").deps.map(nameOf).includes("lb-veth"));
+    assert.ok(byName("lb-file-edge-haproxy.cfg").deps.map(nameOf).includes("lb-dirs"));
+    assert.ok(byName("lb-mount-edge").deps.map(nameOf).includes("lb-dirs"));
+    assert.ok(byName("lb-start").deps.map(nameOf).includes("lb-container"));
+    assert.ok(byName("mt-bridge-address").deps.map(nameOf).includes("mt-bridge"));
+    assert.ok(byName("mt-container-config").deps.map(nameOf).includes("mt-dirs"));
+    assert.ok(byName("renew-scheduler").deps.map(nameOf).includes("renew-script"));
+  });
+
+  it("forwards the component's dependsOn to every child", () => {
+    for (const r of regs.filter(
+      (x) => x.type.startsWith("command:") && x.name.startsWith("lb-") && !x.name.startsWith("lb-nat"),
+    )) {
+      const deps = r.deps.map(nameOf);
+      for (const d of ["mt-container-config", "mt-bridge", "mt-bridge-address", "mt-masquerade"]) {
+        assert.ok(deps.includes(d), `${r.name} depends on ${d}`);
+      }
+    }
+    assert.ok(byName("lb-nat-lb-https").deps.map(nameOf).includes("lb-container"));
+    assert.ok(byName("lb-nat-lb-https").deps.map(nameOf).includes("lb-start"));
+  });
+
+  it("sets the mandatory options on every remote.Command", () => {
+    const commands = regs.filter((r) => r.type === "command:remote:Command");
+    assert.equal(commands.length, 16);
+    for (const r of commands) {
+      const i = inputs.get(r.name);
+      assert.ok(i);
+      assert.equal(r.deleteBeforeReplace, true, r.name);
+      assert.equal(i.addPreviousOutputInEnv, false, r.name);
+      assert.equal(i.logging, "stdoutAndStderr", r.name);
+      assert.equal(i.environment, undefined, r.name);
+      const triggers = unwrap(i.triggers);
+      assert.ok(Array.isArray(triggers) && triggers.includes(i.delete), `${r.name} triggers on its identity`);
+      for (const s of [i.create, i.delete, i.update].filter((x) => x !== undefined)) {
+        assert.equal(typeof s, "string", r.name);
+        assert.ok(!/[\r\n]/.test(s as string), `${r.name}: raw newline`);
+        assert.ok((s as string).includes(':put "PULUMI-OK"'), `${r.name}: sentinel`);
+      }
+    }
+  });
+
+  it("keeps secrets out of every command string and every plain input", () => {
+    for (const r of regs) {
+      const i = inputs.get(r.name) ?? {};
+      for (const key of ["create", "delete", "update"]) {
+        const s = i[key];
+        if (typeof s === "string") {
+          assert.ok(!s.includes(SECRET) && !s.includes(KEY), `${r.name}.${key}`);
+        }
+      }
+      for (const s of plainStrings(r.raw)) {
+        assert.ok(
+          !s.includes(SECRET) && !s.includes(KEY),
+          `${r.name}: secret in plain input ${s.slice(0, 80)}`,
+        );
+      }
+    }
+  });
+
+  it("uploads the secret file as a secret, and triggers restarts on a secret hash", async () => {
+    const secretFile = byName("lb-file-edge-placeholder.pem");
+    assert.ok(isSecretWrapper(secretFile.raw.source), "source is a secret");
+    assert.equal(secretFile.raw.remotePath, "disk1/haproxy-edge/prod/lb-edge/placeholder.pem");
+    const plainFile = byName("lb-file-edge-haproxy.cfg");
+    assert.ok(!isSecretWrapper(plainFile.raw.source), "a plain file stays readable in diffs");
+    assert.ok(JSON.stringify(plainFile.raw.source).includes("log stdout local0"));
+
+    const triggers = byName("lb-start").raw.triggers;
+    assert.ok(JSON.stringify(triggers).includes(SECRET_SIG), "the secret file's hash is a secret");
+    assert.ok(!JSON.stringify(inputs.get("lb-start")?.triggers).includes(SECRET));
+    // The hashes are in the start command's triggers: a changed file restarts the container.
+    assert.ok(JSON.stringify(inputs.get("lb-start")?.triggers).includes("lb-edge/haproxy.cfg:"));
+  });
+
+  it("keeps the connection (with its private key) a secret", () => {
+    for (const r of regs.filter((x) => x.type.startsWith("command:"))) {
+      assert.ok(isSecretWrapper(r.raw.connection), r.name);
+    }
+  });
+
+  it("builds the commands for the router's version", () => {
+    const create = inputs.get("lb-container")?.create as string;
+    assert.ok(create.includes('mountlists="prod-lb-edge,prod-lb-certs" envlists="prod-lb"'));
+    assert.ok(create.includes("start-on-boot=yes"));
+    assert.ok(!create.includes("/container/start"), "the start command starts it");
+    assert.ok((inputs.get("lb-start")?.create as string).includes("/container/start"));
+    assert.equal(inputs.get("lb-start")?.update, ':put "PULUMI-OK"');
+    assert.ok((inputs.get("lb-mount-edge")?.create as string).includes('list="prod-lb-edge"'));
+    assert.ok((inputs.get("lb-mount-edge")?.create as string).includes("read-only=yes"));
+    assert.ok((inputs.get("lb-mount-certs")?.create as string).includes("read-only=no"));
+    assert.ok(
+      (inputs.get("renew-script")?.create as string).includes(
+        '\\"prod-certbot\\"]\\n:log info \\"renew started\\"',
+      ),
+    );
+  });
+
+  it("checks command output: verified resolves on PULUMI-OK, rejects on a RouterOS error", async () => {
+    assert.deepEqual(await settle(schedule.verified), ["PULUMI-OK", "PULUMI-OK"]);
+    const broken = new remote.Command("broken", {
+      connection: { host: "192.0.2.1" },
+      create: ":put 1",
+      addPreviousOutputInEnv: false,
+    });
+    await assert.rejects(settle(checkedOutput(broken)), /RouterOS reported an error: bad command name foo/);
+  });
+
+  it("refuses bad arguments before registering anything", () => {
+    const before = regs.length;
+    const connection = { host: "192.0.2.1" };
+    assert.throws(
+      () =>
+        new RouterOsHost("old", {
+          router: { ...router, versionParts: [7, 15, 0] },
+          stack: "prod",
+          connection,
+        }),
+      /not supported/,
+    );
+    assert.throws(
+      () =>
+        new RouterOsContainer("bad", {
+          router,
+          stack: "prod",
+          connection,
+          containerName: "prod-x",
+          image: "haproxy:3.0",
+          veth: { name: "edge-x", address: "172.20.0.9" },
+          mounts: [],
+          files: [{ mountId: "nope", name: "a", content: "a" }],
+          start: false,
+          rootDir: "disk1/haproxy-edge/prod/x-root",
+        }),
+      /unknown mount nope/,
+    );
+    // Only the component resources themselves may have been registered.
+    assert.ok(regs.slice(before).every((r) => r.type.startsWith("haproxy-edge:")));
+  });
+});
