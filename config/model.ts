@@ -9,8 +9,6 @@ import type { DockerHostConfig, RouteConfig, RouterOsHostConfig, StackConfig } f
 export const PATHS = {
   /** Worker: HAProxy config directory, owned by the Data Plane API after bootstrap (a volume). */
   workerConfigDir: "/usr/local/etc/haproxy",
-  /** Load balancer: HAProxy config directory (rendered by Pulumi). */
-  lbConfigDir: "/usr/local/etc/haproxy",
   /** Files Pulumi owns and renders: bootstrap config, 404 page, userlist, dataplaneapi.yml. */
   edgeDir: "/usr/local/etc/haproxy-edge",
   /** Certificates directory (a volume shared by the load balancer and certbot). */
@@ -41,7 +39,7 @@ export const FILES = {
   stagingMap: `${PATHS.edgeDir}/staging.map`,
   workerBootstrap: `${PATHS.edgeDir}/haproxy.cfg`,
   workerConfig: `${PATHS.workerConfigDir}/haproxy.cfg`,
-  lbConfig: `${PATHS.lbConfigDir}/haproxy.cfg`,
+  lbConfig: `${PATHS.edgeDir}/haproxy.cfg`,
   userlist: `${PATHS.edgeDir}/userlist.cfg`,
   dataplaneApiConfig: `${PATHS.edgeDir}/dataplaneapi.yml`,
   placeholderCert: `${PATHS.edgeDir}/placeholder.pem`,
@@ -156,6 +154,12 @@ export interface EdgeModel {
   routes: RouteModel[];
 }
 
+/** A value validation guarantees; its absence is a bug, reported as such. */
+function defined<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`haproxy-edge bug: ${what} is missing after validation`);
+  return value;
+}
+
 /** Address slot of each service on a router's container subnet (stable whatever else is placed there). */
 function routerSlot(service: string): number {
   if (service === "lb") return 2;
@@ -180,7 +184,10 @@ function placement(host: HostModel, service: string): Placement {
   if (host.kind !== "routeros") return { host };
   return {
     host,
-    veth: { name: `${host.vethPrefix}${service}`, address: addressInSubnet(host.subnet, routerSlot(service)) },
+    veth: {
+      name: `${host.vethPrefix}${service}`,
+      address: addressInSubnet(host.subnet, routerSlot(service)),
+    },
   };
 }
 
@@ -189,22 +196,29 @@ export function certificateName(domains: readonly string[]): string {
   return domains[0].replace(/^\*\./, "wildcard.");
 }
 
+/** The veth of a service placed on a router. */
+export function vethOf(p: Placement, service: string): { name: string; address: string } {
+  return defined(p.veth, `the veth of ${service}`);
+}
+
 /** Builds the model from validated config. */
 export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
   const hosts = Object.keys(c.hosts)
     .sort()
     .map((n) => hostModel(n, c.hosts[n]));
   const byName = new Map(hosts.map((h) => [h.name, h]));
-  const lbHost = byName.get(c.loadBalancerHost)!;
+  const lbHost = defined(byName.get(c.loadBalancerHost), `host ${c.loadBalancerHost}`);
   const stack = ctx.stack;
   const certName = certificateName(c.domains);
 
   const workerHosts = [c.stagingWorkerHost, ...c.productionWorkerHosts];
   const workers: WorkerModel[] = workerHosts.map((hostName, index) => {
     const name = index === 0 ? "staging" : `prod-${index}`;
-    const host = byName.get(hostName)! as DockerHostModel;
+    const host = defined(byName.get(hostName), `host ${hostName}`) as DockerHostModel;
     const sameHost = hostName === c.loadBalancerHost;
-    const publish = sameHost ? undefined : { address: host.address!, port: c.workerPort + index };
+    const publish = sameHost
+      ? undefined
+      : { address: defined(host.address, `hosts.${hostName}.address`), port: c.workerPort + index };
     const lbAddress = lbHost.kind === "docker" ? lbHost.address : lbHost.address;
     const publishedPort = c.dataplaneApiPort + index;
     return {
@@ -222,10 +236,9 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
       dataplaneApi: {
         user: c.dataplaneApiUser,
         publishedPort,
-        endpoint:
-          host.url.startsWith("ssh://")
-            ? `http://127.0.0.1:${publishedPort} on ${host.url.replace(/^ssh:\/\//, "")} (ssh -L ${publishedPort}:127.0.0.1:${publishedPort})`
-            : `http://127.0.0.1:${publishedPort}`,
+        endpoint: host.url.startsWith("ssh://")
+          ? `http://127.0.0.1:${publishedPort} on ${host.url.replace(/^ssh:\/\//, "")} (ssh -L ${publishedPort}:127.0.0.1:${publishedPort})`
+          : `http://127.0.0.1:${publishedPort}`,
       },
     };
   });
@@ -269,18 +282,18 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     routes,
   };
   if (c.tlsMode === "acme") {
-    const certbotHost = byName.get(c.certbotHost ?? c.loadBalancerHost)!;
+    const certbotHost = defined(byName.get(c.certbotHost ?? c.loadBalancerHost), "certbot host");
     model.certbot = {
       placement: placement(certbotHost, "certbot"),
       containerName: `${stack}-certbot`,
       server: c.acmeServer,
-      email: c.acmeEmail!,
+      email: defined(c.acmeEmail, "acmeEmail"),
       dns: {
-        server: c.acmeDnsServer!,
+        server: defined(c.acmeDnsServer, "acmeDnsServer"),
         port: c.acmeDnsPort,
-        keyName: c.acmeTsigKeyName!,
+        keyName: defined(c.acmeTsigKeyName, "acmeTsigKeyName"),
         algorithm: c.acmeTsigAlgorithm,
-        secret: c.acmeTsigSecret!,
+        secret: defined(c.acmeTsigSecret, "acmeTsigSecret"),
       },
       propagationSeconds: c.acmePropagationSeconds,
       caBundle: c.acmeCaBundle,

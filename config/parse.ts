@@ -96,21 +96,28 @@ function withValue(path: string, message: string, found: boolean, value: unknown
 }
 
 /** Converts zod issues of one key into ConfigIssues (one per unknown key, the offending value looked up). */
-function fromZod(key: string, raw: unknown, error: z.ZodError): ConfigIssue[] {
+function fromZod(key: string, raw: unknown, error: z.ZodError, secret = false): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const issue of error.issues) {
     if (issue.code === "unrecognized_keys") {
       for (const k of issue.keys) {
         const path = joinPath(key, [...issue.path, k]);
         const at = getAt(raw, [...issue.path, k]);
-        out.push(withValue(path, "unknown key (check the spelling; see the config reference)", at.found, at.value));
+        out.push(
+          withValue(
+            path,
+            "unknown key (check the spelling; see the config reference)",
+            at.found,
+            secret ? "[secret]" : at.value,
+          ),
+        );
       }
       continue;
     }
     const path = joinPath(key, issue.path);
     const at = getAt(raw, issue.path);
     let message = issue.message;
-    if (issue.code === "invalid_type" && !at.found) message = "is required";
+    if (issue.code === "invalid_type" && (!at.found || at.value === undefined)) message = "is required";
     else if (issue.code === "invalid_union" && "discriminator" in issue) {
       message = `must be one of: ${(issue as unknown as { options: string[] }).options.map((o) => `"${o}"`).join(", ")}`;
     }
@@ -123,7 +130,10 @@ function fromZod(key: string, raw: unknown, error: z.ZodError): ConfigIssue[] {
  * Decodes raw Pulumi config strings (`pulumi.runtime.allConfig()`, namespace stripped): string keys stay as they
  * are, all others are JSON (numbers, booleans, lists, objects).
  */
-export function decodeRawConfig(raw: Record<string, string>): { values: Record<string, unknown>; issues: ConfigIssue[] } {
+export function decodeRawConfig(raw: Record<string, string>): {
+  values: Record<string, unknown>;
+  issues: ConfigIssue[];
+} {
   const values: Record<string, unknown> = {};
   const issues: ConfigIssue[] = [];
   for (const [key, text] of Object.entries(raw)) {
@@ -148,6 +158,7 @@ export function parseStackConfig(
 ): { ok: true; config: StackConfig } | { ok: false; issues: ConfigIssue[] } {
   const issues: ConfigIssue[] = [];
   const parsed: Partial<Record<TopLevelKey, unknown>> = {};
+  const routeIndex: number[] = [];
 
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/.test(ctx.stack)) {
     issues.push({
@@ -157,9 +168,10 @@ export function parseStackConfig(
     });
   }
   for (const key of Object.keys(values).sort()) {
-    if (!(key in topLevel)) {
+    if (!Object.hasOwn(topLevel, key)) {
+      const v = ctx.secretKeys.has(key) ? "[secret]" : values[key];
       issues.push(
-        withValue(key, "unknown key (check the spelling; see the config reference in README.md)", true, values[key]),
+        withValue(key, "unknown key (check the spelling; see the config reference in README.md)", true, v),
       );
     }
   }
@@ -170,8 +182,10 @@ export function parseStackConfig(
       const routes: RouteConfig[] = [];
       raw.forEach((r, i) => {
         const res = routeSchema.safeParse(r, { reportInput: true });
-        if (res.success) routes.push(res.data);
-        else issues.push(...fromZod(`routes[${i}]`, r, res.error));
+        if (res.success) {
+          routes.push(res.data);
+          routeIndex.push(i);
+        } else issues.push(...fromZod(`routes[${i}]`, r, res.error));
       });
       parsed.routes = routes;
       continue;
@@ -181,27 +195,33 @@ export function parseStackConfig(
       const hosts: Record<string, HostConfig> = {};
       for (const [name, h] of Object.entries(raw as Record<string, unknown>)) {
         const key = hostNameSchema.safeParse(name);
-        if (!key.success) issues.push({ path: `hosts.${name}`, message: key.error.issues[0].message, value: name });
+        if (!key.success)
+          issues.push({ path: `hosts.${name}`, message: key.error.issues[0].message, value: name });
         const res = hostSchema.safeParse(h, { reportInput: true });
         if (res.success) {
           if (key.success) hosts[name] = res.data;
-        } else issues.push(...fromZod(`hosts.${name}`, h, res.error));
+        } else issues.push(...fromZod(`hosts.${name}`, h, res.error, ctx.secretKeys.has("hosts")));
       }
       parsed.hosts = hosts;
       continue;
     }
     const res = topLevel[key].safeParse(raw, { reportInput: true });
     if (res.success) parsed[key] = res.data;
-    else issues.push(...fromZod(key, raw, res.error));
+    else issues.push(...fromZod(key, raw, res.error, ctx.secretKeys.has(key)));
   }
 
-  issues.push(...crossChecks(parsed as Partial<StackConfig>, values, ctx));
+  issues.push(...crossChecks(parsed as Partial<StackConfig>, values, ctx, routeIndex));
   if (issues.length > 0) return { ok: false, issues };
   return { ok: true, config: parsed as StackConfig };
 }
 
 /** Checks that span several keys; each runs only when the keys it needs parsed. */
-function crossChecks(c: Partial<StackConfig>, raw: Record<string, unknown>, ctx: ParseContext): ConfigIssue[] {
+function crossChecks(
+  c: Partial<StackConfig>,
+  raw: Record<string, unknown>,
+  ctx: ParseContext,
+  routeIndex: readonly number[],
+): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const add = (path: string, message: string, value?: unknown) =>
     issues.push(value === undefined ? { path, message } : { path, message, value });
@@ -213,19 +233,32 @@ function crossChecks(c: Partial<StackConfig>, raw: Record<string, unknown>, ctx:
     { path: "stagingWorkerHost", host: c.stagingWorkerHost },
     ...(c.productionWorkerHosts ?? []).map((h, i) => ({ path: `productionWorkerHosts[${i}]`, host: h })),
   ];
-  if (c.tlsMode === "acme") placements.push({ path: "certbotHost", host: c.certbotHost ?? c.loadBalancerHost });
+  if (c.tlsMode === "acme")
+    placements.push({ path: "certbotHost", host: c.certbotHost ?? c.loadBalancerHost });
   if (hosts) {
     const known = Object.keys(hosts).sort();
+    // Hosts that are defined but invalid were reported already; placements on them are not errors too.
+    const rawHosts = raw.hosts !== null && typeof raw.hosts === "object" ? (raw.hosts as object) : {};
     for (const p of placements) {
-      if (p.host === undefined) continue;
-      if (!(p.host in hosts)) {
-        add(p.path, `must name a host defined under hosts (${known.map((k) => `"${k}"`).join(", ")})`, p.host);
+      if (p.host === undefined || Object.hasOwn(rawHosts, p.host)) continue;
+      if (!Object.hasOwn(hosts, p.host)) {
+        add(
+          p.path,
+          `must name a host defined under hosts (${known.map((k) => `"${k}"`).join(", ")})`,
+          p.host,
+        );
       }
     }
     // Workers run the Data Plane API next to HAProxy; on RouterOS that is not supported yet.
-    for (const p of placements.filter((q) => q.path.startsWith("staging") || q.path.startsWith("production"))) {
-      if (p.host && hosts[p.host]?.kind === "routeros") {
-        add(p.path, "workers must be placed on a Docker host (RouterOS placement covers the load balancer and certbot)", p.host);
+    for (const p of placements.filter(
+      (q) => q.path.startsWith("staging") || q.path.startsWith("production"),
+    )) {
+      if (p.host && Object.hasOwn(hosts, p.host) && hosts[p.host].kind === "routeros") {
+        add(
+          p.path,
+          "workers must be placed on a Docker host (RouterOS placement covers the load balancer and certbot)",
+          p.host,
+        );
       }
     }
     // Docker hosts must be distinct endpoints.
@@ -239,7 +272,8 @@ function crossChecks(c: Partial<StackConfig>, raw: Record<string, unknown>, ctx:
     // Router secrets and addressing.
     for (const [name, h] of Object.entries(hosts)) {
       if (h.kind !== "routeros") continue;
-      if (!h.privateKey) add(`hosts.${name}.privateKey`, "is required for a RouterOS host (set it with --secret)");
+      if (!h.privateKey)
+        add(`hosts.${name}.privateKey`, "is required for a RouterOS host (set it with --secret)");
       else if (!ctx.secretKeys.has("hosts")) {
         add(
           `hosts.${name}.privateKey`,
@@ -251,7 +285,11 @@ function crossChecks(c: Partial<StackConfig>, raw: Record<string, unknown>, ctx:
       // Slots: network, router (.1), lb (.2), certbot (.3), staging (.4), prod-i (.4+i), broadcast.
       const needed = 5 + MAX_PRODUCTION_WORKERS;
       if (services > 0 && 2 ** (32 - len) < needed + 1) {
-        add(`hosts.${name}.subnet`, `is too small: use a /27 or larger (${needed} addresses are reserved)`, h.subnet);
+        add(
+          `hosts.${name}.subnet`,
+          `is too small: use a /27 or larger (${needed} addresses are reserved)`,
+          h.subnet,
+        );
       }
       const vethLongest = `${h.vethPrefix}certbot`;
       if (vethLongest.length > ROUTEROS_INTERFACE_MAX) {
@@ -277,13 +315,15 @@ function crossChecks(c: Partial<StackConfig>, raw: Record<string, unknown>, ctx:
 
   // Workers reached from a load balancer on another host need that host's LAN address, and the load
   // balancer's host needs a fixed address for the workers to trust PROXY headers from.
-  if (hosts && c.loadBalancerHost && hosts[c.loadBalancerHost]) {
+  if (hosts && c.loadBalancerHost && Object.hasOwn(hosts, c.loadBalancerHost)) {
     const lbHost = hosts[c.loadBalancerHost];
-    const workerPlacements = placements.filter((p) => p.path !== "loadBalancerHost" && p.path !== "certbotHost");
+    const workerPlacements = placements.filter(
+      (p) => p.path !== "loadBalancerHost" && p.path !== "certbotHost",
+    );
     let crossHost = false;
     for (const p of workerPlacements) {
       if (!p.host || p.host === c.loadBalancerHost) continue;
-      const h = hosts[p.host];
+      const h = Object.hasOwn(hosts, p.host) ? hosts[p.host] : undefined;
       if (h?.kind === "docker") {
         crossHost = true;
         if (!h.address) {
@@ -328,7 +368,12 @@ function crossChecks(c: Partial<StackConfig>, raw: Record<string, unknown>, ctx:
   }
   if (c.dataplaneApiPort !== undefined && c.productionWorkerHosts) {
     const last = c.dataplaneApiPort + c.productionWorkerHosts.length;
-    if (last > 65535) add("dataplaneApiPort", `leaves no room for ${c.productionWorkerHosts.length + 1} workers`, c.dataplaneApiPort);
+    if (last > 65535)
+      add(
+        "dataplaneApiPort",
+        `leaves no room for ${c.productionWorkerHosts.length + 1} workers`,
+        c.dataplaneApiPort,
+      );
     for (const key of ["httpPort", "httpsPort"] as const) {
       const p = c[key];
       if (p !== undefined && p >= c.dataplaneApiPort && p <= last) {
@@ -336,7 +381,11 @@ function crossChecks(c: Partial<StackConfig>, raw: Record<string, unknown>, ctx:
       }
     }
   }
-  if (c.workerPort !== undefined && c.productionWorkerHosts && c.workerPort + c.productionWorkerHosts.length > 65534) {
+  if (
+    c.workerPort !== undefined &&
+    c.productionWorkerHosts &&
+    c.workerPort + c.productionWorkerHosts.length > 65535
+  ) {
     add("workerPort", "leaves no room for the worker ports", c.workerPort);
   }
 
@@ -344,7 +393,8 @@ function crossChecks(c: Partial<StackConfig>, raw: Record<string, unknown>, ctx:
   if (c.routes) {
     const names = new Map<string, number>();
     const served = new Map<string, string>();
-    c.routes.forEach((r, i) => {
+    c.routes.forEach((r, k) => {
+      const i = routeIndex[k] ?? k;
       const prev = names.get(r.name);
       if (prev !== undefined) add(`routes[${i}].name`, `duplicates routes[${prev}].name`, r.name);
       else names.set(r.name, i);
@@ -365,7 +415,11 @@ function crossChecks(c: Partial<StackConfig>, raw: Record<string, unknown>, ctx:
           add(`routes[${i}].hosts[${j}]`, `matches stagingHostPattern ${c.stagingHostPattern}`, h);
         }
         if (c.domains && !c.domains.some((d) => certificateCovers(d, h))) {
-          add(`routes[${i}].hosts[${j}]`, `is not covered by any name in domains (${c.domains.join(", ")})`, h);
+          add(
+            `routes[${i}].hosts[${j}]`,
+            `is not covered by any name in domains (${c.domains.join(", ")})`,
+            h,
+          );
         }
       });
     });

@@ -40,7 +40,10 @@ const name = (what: string) =>
 const hostname = z
   .string({ error: "must be a host name" })
   .transform((s) => s.toLowerCase())
-  .refine(isHostname, "must be a host name such as app.example.com (letters, digits, '-', dots; no wildcard)");
+  .refine(
+    isHostname,
+    "must be a host name such as app.example.com (letters, digits, '-', dots; no wildcard)",
+  );
 
 const certificateName = z
   .string({ error: "must be a domain name" })
@@ -67,10 +70,14 @@ const image = z
 const routerOsInterface = z
   .string({ error: "must be a RouterOS interface name" })
   .regex(ROUTEROS_INTERFACE, "must be a RouterOS interface name: letters, digits, '.', '_', '-'")
-  .max(ROUTEROS_INTERFACE_MAX, `must be ${ROUTEROS_INTERFACE_MAX} characters or fewer (RouterOS 7.20+ limit)`);
+  .max(
+    ROUTEROS_INTERFACE_MAX,
+    `must be ${ROUTEROS_INTERFACE_MAX} characters or fewer (RouterOS 7.20+ limit)`,
+  );
 
 /** `unix:///path` or `ssh://[user@]host[:port]`; plain `tcp://` is refused (an unauthenticated root API). */
-const DOCKER_URL = /^(unix:\/\/\/[A-Za-z0-9._/-]+|ssh:\/\/([a-z_][a-z0-9_.-]*@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?)$/;
+const DOCKER_URL =
+  /^(unix:\/\/\/[A-Za-z0-9._/-]+|ssh:\/\/([a-z_][a-z0-9_.-]*@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?)$/;
 
 export const dockerHostSchema = z.strictObject({
   /** Discriminator. */
@@ -152,14 +159,20 @@ export const routeSchema = z.strictObject({
   /** Host names served by this route (exact names; no wildcards). */
   hosts: z.array(hostname).min(1, "must list at least one host name"),
   /** Only requests whose path starts with this prefix. */
-  pathPrefix: z.string().regex(PATH_PREFIX, "must be a URL path such as /api (letters, digits, . _ ~ / -)").optional(),
+  pathPrefix: z
+    .string()
+    .regex(PATH_PREFIX, "must be a URL path such as /api (letters, digits, . _ ~ / -)")
+    .optional(),
   /** Backend servers as host:port. */
   servers: z
     .array(
-      z.string().refine((v) => {
-        const m = /^(.+):([0-9]{1,5})$/.exec(v);
-        return !!m && (isIPv4(m[1]) || isHostname(m[1])) && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
-      }, "must be host:port with a host name or IPv4 address and a port from 1 to 65535"),
+      z
+        .string()
+        .transform((v) => v.toLowerCase())
+        .refine((v) => {
+          const m = /^(.+):([0-9]{1,5})$/.exec(v);
+          return !!m && (isIPv4(m[1]) || isHostname(m[1])) && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+        }, "must be host:port with a host name or IPv4 address and a port from 1 to 65535"),
     )
     .min(1, "must list at least one server"),
   /** Load-balancing algorithm. */
@@ -173,19 +186,30 @@ export const routeSchema = z.strictObject({
 /** Names of hosts (keys of `hosts`): used in resource names and placements. */
 export const hostNameSchema = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,29}$/, "host names must be 1 to 30 characters a-z, 0-9, '-', starting with a letter");
+  .regex(
+    /^[a-z][a-z0-9-]{0,29}$/,
+    "host names must be 1 to 30 characters a-z, 0-9, '-', starting with a letter",
+  );
 
 /** Every top-level key, with its schema. */
 export const topLevel = {
-  hosts: z
-    .record(hostNameSchema, hostSchema)
-    .default({ local: { kind: "docker", url: "unix:///var/run/docker.sock", sshOpts: [], subnet: "172.29.80.0/24" } }),
+  hosts: z.record(hostNameSchema, hostSchema).default(() => ({
+    local: {
+      kind: "docker" as const,
+      url: "unix:///var/run/docker.sock",
+      sshOpts: [],
+      subnet: "172.29.80.0/24",
+    },
+  })),
   routes: z.array(routeSchema).default([]),
   domains: z.array(certificateName).min(1, "must list at least one domain"),
   tlsMode: z.enum(["selfsigned", "acme"]).default("selfsigned"),
   acmeServer: z
     .string()
-    .regex(/^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~/-]*)?$/, "must be an https:// ACME directory URL")
+    .regex(
+      /^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~/-]*)?$/,
+      "must be an https:// ACME directory URL",
+    )
     .default("https://acme-v02.api.letsencrypt.org/directory"),
   acmeEmail: z
     .string()

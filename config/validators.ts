@@ -51,8 +51,28 @@ export function cidrProblem(value: string): string | undefined {
     }
     return undefined;
   }
-  if (isIPv6(addr)) return len > 128 ? "has a prefix length over 128" : undefined;
+  if (isIPv6(addr)) {
+    if (len > 128) return "has a prefix length over 128";
+    const bits = ipv6ToBigInt(addr);
+    const mask = len === 0 ? 0n : ((1n << BigInt(len)) - 1n) << BigInt(128 - len);
+    return (bits & ~mask & ((1n << 128n) - 1n)) === 0n ? undefined : "has host bits set";
+  }
   return "is not a valid IPv4 or IPv6 prefix";
+}
+
+/** IPv6 address (any valid textual form, including an embedded IPv4 tail) to a 128-bit integer. */
+export function ipv6ToBigInt(addr: string): bigint {
+  let text = addr;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const n = ipv4ToInt(v4[1]);
+    text = `${text.slice(0, -v4[1].length)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
 /** Dotted IPv4 address to a 32-bit unsigned integer. */

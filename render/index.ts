@@ -119,7 +119,11 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
  * Worker files, keyed by a stable logical name.
  * @param passwordHash SHA-512 crypt hash (`$6$salt$hash`) of the Data Plane API password.
  */
-export function renderWorker(model: EdgeModel, worker: WorkerModel, passwordHash: string): Record<string, RenderedFile> {
+export function renderWorker(
+  model: EdgeModel,
+  worker: WorkerModel,
+  passwordHash: string,
+): Record<string, RenderedFile> {
   const lb = model.loadBalancer;
   const common = { stack: model.stack, name: worker.name, role: worker.role };
   return {

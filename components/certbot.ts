@@ -1,0 +1,167 @@
+/**
+ * certbot: DNS-01 issuance through RFC 2136, the deploy hook that hot-swaps certificates into the load
+ * balancer through its runtime API unix socket, and the renewal schedule.
+ */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { PATHS, vethOf, type EdgeModel } from "../config/model";
+import { renderCertbot, sha256 } from "../render";
+import { dockerLabels, uploadsOf, type DockerHost } from "./docker-host";
+import type { LoadBalancer } from "./loadbalancer";
+import { mergeDeps } from "./options";
+import { RouterOsContainer, RouterOsSchedule } from "./routeros";
+import { routerVolumeDir, type RouterTarget } from "./router-target";
+
+/** Inputs of {@link Certbot}. */
+export interface CertbotArgs {
+  /** The whole edge model (its `certbot` part must be set: tlsMode acme). */
+  model: EdgeModel;
+  /** The load balancer whose certificate volume and runtime socket it shares (same host). */
+  loadBalancer: LoadBalancer;
+  /** Where it runs: the load balancer's Docker host or router. */
+  dockerHost?: DockerHost;
+  router?: RouterTarget;
+}
+
+/** certbot with its renewal schedule. */
+export class Certbot extends pulumi.ComponentResource {
+  /** SHA-256 of each rendered file that is not secret. */
+  public readonly fileHashes: Record<string, string>;
+  /** Docker: the ACME state volume (`/etc/letsencrypt`), kept on `pulumi destroy`. */
+  public readonly stateVolume?: docker.Volume;
+
+  constructor(name: string, args: CertbotArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("haproxy-edge:certbot:Certbot", name, {}, opts);
+    const { model, loadBalancer } = args;
+    const cb = model.certbot;
+    if (!cb) throw new Error(`Certbot ${name}: the model has no certbot (tlsMode is not "acme")`);
+    const dependsOn = opts?.dependsOn;
+    const files = renderCertbot(model);
+    this.fileHashes = Object.fromEntries(
+      Object.entries(files)
+        .filter(([, f]) => !f.secret)
+        .map(([k, f]) => [k, sha256(f.content)]),
+    );
+    // The credentials file is the only secret: it stays a secret output end to end.
+    const all = Object.values(files).map((f) => (f.secret ? { ...f, content: pulumi.secret(f.content) } : f));
+
+    if (args.dockerHost && !args.router) {
+      const host = args.dockerHost;
+      if (!loadBalancer.certsVolume || !loadBalancer.runtimeVolume) {
+        throw new Error(`Certbot ${name}: the load balancer is not on a Docker host`);
+      }
+      const child = { parent: this, provider: host.provider, dependsOn };
+      this.stateVolume = new docker.Volume(
+        `${name}-letsencrypt`,
+        { name: `${model.stack}-letsencrypt`, labels: dockerLabels(model.stack, "letsencrypt") },
+        { ...child, retainOnDelete: true },
+      );
+      new docker.Container(
+        `${name}-certbot`,
+        {
+          name: cb.containerName,
+          image: host.images[model.images.certbot].imageId,
+          user: "root",
+          entrypoints: ["/bin/sh"],
+          command: [files["renew.sh"].path],
+          uploads: uploadsOf(all),
+          volumes: [
+            { volumeName: this.stateVolume.name, containerPath: PATHS.letsencryptDir },
+            { volumeName: loadBalancer.certsVolume.name, containerPath: PATHS.certbotCertsDir },
+            { volumeName: loadBalancer.runtimeVolume.name, containerPath: PATHS.certbotRuntimeDir },
+          ],
+          networksAdvanced: [{ name: host.network.name }],
+          // Unhealthy while the last certificate push into HAProxy failed (certbot itself exits 0 then).
+          healthcheck: {
+            tests: ["CMD", "sh", "-c", `test ! -e ${PATHS.certbotCertsDir}/.deploy-failed`],
+            interval: "30s",
+            timeout: "5s",
+            retries: 1,
+          },
+          wait: false,
+          restart: "unless-stopped",
+          labels: dockerLabels(model.stack, "certbot"),
+        },
+        {
+          ...child,
+          deleteBeforeReplace: true,
+          replaceOnChanges: ["healthcheck"],
+          dependsOn: mergeDeps(dependsOn, [this.stateVolume, loadBalancer]),
+        },
+      );
+    } else if (args.router && !args.dockerHost) {
+      const router = args.router;
+      const veth = vethOf(cb.placement, "certbot");
+      const ctr = new RouterOsContainer(
+        `${name}-container`,
+        {
+          router: router.model,
+          stack: model.stack,
+          connection: router.connection,
+          containerName: cb.containerName,
+          image: model.images.certbot,
+          veth,
+          entrypoint: "/bin/sh",
+          // One pass per start: the router's scheduler starts the container again every day.
+          cmd: `${files["renew.sh"].path} once`,
+          user: "0:0",
+          rootDir: routerVolumeDir(router.model, model.stack, "certbot-root"),
+          mounts: [
+            {
+              id: "edge",
+              dir: routerVolumeDir(router.model, model.stack, "certbot-edge"),
+              dst: PATHS.certbotEdgeDir,
+              readOnly: true,
+            },
+            {
+              id: "letsencrypt",
+              dir: routerVolumeDir(router.model, model.stack, "letsencrypt"),
+              dst: PATHS.letsencryptDir,
+              readOnly: false,
+            },
+            {
+              id: "certs",
+              dir: routerVolumeDir(router.model, model.stack, "certs"),
+              dst: PATHS.certbotCertsDir,
+              readOnly: false,
+            },
+            {
+              id: "runtime",
+              dir: routerVolumeDir(router.model, model.stack, "lb-runtime"),
+              dst: PATHS.certbotRuntimeDir,
+              readOnly: false,
+            },
+          ],
+          files: all.map((f) => ({
+            mountId: "edge",
+            name: f.path.slice(PATHS.certbotEdgeDir.length + 1),
+            content: f.content,
+            secret: f.secret,
+          })),
+          start: true,
+          // A pass may finish within seconds: do not wait for the "running" state.
+          waitForRunning: false,
+        },
+        { parent: this, dependsOn: mergeDeps(dependsOn, [...router.host.ready, loadBalancer]) },
+      );
+      new RouterOsSchedule(
+        `${name}-renew`,
+        {
+          router: router.model,
+          stack: model.stack,
+          connection: router.connection,
+          name: `${model.stack}-certbot-renew`,
+          source: `/container/start [find where name="${cb.containerName}"]`,
+          interval: "1d",
+          startTime: "03:17:00",
+          policy: ["read", "write", "test"],
+        },
+        { parent: this, dependsOn: mergeDeps(dependsOn, [ctr]) },
+      );
+    } else {
+      throw new Error(`Certbot ${name}: give exactly one of dockerHost or router`);
+    }
+
+    this.registerOutputs({ fileHashes: this.fileHashes });
+  }
+}

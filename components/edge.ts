@@ -1,0 +1,128 @@
+/**
+ * The whole edge. The dependency graph is the rollout order:
+ * hosts (providers, networks, images) → staging worker → staging check → prod-1 → its check → … → prod-N →
+ * load balancer → certbot. `pulumi destroy` walks it backwards.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import type { EdgeModel, HostModel, RouterOsHostModel } from "../config/model";
+import { Certbot } from "./certbot";
+import { DockerHost } from "./docker-host";
+import { LoadBalancer } from "./loadbalancer";
+import { mergeDeps } from "./options";
+import { RouterOsHost } from "./routeros";
+import type { RouterTarget } from "./router-target";
+import { SelfSignedCertificate } from "./self-signed-certificate";
+import { Worker } from "./worker";
+
+/** Inputs of {@link Edge}. */
+export interface EdgeArgs {
+  /** The validated model of the stack (see config/model.ts). Secret values in it are wrapped here. */
+  model: EdgeModel;
+}
+
+/** The load balancer, the workers, certbot and the hosts they run on. */
+export class Edge extends pulumi.ComponentResource {
+  public readonly workers: Worker[];
+  public readonly loadBalancer: LoadBalancer;
+  public readonly certbot?: Certbot;
+  /** The self-signed certificate (lab certificate, or the placeholder until certbot's first issuance). */
+  public readonly certificate: SelfSignedCertificate;
+  public readonly dockerHosts: Record<string, DockerHost>;
+  public readonly routers: Record<string, RouterTarget>;
+
+  constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("haproxy-edge:index:Edge", name, {}, opts);
+    const { model } = args;
+    const dependsOn = opts?.dependsOn;
+
+    // Hosts that have something placed on them, and the images each must pull.
+    const used = new Map<string, { host: HostModel; images: Set<string> }>();
+    const place = (host: HostModel, image: string) => {
+      const entry = used.get(host.name) ?? { host, images: new Set<string>() };
+      entry.images.add(image);
+      used.set(host.name, entry);
+    };
+    for (const w of model.workers) {
+      place(w.placement.host, model.images.haproxy);
+      place(w.placement.host, model.images.dataplaneApi);
+    }
+    place(model.loadBalancer.placement.host, model.images.haproxy);
+    if (model.certbot) place(model.certbot.placement.host, model.images.certbot);
+
+    this.dockerHosts = {};
+    this.routers = {};
+    for (const [hostName, { host, images }] of [...used.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      if (host.kind === "docker") {
+        this.dockerHosts[hostName] = new DockerHost(
+          `${name}-${hostName}`,
+          { host, stack: model.stack, images: [...images] },
+          { parent: this, dependsOn },
+        );
+      } else {
+        const connection = routerConnection(host);
+        this.routers[hostName] = {
+          model: host,
+          connection,
+          host: new RouterOsHost(
+            `${name}-${hostName}`,
+            { router: host, stack: model.stack, connection },
+            { parent: this, dependsOn },
+          ),
+        };
+      }
+    }
+    const target = (host: HostModel) =>
+      host.kind === "docker"
+        ? { dockerHost: this.dockerHosts[host.name] }
+        : { router: this.routers[host.name] };
+
+    this.certificate = new SelfSignedCertificate(
+      `${name}-certificate`,
+      { domains: model.tls.domains, validityDays: model.tls.mode === "selfsigned" ? 3650 : 90 },
+      { parent: this, dependsOn },
+    );
+
+    // Staging first; each production worker waits for the previous worker and its check.
+    this.workers = [];
+    let previous: Worker | undefined;
+    for (const w of model.workers) {
+      const deps = previous ? [previous] : [];
+      const worker: Worker = new Worker(
+        `${name}-${w.name}`,
+        { model, worker: w, dockerHost: this.dockerHosts[w.placement.host.name] },
+        { parent: this, dependsOn: mergeDeps(dependsOn, deps) },
+      );
+      this.workers.push(worker);
+      previous = worker;
+    }
+
+    this.loadBalancer = new LoadBalancer(
+      `${name}-lb`,
+      { model, placeholderPem: this.certificate.pem, ...target(model.loadBalancer.placement.host) },
+      { parent: this, dependsOn: mergeDeps(dependsOn, this.workers) },
+    );
+
+    if (model.certbot) {
+      this.certbot = new Certbot(
+        `${name}-certbot`,
+        { model, loadBalancer: this.loadBalancer, ...target(model.certbot.placement.host) },
+        { parent: this, dependsOn: mergeDeps(dependsOn, [this.loadBalancer]) },
+      );
+    }
+
+    this.registerOutputs({ workers: model.workers.map((w) => w.name) });
+  }
+}
+
+/** SSH connection to a router; the private key stays a secret. */
+function routerConnection(router: RouterOsHostModel) {
+  return pulumi.secret({
+    host: router.address,
+    port: router.port,
+    user: router.user,
+    privateKey: router.privateKey ?? "",
+    ...(router.hostKey ? { hostKey: router.hostKey } : {}),
+    dialErrorLimit: 3,
+    perDialTimeout: 15,
+  });
+}

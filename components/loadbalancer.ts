@@ -1,0 +1,164 @@
+/**
+ * The front load balancer: TLS termination, redirects, host routing to the worker pools, rate limits and
+ * blocklists. On a Docker host or as a RouterOS container.
+ */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { FILES, PATHS, vethOf, type EdgeModel } from "../config/model";
+import { renderLoadBalancer, sha256, type RenderedFile } from "../render";
+import { dockerLabels, tcpHealthcheck, uploadsOf, type DockerHost } from "./docker-host";
+import { mergeDeps } from "./options";
+import { RouterOsContainer, RouterOsDstNat } from "./routeros";
+import { routerVolumeDir, type RouterTarget } from "./router-target";
+
+/** Inputs of {@link LoadBalancer}. */
+export interface LoadBalancerArgs {
+  /** The whole edge model. */
+  model: EdgeModel;
+  /** Certificate + key PEM served until certbot installs one (secret). */
+  placeholderPem: pulumi.Input<string>;
+  /** Where it runs: exactly one of a Docker host or a RouterOS router. */
+  dockerHost?: DockerHost;
+  router?: RouterTarget;
+}
+
+/** The load balancer, and the volumes it shares with certbot. */
+export class LoadBalancer extends pulumi.ComponentResource {
+  /** SHA-256 of each rendered file. */
+  public readonly fileHashes: Record<string, string>;
+  /** Docker: the certificates volume (survives `pulumi destroy`) and the runtime API socket volume. */
+  public readonly certsVolume?: docker.Volume;
+  public readonly runtimeVolume?: docker.Volume;
+  /** The container resource (Docker container or RouterOS container command). */
+  public readonly container: pulumi.Resource;
+
+  constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("haproxy-edge:loadbalancer:LoadBalancer", name, {}, opts);
+    const { model } = args;
+    const lb = model.loadBalancer;
+    const dependsOn = opts?.dependsOn;
+    const files = renderLoadBalancer(model);
+    this.fileHashes = Object.fromEntries(Object.entries(files).map(([k, f]) => [k, sha256(f.content)]));
+    const placeholder = {
+      path: FILES.placeholderCert,
+      content: pulumi.secret(args.placeholderPem),
+      mode: 0o600,
+      secret: true,
+    };
+    const edgeFiles = Object.values(files);
+
+    if (args.dockerHost && !args.router) {
+      const host = args.dockerHost;
+      const child = { parent: this, provider: host.provider, dependsOn };
+      // Certificates outlive the stack by design: re-creating a lab must not burn ACME rate limits.
+      this.certsVolume = new docker.Volume(
+        `${name}-certs`,
+        { name: `${model.stack}-certs`, labels: dockerLabels(model.stack, "certs") },
+        { ...child, retainOnDelete: true },
+      );
+      this.runtimeVolume = new docker.Volume(
+        `${name}-runtime`,
+        { name: `${model.stack}-lb-runtime`, labels: dockerLabels(model.stack, "lb-runtime") },
+        { ...child, deleteBeforeReplace: true },
+      );
+      this.container = new docker.Container(
+        `${name}-haproxy`,
+        {
+          name: lb.containerName,
+          image: host.images[model.images.haproxy].imageId,
+          user: "root",
+          entrypoints: ["/bin/sh"],
+          command: [files["start.sh"].path],
+          uploads: uploadsOf([...edgeFiles, placeholder]),
+          volumes: [
+            { volumeName: this.certsVolume.name, containerPath: PATHS.certsDir },
+            { volumeName: this.runtimeVolume.name, containerPath: PATHS.lbRuntimeDir },
+          ],
+          networksAdvanced: [{ name: host.network.name, aliases: ["lb"] }],
+          ports: [
+            { internal: lb.httpPort, external: lb.httpPort, ip: lb.publishAddress, protocol: "tcp" },
+            { internal: lb.httpsPort, external: lb.httpsPort, ip: lb.publishAddress, protocol: "tcp" },
+          ],
+          healthcheck: tcpHealthcheck(lb.httpPort, { path: "/", expectStatus: 301 }),
+          wait: true,
+          waitTimeout: 90,
+          restart: "unless-stopped",
+          stopTimeout: 30,
+          labels: dockerLabels(model.stack, "loadbalancer", {
+            "haproxy-edge.config-sha256": this.fileHashes["haproxy.cfg"],
+          }),
+        },
+        {
+          ...child,
+          deleteBeforeReplace: true,
+          replaceOnChanges: ["healthcheck"],
+          dependsOn: mergeDeps(dependsOn, [this.certsVolume, this.runtimeVolume]),
+        },
+      );
+    } else if (args.router && !args.dockerHost) {
+      const router = args.router;
+      const veth = vethOf(lb.placement, "lb");
+      const ctr = new RouterOsContainer(
+        `${name}-container`,
+        {
+          router: router.model,
+          stack: model.stack,
+          connection: router.connection,
+          containerName: lb.containerName,
+          image: model.images.haproxy,
+          veth,
+          entrypoint: "/bin/sh",
+          cmd: files["start.sh"].path,
+          user: "0:0",
+          rootDir: routerVolumeDir(router.model, model.stack, "lb-root"),
+          mounts: [
+            {
+              id: "edge",
+              dir: routerVolumeDir(router.model, model.stack, "lb-edge"),
+              dst: PATHS.edgeDir,
+              readOnly: true,
+            },
+            {
+              id: "certs",
+              dir: routerVolumeDir(router.model, model.stack, "certs"),
+              dst: PATHS.certsDir,
+              readOnly: false,
+            },
+            {
+              id: "runtime",
+              dir: routerVolumeDir(router.model, model.stack, "lb-runtime"),
+              dst: PATHS.lbRuntimeDir,
+              readOnly: false,
+            },
+          ],
+          files: [...edgeFiles, placeholder].map((f: RenderedFile | typeof placeholder) => ({
+            mountId: "edge",
+            name: f.path.slice(PATHS.edgeDir.length + 1),
+            content: f.content,
+            secret: f.secret,
+          })),
+          start: true,
+        },
+        { parent: this, dependsOn: mergeDeps(dependsOn, router.host.ready) },
+      );
+      new RouterOsDstNat(
+        `${name}-nat`,
+        {
+          router: router.model,
+          stack: model.stack,
+          connection: router.connection,
+          rules: [
+            { id: "lb-http", port: lb.httpPort, toAddress: veth.address, toPort: lb.httpPort },
+            { id: "lb-https", port: lb.httpsPort, toAddress: veth.address, toPort: lb.httpsPort },
+          ],
+        },
+        { parent: this, dependsOn: mergeDeps(dependsOn, [ctr]) },
+      );
+      this.container = ctr.container;
+    } else {
+      throw new Error(`LoadBalancer ${name}: give exactly one of dockerHost or router`);
+    }
+
+    this.registerOutputs({ fileHashes: this.fileHashes });
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * A worker: HAProxy in master-worker mode behind the load balancer (PROXY protocol), with its Data Plane API
+ * sidecar sharing the config volume and the master CLI socket, and the check that gates the rollout.
+ */
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { encrypt } from "unixcrypt";
+import {
+  DATAPLANE_API_CONTAINER_PORT,
+  HEALTH_URI,
+  PATHS,
+  WORKER_FRONTEND,
+  WORKER_HEALTH_PORT,
+  type DockerHostModel,
+  type EdgeModel,
+  type WorkerModel,
+} from "../config/model";
+import { renderWorker, sha256 } from "../render";
+import { dockerLabels, tcpHealthcheck, uploadsOf, type DockerHost } from "./docker-host";
+import { mergeDeps } from "./options";
+
+/** Inputs of {@link Worker}. */
+export interface WorkerArgs {
+  /** The whole edge model (timeouts, 404 page, names). */
+  model: EdgeModel;
+  /** This worker (staging or prod-i). */
+  worker: WorkerModel;
+  /** The Docker host it runs on (provider, network, images). */
+  dockerHost: DockerHost;
+}
+
+/**
+ * SHA-512 crypt (`$6$salt$hash`, no `rounds=`: the only forms the Data Plane API accepts besides `$5$`).
+ * Deterministic for a given password and salt, so a second `pulumi up` renders the same userlist.
+ */
+export function sha512Crypt(password: string, salt: string): string {
+  if (!/^[A-Za-z0-9./]{8,16}$/.test(salt))
+    throw new Error("sha512Crypt: salt must be 8-16 characters [A-Za-z0-9./]");
+  return encrypt(password, `$6$${salt}`);
+}
+
+/** One HAProxy worker with its Data Plane API and its readiness check. */
+export class Worker extends pulumi.ComponentResource {
+  public readonly haproxy: docker.Container;
+  public readonly dataplaneApi: docker.Container;
+  /** Passes once HAProxy and the Data Plane API of this worker answer: the next rollout step waits for it. */
+  public readonly check: command.local.Command;
+  /** Data Plane API password (secret). */
+  public readonly password: pulumi.Output<string>;
+  /** SHA-256 of each rendered file that is not secret. */
+  public readonly fileHashes: Record<string, string>;
+
+  constructor(name: string, args: WorkerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("haproxy-edge:worker:Worker", name, {}, opts);
+    const { model, worker, dockerHost } = args;
+    const host = worker.placement.host as DockerHostModel;
+    const dependsOn = opts?.dependsOn;
+    const child = { parent: this, provider: dockerHost.provider, dependsOn };
+
+    const password = new random.RandomPassword(
+      `${name}-dataplaneapi-password`,
+      { length: 32, special: false },
+      { parent: this, dependsOn },
+    );
+    const salt = new random.RandomString(
+      `${name}-dataplaneapi-salt`,
+      { length: 16, special: false },
+      { parent: this, dependsOn },
+    );
+    this.password = password.result;
+    const passwordHash = pulumi.secret(
+      pulumi.all([password.result, salt.result]).apply(([p, s]) => sha512Crypt(p, s)),
+    );
+
+    // Everything but the userlist is rendered without the password: plain, hashable, diffable.
+    const plain = renderWorker(model, worker, "$6$placeholder$");
+    const files = passwordHash.apply((h) => renderWorker(model, worker, h));
+    const userlist = files.apply((f) => f["userlist.cfg"].content);
+    this.fileHashes = Object.fromEntries(
+      Object.entries(plain)
+        .filter(([, f]) => !f.secret)
+        .map(([k, f]) => [k, sha256(f.content)]),
+    );
+
+    const volume = (suffix: string, labels: Record<string, string> = {}) =>
+      new docker.Volume(
+        `${name}-${suffix}`,
+        {
+          name: `${model.stack}-${worker.name}-${suffix}`,
+          labels: dockerLabels(model.stack, `worker-${suffix}`, labels),
+        },
+        { ...child, deleteBeforeReplace: true },
+      );
+    // The config volume carries the bootstrap's hash: a new bootstrap means a fresh volume (and fresh routes).
+    const configVolume = volume("config", {
+      "haproxy-edge.bootstrap-sha256": this.fileHashes["haproxy.cfg"],
+    });
+    const masterVolume = volume("master");
+    const stateVolume = volume("dataplaneapi");
+
+    const shared = [
+      { volumeName: configVolume.name, containerPath: PATHS.workerConfigDir },
+      { volumeName: masterVolume.name, containerPath: PATHS.workerMasterDir },
+    ];
+    const network = [{ name: dockerHost.network.name, aliases: [worker.alias] }];
+
+    this.haproxy = new docker.Container(
+      `${name}-haproxy`,
+      {
+        name: worker.containerName,
+        image: dockerHost.images[model.images.haproxy].imageId,
+        user: "root",
+        entrypoints: ["/bin/sh"],
+        command: [plain["start.sh"].path],
+        uploads: uploadsOf([plain["haproxy.cfg"], plain["404.html"], plain["start.sh"]]),
+        volumes: shared,
+        networksAdvanced: network,
+        ports: worker.publish
+          ? [
+              {
+                internal: worker.port,
+                external: worker.publish.port,
+                ip: worker.publish.address,
+                protocol: "tcp",
+              },
+            ]
+          : [],
+        healthcheck: tcpHealthcheck(WORKER_HEALTH_PORT, { path: HEALTH_URI, expectStatus: 200 }),
+        wait: true,
+        waitTimeout: 90,
+        restart: "unless-stopped",
+        stopTimeout: 30,
+        labels: dockerLabels(model.stack, `worker-${worker.role}`, { "haproxy-edge.worker": worker.name }),
+      },
+      {
+        ...child,
+        deleteBeforeReplace: true,
+        replaceOnChanges: ["healthcheck"],
+        dependsOn: mergeDeps(dependsOn, [configVolume, masterVolume]),
+      },
+    );
+
+    this.dataplaneApi = new docker.Container(
+      `${name}-dataplaneapi`,
+      {
+        name: worker.dataplaneApiContainerName,
+        image: dockerHost.images[model.images.dataplaneApi].imageId,
+        user: "root",
+        entrypoints: ["/bin/sh"],
+        command: [plain["dataplaneapi-start.sh"].path],
+        uploads: uploadsOf([
+          plain["dataplaneapi.yml"],
+          { ...plain["userlist.cfg"], content: userlist },
+          plain["404.html"],
+          plain["dataplaneapi-start.sh"],
+        ]),
+        volumes: [...shared, { volumeName: stateVolume.name, containerPath: PATHS.dataplaneStateDir }],
+        networksAdvanced: [{ name: dockerHost.network.name, aliases: [`${worker.alias}-dataplaneapi`] }],
+        // The API is published on the Docker host's loopback only.
+        ports: [
+          {
+            internal: DATAPLANE_API_CONTAINER_PORT,
+            external: worker.dataplaneApi.publishedPort,
+            ip: "127.0.0.1",
+            protocol: "tcp",
+          },
+        ],
+        healthcheck: tcpHealthcheck(DATAPLANE_API_CONTAINER_PORT),
+        wait: true,
+        waitTimeout: 90,
+        restart: "unless-stopped",
+        labels: dockerLabels(model.stack, "dataplaneapi", { "haproxy-edge.worker": worker.name }),
+      },
+      {
+        ...child,
+        deleteBeforeReplace: true,
+        replaceOnChanges: ["healthcheck"],
+        dependsOn: mergeDeps(dependsOn, [this.haproxy, stateVolume]),
+      },
+    );
+
+    const ssh = host.url.startsWith("ssh://") ? host.url.slice("ssh://".length) : "";
+    this.check = new command.local.Command(
+      `${name}-check`,
+      {
+        create: "node scripts/check-worker.mjs",
+        environment: {
+          WORKER_NAME: worker.name,
+          DPAPI_URL: `http://127.0.0.1:${worker.dataplaneApi.publishedPort}`,
+          DPAPI_USER: worker.dataplaneApi.user,
+          DPAPI_PASSWORD: pulumi.secret(password.result),
+          DPAPI_FRONTEND: WORKER_FRONTEND,
+          DPAPI_SSH: ssh,
+          DPAPI_SSH_OPTS: JSON.stringify(host.sshOpts),
+          CHECK_TIMEOUT_SECONDS: "120",
+        },
+        // Re-run whenever either container is re-created.
+        triggers: [this.haproxy.id, this.dataplaneApi.id],
+        logging: "stdoutAndStderr",
+      },
+      { parent: this, dependsOn: mergeDeps(dependsOn, [this.haproxy, this.dataplaneApi]) },
+    );
+
+    this.registerOutputs({
+      haproxy: this.haproxy.name,
+      dataplaneApi: this.dataplaneApi.name,
+      endpoint: worker.dataplaneApi.endpoint,
+      fileHashes: this.fileHashes,
+    });
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * haproxy-edge: the Pulumi program. Thin shell: read the stack config, validate it into a model (every
+ * problem reported together, nothing registered when any is found), declare the edge, export its outputs.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { Edge } from "./components/edge";
+import { loadModel } from "./config/model";
+import { decodeRawConfig } from "./config/parse";
+
+/** `pulumi.runtime.isConfigSecret` is internal API; without it every key counts as secret (checks pass). */
+function isConfigSecret(key: string): boolean {
+  const fn = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+  return fn ? fn(key) : true;
+}
+
+const project = pulumi.getProject();
+const stack = pulumi.getStack();
+const prefix = `${project}:`;
+const raw: Record<string, string> = {};
+const secretKeys = new Set<string>();
+for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+  if (!fullKey.startsWith(prefix)) continue;
+  const key = fullKey.slice(prefix.length);
+  raw[key] = value;
+  if (isConfigSecret(fullKey)) secretKeys.add(key);
+}
+
+const model = loadModel(decodeRawConfig(raw).values, { project, stack, secretKeys });
+const edge = new Edge(stack, { model });
+
+const lb = model.loadBalancer;
+const lbHost = lb.placement.host;
+const publicHost =
+  lbHost.kind === "routeros"
+    ? lbHost.address
+    : lb.publishAddress === "0.0.0.0"
+      ? "127.0.0.1"
+      : lb.publishAddress;
+const port = (p: number, dflt: number) => (p === dflt ? "" : `:${p}`);
+
+/** Where the load balancer answers (on the Docker host or the router). */
+export const loadBalancerEndpoint = {
+  host: lbHost.name,
+  http: `http://${publicHost}${port(lb.httpPort, 80)}/`,
+  https: `https://${publicHost}${port(lb.httpsPort, 443)}/`,
+};
+/** Public URL of every route host. */
+export const urls = Object.fromEntries(
+  model.routes.map((r) => [
+    r.name,
+    r.hosts.map((h) => `https://${h}${port(lb.httpsPort, 443)}${r.pathPrefix ?? "/"}`),
+  ]),
+);
+/** Staging URL of every route (internal clients only). */
+export const stagingUrls = Object.fromEntries(
+  model.routes.map((r) => [
+    r.name,
+    `https://${r.stagingHost}${port(lb.httpsPort, 443)}${r.pathPrefix ?? "/"}`,
+  ]),
+);
+/** Worker names in rollout order. */
+export const workerNames = model.workers.map((w) => w.name);
+/** Data Plane API endpoint and user of every worker (never the password; see README "Data Plane API access"). */
+export const dataplaneApiEndpoints = Object.fromEntries(
+  model.workers.map((w) => [w.name, { url: w.dataplaneApi.endpoint, user: w.dataplaneApi.user }]),
+);
+/** SHA-256 of each rendered file, by service: a changed hash is a changed file. */
+export const fileHashes = {
+  loadBalancer: edge.loadBalancer.fileHashes,
+  ...Object.fromEntries(edge.workers.map((w, i) => [model.workers[i].name, w.fileHashes])),
+  ...(edge.certbot ? { certbot: edge.certbot.fileHashes } : {}),
+};
+/** Volumes kept on `pulumi destroy` by design (certificates, ACME account and state). */
+export const retainedVolumes = [
+  `${model.stack}-certs`,
+  ...(model.certbot ? [`${model.stack}-letsencrypt`] : []),
+];
+/** Serial of the self-signed certificate (the lab certificate, or the placeholder before the first issuance). */
+export const selfSignedCertificateSerial = edge.certificate.serial;

@@ -1,0 +1,280 @@
+/**
+ * Tests of config/model.ts: the committed example stacks (Pulumi.dev.yaml, Pulumi.prod.yaml) go through the
+ * same decode → parse → model path as index.ts, and the model has the addresses, names and ports the
+ * components rely on.
+ */
+import { strict as assert } from "node:assert";
+import { PATHS, buildModel, certificateName, loadModel, type EdgeModel } from "../../config/model";
+import { decodeRawConfig, parseStackConfig } from "../../config/parse";
+import { TEST_SECRETS, loadStackFile, stripNamespace } from "../support/stack-config";
+
+function stackModel(name: "dev" | "prod"): EdgeModel {
+  const { config, secretKeys } = loadStackFile(name);
+  const { values, issues } = decodeRawConfig(stripNamespace(config));
+  assert.deepEqual(issues, []);
+  return loadModel(values, { project: "haproxy-edge", stack: name, secretKeys });
+}
+
+describe("config/model", () => {
+  describe("the stack file loader", () => {
+    it("gives namespaced keys and JSON-encodes non-string values", () => {
+      const { config, secretKeys } = loadStackFile("dev");
+      assert.equal(config["haproxy-edge:tlsMode"], "selfsigned");
+      assert.equal(config["haproxy-edge:httpPort"], "8080");
+      assert.deepEqual(JSON.parse(config["haproxy-edge:productionWorkerHosts"]), ["local", "local"]);
+      assert.ok(Object.keys(config).every((k) => k.startsWith("haproxy-edge:")));
+      assert.equal(secretKeys.size, 0);
+    });
+
+    it("adds the test secrets to prod", () => {
+      const { config, secretKeys } = loadStackFile("prod");
+      assert.deepEqual([...secretKeys].sort(), ["acmeTsigSecret", "hosts"]);
+      assert.equal(config["haproxy-edge:acmeTsigSecret"], TEST_SECRETS.acmeTsigSecret);
+      const hosts = JSON.parse(config["haproxy-edge:hosts"]) as Record<string, Record<string, unknown>>;
+      assert.equal(hosts["edge-router"].privateKey, TEST_SECRETS.routerPrivateKey);
+      assert.equal(hosts["edge-router"].version, "7.21");
+    });
+  });
+
+  describe("dev stack", () => {
+    let m: EdgeModel;
+    before(() => {
+      m = stackModel("dev");
+    });
+
+    it("names the project and stack", () => {
+      assert.equal(m.project, "haproxy-edge");
+      assert.equal(m.stack, "dev");
+      assert.deepEqual(
+        m.hosts.map((h) => [h.name, h.kind]),
+        [["local", "docker"]],
+      );
+    });
+
+    it("has the workers staging, prod-1, prod-2 in rollout order", () => {
+      assert.deepEqual(
+        m.workers.map((w) => [w.name, w.role, w.index]),
+        [
+          ["staging", "staging", 0],
+          ["prod-1", "production", 1],
+          ["prod-2", "production", 2],
+        ],
+      );
+    });
+
+    it("names containers after the stack", () => {
+      assert.deepEqual(
+        m.workers.map((w) => [w.containerName, w.dataplaneApiContainerName]),
+        [
+          ["dev-staging", "dev-staging-dataplaneapi"],
+          ["dev-prod-1", "dev-prod-1-dataplaneapi"],
+          ["dev-prod-2", "dev-prod-2-dataplaneapi"],
+        ],
+      );
+      assert.equal(m.loadBalancer.containerName, "dev-lb");
+      assert.equal(m.certbot, undefined);
+    });
+
+    it("reaches same-host workers by network alias, trusting the host's edge subnet", () => {
+      for (const w of m.workers) {
+        assert.equal(w.placement.host.name, "local");
+        assert.equal(w.placement.veth, undefined);
+        assert.equal(w.alias, w.name);
+        assert.deepEqual(w.upstream, { address: w.name, port: 8080 });
+        assert.equal(w.publish, undefined);
+        assert.deepEqual(w.trustedSources, ["172.29.80.0/24"]);
+      }
+    });
+
+    it("publishes the Data Plane APIs on 127.0.0.1:5555-5557", () => {
+      assert.deepEqual(
+        m.workers.map((w) => [w.dataplaneApi.publishedPort, w.dataplaneApi.endpoint, w.dataplaneApi.user]),
+        [
+          [5555, "http://127.0.0.1:5555", "haproxy-edge"],
+          [5556, "http://127.0.0.1:5556", "haproxy-edge"],
+          [5557, "http://127.0.0.1:5557", "haproxy-edge"],
+        ],
+      );
+    });
+
+    it("configures the load balancer from the stack file and the defaults", () => {
+      const lb = m.loadBalancer;
+      assert.equal(lb.placement.host.name, "local");
+      assert.equal(lb.publishAddress, "127.0.0.1");
+      assert.equal(lb.httpPort, 8080);
+      assert.equal(lb.httpsPort, 8443);
+      assert.deepEqual(lb.rateLimit, { requests: 200, windowSeconds: 10 });
+      assert.deepEqual(lb.blocklistCidrs, ["192.0.2.0/24"]);
+      assert.equal(lb.stagingSuffix, ".staging.lab.example.com");
+      assert.deepEqual(lb.timeouts, {
+        connect: "5s",
+        client: "30s",
+        server: "30s",
+        httpRequest: "5s",
+        httpKeepAlive: "5s",
+      });
+      assert.equal(lb.maxConnections, 4096);
+    });
+
+    it("names the certificate after the first domain", () => {
+      assert.equal(m.tls.mode, "selfsigned");
+      assert.equal(m.tls.certName, "lab.example.com");
+      assert.equal(m.loadBalancer.certPath, `${PATHS.certsDir}/lab.example.com.pem`);
+    });
+
+    it("models routes with parsed servers and staging hosts", () => {
+      assert.deepEqual(
+        m.routes.map((r) => [r.name, r.stagingHost, r.servers, r.internalOnly]),
+        [
+          ["app", "app.staging.lab.example.com", [{ host: "172.29.80.100", port: 8080 }], false],
+          ["admin", "admin.staging.lab.example.com", [{ host: "172.29.80.101", port: 8080 }], true],
+        ],
+      );
+    });
+  });
+
+  describe("prod stack", () => {
+    let m: EdgeModel;
+    before(() => {
+      m = stackModel("prod");
+    });
+
+    it("places the load balancer on the router with veth edge-lb at 172.20.0.2", () => {
+      const p = m.loadBalancer.placement;
+      assert.equal(p.host.kind, "routeros");
+      assert.equal(p.host.name, "edge-router");
+      assert.deepEqual(p.veth, { name: "edge-lb", address: "172.20.0.2" });
+      if (p.host.kind === "routeros") {
+        assert.equal(p.host.bridgeAddress, "172.20.0.1");
+        assert.equal(p.host.prefixLength, 24);
+        assert.deepEqual(p.host.versionParts, [7, 21, 0]);
+        assert.equal(p.host.privateKey, TEST_SECRETS.routerPrivateKey);
+      }
+    });
+
+    it("places certbot next to it with veth edge-certbot at 172.20.0.3", () => {
+      assert.ok(m.certbot);
+      assert.equal(m.certbot.placement.host.name, "edge-router");
+      assert.deepEqual(m.certbot.placement.veth, { name: "edge-certbot", address: "172.20.0.3" });
+      assert.equal(m.certbot.containerName, "prod-certbot");
+      assert.equal(m.certbot.email, "hostmaster@example.com");
+      assert.deepEqual(m.certbot.dns, {
+        server: "192.168.88.53",
+        port: 53,
+        keyName: "acme-update.example.com.",
+        algorithm: "HMAC-SHA512",
+        secret: TEST_SECRETS.acmeTsigSecret,
+      });
+    });
+
+    it("reaches the workers on docker-1's LAN address, trusting only the router", () => {
+      assert.deepEqual(
+        m.workers.map((w) => w.name),
+        ["staging", "prod-1", "prod-2"],
+      );
+      m.workers.forEach((w, i) => {
+        assert.equal(w.placement.host.name, "docker-1");
+        assert.equal(w.port, 8080);
+        assert.deepEqual(w.upstream, { address: "192.168.88.20", port: 8080 + i });
+        assert.deepEqual(w.publish, { address: "192.168.88.20", port: 8080 + i });
+        assert.deepEqual(w.trustedSources, ["192.168.88.1/32"]);
+      });
+    });
+
+    it("gives Data Plane API endpoints through an ssh tunnel to docker-1", () => {
+      m.workers.forEach((w, i) => {
+        const port = 5555 + i;
+        assert.equal(w.dataplaneApi.publishedPort, port);
+        assert.match(
+          w.dataplaneApi.endpoint,
+          new RegExp(`^http://127\\.0\\.0\\.1:${port} on deploy@docker-1\\.lan`),
+        );
+        assert.ok(
+          w.dataplaneApi.endpoint.includes(`ssh -L ${port}:127.0.0.1:${port}`),
+          w.dataplaneApi.endpoint,
+        );
+      });
+    });
+
+    it("names the certificate example.com", () => {
+      assert.equal(m.tls.mode, "acme");
+      assert.deepEqual(m.tls.domains, ["example.com", "*.example.com", "*.staging.example.com"]);
+      assert.equal(m.tls.certName, "example.com");
+      assert.equal(m.loadBalancer.certPath, "/usr/local/etc/haproxy/certs/example.com.pem");
+    });
+
+    it("stages each route at <name>.staging.example.com", () => {
+      assert.deepEqual(
+        m.routes.map((r) => [r.name, r.stagingHost]),
+        [
+          ["www", "www.staging.example.com"],
+          ["grafana", "grafana.staging.example.com"],
+        ],
+      );
+      assert.deepEqual(m.routes[0].servers, [
+        { host: "192.168.88.31", port: 8080 },
+        { host: "192.168.88.32", port: 8080 },
+      ]);
+      assert.equal(m.routes[0].healthCheckPath, "/healthz");
+      assert.equal(m.loadBalancer.stagingSuffix, ".staging.example.com");
+    });
+
+    it("is refused without the secrets held as secrets", () => {
+      const { config } = loadStackFile("prod");
+      const { values } = decodeRawConfig(stripNamespace(config));
+      const res = parseStackConfig(values, { project: "haproxy-edge", stack: "prod", secretKeys: new Set() });
+      assert.equal(res.ok, false);
+      if (!res.ok) {
+        assert.deepEqual(res.issues.map((i) => i.path).sort(), [
+          "acmeTsigSecret",
+          "hosts.edge-router.privateKey",
+        ]);
+      }
+    });
+  });
+
+  describe("certificateName", () => {
+    it("spells a leading wildcard as wildcard.", () => {
+      assert.equal(certificateName(["*.x.com"]), "wildcard.x.com");
+      assert.equal(certificateName(["*.x.com", "x.com"]), "wildcard.x.com");
+      assert.equal(certificateName(["x.com", "*.x.com"]), "x.com");
+    });
+  });
+
+  describe("buildModel", () => {
+    it("places a second router's services at fixed slots whatever else is placed there", () => {
+      const ctx = { project: "haproxy-edge", stack: "lab", secretKeys: new Set(["hosts"]) };
+      const res = parseStackConfig(
+        {
+          domains: ["*.x.com"],
+          hosts: {
+            r1: {
+              kind: "routeros",
+              address: "10.1.0.1",
+              privateKey: "k",
+              vethPrefix: "e",
+              subnet: "10.9.0.0/27",
+            },
+            d1: { kind: "docker", address: "10.1.0.2" },
+          },
+          loadBalancerHost: "r1",
+          stagingWorkerHost: "d1",
+          productionWorkerHosts: ["d1"],
+        },
+        ctx,
+      );
+      if (!res.ok) assert.fail(JSON.stringify(res.issues));
+      const m = buildModel(res.config, ctx);
+      assert.deepEqual(m.loadBalancer.placement.veth, { name: "elb", address: "10.9.0.2" });
+      assert.equal(m.tls.certName, "wildcard.x.com");
+      assert.equal(m.loadBalancer.certPath, `${PATHS.certsDir}/wildcard.x.com.pem`);
+      assert.deepEqual(
+        m.workers.map((w) => [w.name, w.upstream.address, w.upstream.port, w.trustedSources[0]]),
+        [
+          ["staging", "10.1.0.2", 8080, "10.1.0.1/32"],
+          ["prod-1", "10.1.0.2", 8081, "10.1.0.1/32"],
+        ],
+      );
+    });
+  });
+});
