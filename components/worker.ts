@@ -98,7 +98,7 @@ export class Worker extends pulumi.ComponentResource {
       "haproxy-edge.bootstrap-sha256": this.fileHashes["haproxy.cfg"],
     });
     const masterVolume = volume("master");
-    const stateVolume = volume("dataplaneapi");
+    const stateVolume = volume("api-state");
 
     const shared = [
       { volumeName: configVolume.name, containerPath: PATHS.workerConfigDir },

@@ -43,6 +43,8 @@ export interface RunOptions {
   preview?: boolean;
   /** PEM returned as the self-signed certificate's `pem` output. */
   certificatePem?: string;
+  /** Receives every registration as it happens (also when the program throws). */
+  sink?: Registered[];
 }
 
 /** Mock outputs that resources would get from their providers. */
@@ -79,7 +81,7 @@ async function resolve(value: unknown): Promise<unknown> {
 /** Runs `index.ts` once under mocks and waits until every registration is done. */
 export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const project = opts.project ?? "haproxy-edge";
-  const resources: Registered[] = [];
+  const resources: Registered[] = opts.sink ?? [];
   await pulumi.runtime.setMocks(
     {
       newResource: (a) => ({ id: `${a.name}-id`, state: mockState(a.type, a.name, a.inputs, opts) }),
@@ -117,10 +119,15 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
 
   const entry = require.resolve("../../index");
   Reflect.deleteProperty(require.cache, entry);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const program = require(entry) as Record<string, unknown>;
-  const outputs = (await resolve({ ...program })) as Record<string, unknown>;
-  await pulumi.runtime.disconnect();
+  let outputs: Record<string, unknown>;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const program = require(entry) as Record<string, unknown>;
+    outputs = (await resolve({ ...program })) as Record<string, unknown>;
+  } finally {
+    // Drains every pending registration, also when the program threw.
+    await pulumi.runtime.disconnect();
+  }
 
   const find = (name: string) => {
     const r = resources.find((x) => x.name === name);

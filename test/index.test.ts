@@ -1,0 +1,355 @@
+/**
+ * The program (index.ts) under Pulumi runtime mocks, for both example stacks: what it declares, how the
+ * resources hang together, what the rollout order is, and that secrets stay secret.
+ */
+import { strict as assert } from "node:assert";
+import { ConfigError } from "../config/parse";
+import {
+  plain,
+  runProgram,
+  secretPaths,
+  withoutSecrets,
+  type ProgramRun,
+  type Registered,
+} from "./support/program";
+import { TEST_SECRETS, loadStackFile } from "./support/stack-config";
+
+const NS = "haproxy-edge:";
+
+async function run(stack: "dev" | "prod", preview = false): Promise<ProgramRun> {
+  const file = loadStackFile(stack);
+  return runProgram({
+    stack,
+    config: file.config,
+    secretKeys: [...file.secretKeys].map((k) => `${NS}${k}`),
+    preview,
+  });
+}
+
+function countByType(resources: Registered[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of resources) out[r.type] = (out[r.type] ?? 0) + 1;
+  return out;
+}
+
+/** Every string anywhere in a value. */
+function strings(value: unknown): string[] {
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value)) return value.flatMap(strings);
+  if (value && typeof value === "object") return Object.values(value).flatMap(strings);
+  return [];
+}
+
+/** Custom resources below a component (any depth). */
+function descendants(runResult: ProgramRun, componentName: string): Registered[] {
+  const root = runResult.byName(componentName).urn;
+  const byUrn = new Map(runResult.resources.map((r) => [r.urn, r]));
+  const isBelow = (r: Registered): boolean => {
+    for (let p = r.parent; p; p = byUrn.get(p)?.parent ?? "") if (p === root) return true;
+    return false;
+  };
+  return runResult.resources.filter((r) => r.custom && isBelow(r));
+}
+
+const MOCK_PASSWORDS = ["mock-password-"];
+
+describe("index.ts under Pulumi mocks", () => {
+  const runs: Partial<Record<"dev" | "prod", ProgramRun>> = {};
+  before(async () => {
+    runs.dev = await run("dev");
+    runs.prod = await run("prod");
+  });
+  const get = (s: "dev" | "prod") => runs[s] as ProgramRun;
+
+  it("dev declares exactly the expected resources", () => {
+    assert.deepEqual(countByType(get("dev").resources), {
+      "haproxy-edge:index:Edge": 1,
+      "haproxy-edge:docker:Host": 1,
+      "pulumi:providers:docker": 1,
+      "docker:index/network:Network": 1,
+      "docker:index/remoteImage:RemoteImage": 2,
+      "pulumi-nodejs:dynamic/tls:SelfSignedCertificate": 1,
+      "haproxy-edge:worker:Worker": 3,
+      "random:index/randomPassword:RandomPassword": 3,
+      "random:index/randomString:RandomString": 3,
+      // 3 per worker (config, master socket, API state) + certificates + LB runtime socket
+      "docker:index/volume:Volume": 11,
+      // HAProxy + Data Plane API per worker, and the load balancer
+      "docker:index/container:Container": 7,
+      "command:local:Command": 3,
+      "haproxy-edge:loadbalancer:LoadBalancer": 1,
+    });
+  });
+
+  it("prod places the load balancer and certbot on the router and the workers on the ssh Docker host", () => {
+    const prod = get("prod");
+    assert.deepEqual(countByType(prod.resources), {
+      "haproxy-edge:index:Edge": 1,
+      "haproxy-edge:docker:Host": 1,
+      "haproxy-edge:routeros:Host": 1,
+      "pulumi:providers:docker": 1,
+      "docker:index/network:Network": 1,
+      "docker:index/remoteImage:RemoteImage": 2,
+      "pulumi-nodejs:dynamic/tls:SelfSignedCertificate": 1,
+      "haproxy-edge:worker:Worker": 3,
+      "random:index/randomPassword:RandomPassword": 3,
+      "random:index/randomString:RandomString": 3,
+      "docker:index/volume:Volume": 9,
+      "docker:index/container:Container": 6,
+      "command:local:Command": 3,
+      "haproxy-edge:loadbalancer:LoadBalancer": 1,
+      "haproxy-edge:certbot:Certbot": 1,
+      "haproxy-edge:routeros:Container": 2,
+      "haproxy-edge:routeros:DstNat": 1,
+      "haproxy-edge:routeros:Schedule": 1,
+      "command:remote:Command": 26,
+      "command:remote:CopyToRemote": 11,
+    });
+    const provider = prod.ofType("pulumi:providers:docker")[0];
+    assert.equal(plain(provider.wire.host), "ssh://deploy@docker-1.lan");
+    const containers = prod.ofType("docker:index/container:Container").map((c) => plain(c.wire.name));
+    assert.deepEqual(containers.sort(), [
+      "prod-prod-1",
+      "prod-prod-1-dataplaneapi",
+      "prod-prod-2",
+      "prod-prod-2-dataplaneapi",
+      "prod-staging",
+      "prod-staging-dataplaneapi",
+    ]);
+  });
+
+  for (const stack of ["dev", "prod"] as const) {
+    describe(`${stack} stack`, () => {
+      it("parents every resource to one of our components, the Edge to the stack", () => {
+        const r = get(stack);
+        const byUrn = new Map(r.resources.map((x) => [x.urn, x]));
+        for (const res of r.resources) {
+          if (res.type === "haproxy-edge:index:Edge") {
+            // Under mocks there is no stack resource: the Edge is top-level (the engine parents it to the stack).
+            assert.ok(res.parent === "" || /pulumi:pulumi:Stack/.test(res.parent), res.parent);
+            continue;
+          }
+          const parent = byUrn.get(res.parent);
+          assert.ok(parent, `${res.type} ${res.name} has parent ${res.parent}, not one of ours`);
+          assert.match(parent.type, /^haproxy-edge:/, `${res.name}'s parent is ${parent.type}`);
+        }
+        for (const w of ["staging", "prod-1", "prod-2"]) {
+          const names = descendants(r, `${stack}-${w}`).map((x) => x.name);
+          assert.ok(
+            names.includes(`${stack}-${w}-haproxy`) && names.includes(`${stack}-${w}-check`),
+            names.join(),
+          );
+        }
+      });
+
+      it("rolls out staging → its check → prod-1 → its check → prod-2 → load balancer", () => {
+        const r = get(stack);
+        const check = (w: string) => r.byName(`${stack}-${w}-check`).urn;
+        for (const res of descendants(r, `${stack}-prod-1`)) {
+          assert.ok(
+            res.dependencies.includes(check("staging")),
+            `${res.name} does not wait for the staging check`,
+          );
+        }
+        for (const res of descendants(r, `${stack}-prod-2`)) {
+          assert.ok(
+            res.dependencies.includes(check("prod-1")),
+            `${res.name} does not wait for prod-1's check`,
+          );
+        }
+        for (const res of descendants(r, `${stack}-staging`)) {
+          const prodUrns = [...descendants(r, `${stack}-prod-1`), ...descendants(r, `${stack}-prod-2`)].map(
+            (x) => x.urn,
+          );
+          assert.ok(
+            !res.dependencies.some((d) => prodUrns.includes(d)),
+            `${res.name} waits for a production worker`,
+          );
+        }
+        const lbResources = descendants(r, `${stack}-lb`);
+        assert.ok(lbResources.length > 0);
+        for (const res of lbResources) {
+          for (const w of ["staging", "prod-1", "prod-2"]) {
+            assert.ok(res.dependencies.includes(check(w)), `${res.name} does not wait for ${w}'s check`);
+          }
+        }
+        // Within a worker: API after HAProxy, check after both.
+        const api = r.byName(`${stack}-staging-dataplaneapi`);
+        assert.ok(api.dependencies.includes(r.byName(`${stack}-staging-haproxy`).urn));
+        const chk = r.byName(`${stack}-staging-check`);
+        assert.ok(chk.dependencies.includes(api.urn));
+        assert.ok(chk.dependencies.includes(r.byName(`${stack}-staging-haproxy`).urn));
+      });
+
+      it("keeps secrets secret: API passwords, userlists, the placeholder key, TSIG and SSH keys", () => {
+        const r = get(stack);
+        for (const w of ["staging", "prod-1", "prod-2"]) {
+          const api = r.byName(`${stack}-${w}-dataplaneapi`);
+          const uploads = api.wire.uploads as { file: string }[];
+          const userlist = uploads.findIndex(
+            (u) => plain(u.file) === "/usr/local/etc/haproxy-edge/userlist.cfg",
+          );
+          assert.ok(
+            secretPaths(api.wire).includes(`uploads[${userlist}].content`),
+            `${w} userlist is not secret`,
+          );
+          const chk = r.byName(`${stack}-${w}-check`);
+          assert.ok(
+            secretPaths(chk.wire).some((p) => p.startsWith("environment")),
+            `${w} check env is not secret`,
+          );
+          assert.ok(!strings(plain(chk.wire.create)).some((s) => s.includes("mock-password")));
+        }
+        const cert = r.ofType("pulumi-nodejs:dynamic/tls:SelfSignedCertificate")[0];
+        assert.ok(cert.additionalSecretOutputs.includes("pem"));
+        const secrets = [
+          ...MOCK_PASSWORDS,
+          TEST_SECRETS.acmeTsigSecret,
+          TEST_SECRETS.routerPrivateKey.split("\n")[1],
+        ];
+        for (const res of r.resources) {
+          for (const s of strings(withoutSecrets(res.wire))) {
+            for (const secret of secrets) {
+              assert.ok(
+                !s.includes(secret),
+                `${res.type} ${res.name} holds a secret in clear: ${s.slice(0, 80)}`,
+              );
+            }
+          }
+        }
+        if (stack === "dev") {
+          const lb = r.byName("dev-lb-haproxy");
+          const uploads = lb.wire.uploads as { file: string }[];
+          const i = uploads.findIndex((u) => plain(u.file) === "/usr/local/etc/haproxy-edge/placeholder.pem");
+          assert.ok(i >= 0 && secretPaths(lb.wire).includes(`uploads[${i}].content`));
+        } else {
+          for (const cmd of r.ofType("command:remote:Command")) {
+            assert.ok(
+              secretPaths(cmd.wire).includes("connection"),
+              `${cmd.name}: the SSH connection is not secret`,
+            );
+          }
+          const ini = r
+            .ofType("command:remote:CopyToRemote")
+            .find((c) => String(plain(c.wire.remotePath)).endsWith("/rfc2136.ini"));
+          assert.ok(ini, "rfc2136.ini is uploaded to the router");
+          assert.ok(
+            secretPaths(ini.wire).some((p) => p.startsWith("source")),
+            "rfc2136.ini content is not secret",
+          );
+        }
+      });
+
+      it("has no TCP admin socket and mounts no docker socket anywhere", () => {
+        const r = get(stack);
+        for (const res of r.resources) {
+          if (res.type === "pulumi:providers:docker") continue;
+          for (const s of strings(plain(res.wire))) {
+            for (const line of s.split("\n")) {
+              const m = /^\s*stats socket\s+(\S+)/.exec(line);
+              if (m) assert.match(m[1], /^\//, `${res.name}: stats socket ${m[1]} is not a unix socket`);
+              assert.doesNotMatch(line, /docker\.sock/, `${res.name} references the docker socket`);
+            }
+          }
+        }
+        for (const c of r.ofType("docker:index/container:Container")) {
+          for (const v of (plain(c.wire.volumes) as { hostPath?: string }[] | undefined) ?? []) {
+            assert.equal(v.hostPath, undefined, `${c.name} bind-mounts ${v.hostPath}`);
+          }
+        }
+      });
+
+      it("gives every container a healthcheck, a restart policy and delete-before-replace", () => {
+        for (const c of get(stack).ofType("docker:index/container:Container")) {
+          assert.ok(c.deleteBeforeReplace, `${c.name} lacks deleteBeforeReplace`);
+          assert.equal(plain(c.wire.restart), "unless-stopped", c.name);
+          const hc = plain(c.wire.healthcheck) as { tests: string[] };
+          assert.ok(hc.tests.length >= 2, `${c.name} lacks a healthcheck`);
+          assert.equal(plain(c.wire.wait), true, `${c.name} does not wait until healthy`);
+        }
+      });
+
+      it("publishes the Data Plane APIs on 127.0.0.1 only", () => {
+        const apis = get(stack)
+          .ofType("docker:index/container:Container")
+          .filter((c) => String(plain(c.wire.name)).endsWith("-dataplaneapi"));
+        assert.equal(apis.length, 3);
+        apis.forEach((c) => {
+          const ports = plain(c.wire.ports) as { ip: string; internal: number; external: number }[];
+          assert.deepEqual(
+            ports.map((p) => p.ip),
+            ["127.0.0.1"],
+          );
+          assert.equal(ports[0].internal, 5555);
+        });
+      });
+
+      it("exports URLs, endpoints without passwords, worker names and file hashes", () => {
+        const o = get(stack).outputs;
+        assert.deepEqual(o.workerNames, ["staging", "prod-1", "prod-2"]);
+        const endpoints = JSON.stringify(o.dataplaneApiEndpoints);
+        assert.match(endpoints, /127\.0\.0\.1:5555/);
+        assert.doesNotMatch(endpoints, /password|mock-password/i);
+        const hashes = o.fileHashes as Record<string, Record<string, string>>;
+        assert.deepEqual(
+          Object.keys(hashes).sort(),
+          stack === "dev"
+            ? ["loadBalancer", "prod-1", "prod-2", "staging"]
+            : ["certbot", "loadBalancer", "prod-1", "prod-2", "staging"],
+        );
+        for (const group of Object.values(hashes)) {
+          for (const h of Object.values(group)) assert.match(h, /^[0-9a-f]{64}$/);
+        }
+        assert.ok(Object.keys(hashes.loadBalancer).includes("haproxy.cfg"));
+        assert.ok(Object.keys(o.urls as object).length > 0);
+        assert.deepEqual(
+          o.retainedVolumes,
+          stack === "dev" ? ["dev-certs"] : ["prod-certs", "prod-letsencrypt"],
+        );
+      });
+    });
+  }
+
+  it("keeps certificates and ACME state on destroy, and nothing else", () => {
+    const retained = get("dev")
+      .ofType("docker:index/volume:Volume")
+      .filter((v) => v.retainOnDelete)
+      .map((v) => plain(v.wire.name));
+    assert.deepEqual(retained, ["dev-certs"]);
+  });
+
+  it("declares byte-identical inputs on a second run (no diff on a second pulumi up)", async () => {
+    const again = await run("dev");
+    const snapshot = (r: ProgramRun) =>
+      r.resources.map((x) => JSON.stringify({ t: x.type, n: x.name, w: x.wire })).sort();
+    assert.deepEqual(snapshot(again), snapshot(get("dev")));
+  });
+
+  it("registers the same resources in preview", async () => {
+    const preview = await run("prod", true);
+    assert.deepEqual(countByType(preview.resources), countByType(get("prod").resources));
+  });
+
+  it("stops with every config problem before registering any resource", async () => {
+    const file = loadStackFile("dev");
+    const config = {
+      ...file.config,
+      [`${NS}httpPort`]: "0",
+      [`${NS}productionWorkerHosts`]: "[]",
+      [`${NS}routes`]: JSON.stringify([{ name: "bad name", hosts: ["app.lab.example.com"], servers: [] }]),
+    };
+    const registered: Registered[] = [];
+    await assert.rejects(runProgram({ stack: "dev", config, sink: registered }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      const paths = e.issues.map((i) => i.path);
+      for (const p of ["httpPort", "productionWorkerHosts", "routes[0].name", "routes[0].servers"]) {
+        assert.ok(paths.includes(p), `${p} missing from ${paths.join(", ")}`);
+      }
+      return true;
+    });
+    assert.deepEqual(
+      registered.map((r) => r.name),
+      [],
+    );
+  });
+});
