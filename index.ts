@@ -25,7 +25,7 @@ for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
   if (isConfigSecret(fullKey)) secretKeys.add(key);
 }
 
-const model = loadModel(decodeRawConfig(raw).values, { project, stack, secretKeys });
+const model = loadModel(decodeRawConfig(raw), { project, stack, secretKeys });
 const edge = new Edge(stack, { model });
 
 const lb = model.loadBalancer;

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import {
+  MAX_PRODUCTION_WORKERS,
   SECRET_PATHS,
   hostNameSchema,
   hostSchema,
@@ -44,10 +45,6 @@ export interface ParseContext {
   /** Top-level keys whose value Pulumi holds as a secret (`pulumi config set --secret`). */
   secretKeys: ReadonlySet<string>;
 }
-
-export const PROJECT = "haproxy-edge";
-/** Services, in rollout order, that are placed on hosts; each gets a fixed address slot on a router. */
-export const MAX_PRODUCTION_WORKERS = 16;
 
 function isSecretPath(path: string): boolean {
   return SECRET_PATHS.some((re) => re.test(path));
@@ -130,12 +127,8 @@ function fromZod(key: string, raw: unknown, error: z.ZodError, secret = false): 
  * Decodes raw Pulumi config strings (`pulumi.runtime.allConfig()`, namespace stripped): string keys stay as they
  * are, all others are JSON (numbers, booleans, lists, objects).
  */
-export function decodeRawConfig(raw: Record<string, string>): {
-  values: Record<string, unknown>;
-  issues: ConfigIssue[];
-} {
+export function decodeRawConfig(raw: Record<string, string>): Record<string, unknown> {
   const values: Record<string, unknown> = {};
-  const issues: ConfigIssue[] = [];
   for (const [key, text] of Object.entries(raw)) {
     if (STRING_KEYS.has(key)) {
       values[key] = text;
@@ -144,11 +137,11 @@ export function decodeRawConfig(raw: Record<string, string>): {
     try {
       values[key] = JSON.parse(text);
     } catch {
-      // A bare word for a non-string key: let the schema report it with its expected type.
+      // A bare word for a non-string key: the schema reports it with its expected type.
       values[key] = text;
     }
   }
-  return { values, issues };
+  return values;
 }
 
 /** Validates decoded config values; returns the parsed config or every problem found. */

@@ -191,6 +191,9 @@ export const hostNameSchema = z
     "host names must be 1 to 30 characters a-z, 0-9, '-', starting with a letter",
   );
 
+/** At most this many production workers (each gets a fixed address slot on a router's container subnet). */
+export const MAX_PRODUCTION_WORKERS = 16;
+
 /** Every top-level key, with its schema. */
 export const topLevel = {
   hosts: z.record(hostNameSchema, hostSchema).default(() => ({
@@ -241,7 +244,7 @@ export const topLevel = {
   productionWorkerHosts: z
     .array(z.string())
     .min(1, "must place at least one production worker")
-    .max(16, "must place at most 16 production workers")
+    .max(MAX_PRODUCTION_WORKERS, `must place at most ${MAX_PRODUCTION_WORKERS} production workers`)
     .default(["local", "local"]),
   certbotHost: z.string().optional(),
   publishAddress: ipv4.default("0.0.0.0"),

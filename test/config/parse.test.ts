@@ -960,7 +960,7 @@ describe("config/parse", () => {
 
   describe("decodeRawConfig", () => {
     it("keeps string keys as strings, even when they look like numbers or JSON", () => {
-      const { values, issues } = decodeRawConfig({
+      const values = decodeRawConfig({
         acmeEmail: "123",
         acmeTsigKeyName: "true",
         loadBalancerHost: "null",
@@ -968,7 +968,6 @@ describe("config/parse", () => {
         timeoutConnect: "[1]",
         tlsMode: '"acme"',
       });
-      assert.deepEqual(issues, []);
       assert.deepEqual(values, {
         acmeEmail: "123",
         acmeTsigKeyName: "true",
@@ -980,13 +979,12 @@ describe("config/parse", () => {
     });
 
     it("parses numbers, booleans, arrays and objects from JSON", () => {
-      const { values, issues } = decodeRawConfig({
+      const values = decodeRawConfig({
         httpPort: "8080",
         domains: '["example.com","*.example.com"]',
         hosts: '{"local":{"kind":"docker"}}',
         routes: '[{"name":"app","internalOnly":true}]',
       });
-      assert.deepEqual(issues, []);
       assert.deepEqual(values, {
         httpPort: 8080,
         domains: ["example.com", "*.example.com"],
@@ -996,7 +994,7 @@ describe("config/parse", () => {
     });
 
     it("decodes a whole stack that then parses", () => {
-      const { values } = decodeRawConfig({
+      const values = decodeRawConfig({
         domains: '["example.com","*.example.com"]',
         httpPort: "8080",
         httpsPort: "8443",
@@ -1009,12 +1007,11 @@ describe("config/parse", () => {
     });
 
     it("leaves a non-JSON value of an integer key for the schema to report at that key", () => {
-      const { values, issues } = decodeRawConfig({
+      const values = decodeRawConfig({
         domains: '["example.com"]',
         httpsPort: "eighty",
         maxConnections: "1k",
       });
-      assert.deepEqual(issues, []);
       assert.equal(values.httpsPort, "eighty");
       const res = parseStackConfig(values, CTX);
       assert.equal(res.ok, false);
