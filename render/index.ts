@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Mustache from "mustache";
+import { isIPv4 } from "node:net";
 import {
   DATAPLANE_API_CONTAINER_PORT,
   DATAPLANE_USERLIST,
@@ -75,6 +76,7 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
     timeouts: lb.timeouts,
     httpPort: lb.httpPort,
     httpsPort: lb.httpsPort,
+    httpsPortSuffix: lb.httpsPort === 443 ? "" : `:${lb.httpsPort}`,
     certPath: lb.certPath,
     internalFile: FILES.internalNetworks,
     blocklistFile: FILES.blocklist,
@@ -84,6 +86,8 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
     rateLimit: lb.rateLimit,
     hsts: model.tls.mode === "acme",
     healthUri: HEALTH_URI,
+    // Workers addressed by name (same-host network aliases) are resolved at run time; IPs need no DNS.
+    resolveNames: model.workers.some((w) => !isIPv4(w.upstream.address)),
     production: model.workers.filter((w) => w.role === "production").map(server),
     staging: model.workers.filter((w) => w.role === "staging").map(server),
   });
@@ -108,6 +112,8 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
         runtimeDir: PATHS.lbRuntimeDir,
         certPath: lb.certPath,
         placeholderFile: FILES.placeholderCert,
+        // selfsigned: the Pulumi-managed certificate is the served one, always; acme: only until certbot's first.
+        alwaysInstall: model.tls.mode === "selfsigned",
         configFile: FILES.lbConfig,
       }),
       0o755,

@@ -1,0 +1,1050 @@
+/**
+ * Tests of render/index.ts: the files rendered for the committed example stacks (Pulumi.dev.yaml,
+ * Pulumi.prod.yaml) are deterministic, pass `haproxy -c` with the real HAProxy 3.0, say what the edge relies
+ * on (TLS, rate limit, PROXY protocol, unix sockets only, ...), and the certbot scripts are POSIX sh that
+ * behave: the deploy hook is run under dash against a fake HAProxy runtime API on a unix socket.
+ */
+import { strict as assert } from "node:assert";
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
+import { generateSelfSignedCertificate } from "../../components/self-signed-certificate";
+import { sha512Crypt } from "../../components/worker";
+import {
+  DATAPLANE_API_CONTAINER_PORT,
+  FILES,
+  PATHS,
+  loadModel,
+  type EdgeModel,
+  type WorkerModel,
+} from "../../config/model";
+import { decodeRawConfig } from "../../config/parse";
+import {
+  render,
+  renderCertbot,
+  renderLoadBalancer,
+  renderNotFoundPage,
+  renderWorker,
+  sha256,
+  type RenderedFile,
+} from "../../render";
+import { haproxyCheck } from "../support/haproxy-check";
+import { TEST_SECRETS, loadStackFile, stripNamespace } from "../support/stack-config";
+
+type StackName = "dev" | "prod";
+
+/** The same path as index.ts: stack file → decoded raw config → validated model. */
+function stackModel(name: StackName, override: Record<string, string> = {}): EdgeModel {
+  const { config, secretKeys } = loadStackFile(name);
+  const values = decodeRawConfig({ ...stripNamespace(config), ...override });
+  return loadModel(values, { project: "haproxy-edge", stack: name, secretKeys });
+}
+
+const PASSWORD_HASH = sha512Crypt("pw", "saltsaltsalt1234");
+
+/** Every file the stack renders, keyed `<group>/<logical name>`. */
+function renderAll(model: EdgeModel): Record<string, RenderedFile> {
+  const out: Record<string, RenderedFile> = {};
+  for (const [k, f] of Object.entries(renderLoadBalancer(model))) out[`lb/${k}`] = f;
+  for (const w of model.workers) {
+    for (const [k, f] of Object.entries(renderWorker(model, w, PASSWORD_HASH))) out[`${w.name}/${k}`] = f;
+  }
+  if (model.certbot) for (const [k, f] of Object.entries(renderCertbot(model))) out[`certbot/${k}`] = f;
+  return out;
+}
+
+/** Top-level sections of a HAProxy config: header line → its directives (trimmed, no comments, no blanks). */
+function sections(cfg: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of cfg.split("\n")) {
+    const t = line.trim();
+    if (t === "" || t.startsWith("#")) continue;
+    if (/^\S/.test(line)) {
+      current = [];
+      out.set(t, current);
+    } else {
+      assert.ok(current, `directive outside a section: ${line}`);
+      current.push(t);
+    }
+  }
+  return out;
+}
+
+function section(cfg: string, header: string): string[] {
+  const s = sections(cfg).get(header);
+  assert.ok(s, `no section "${header}" in:\n${cfg}`);
+  return s;
+}
+
+/** `server <name> <address>:<port>` lines of a backend. */
+function servers(cfg: string, backend: string): string[] {
+  return section(cfg, `backend ${backend}`)
+    .filter((l) => l.startsWith("server "))
+    .map((l) => l.split(/\s+/).slice(1, 3).join(" "));
+}
+
+/** Non-comment, non-blank lines of a map or ACL file. */
+function entries(content: string): string[] {
+  return content.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#"));
+}
+
+/** Output lines that are HAProxy warnings or alerts. */
+function problems(output: string): string[] {
+  return output.split("\n").filter((l) => /\[(WARNING|ALERT)\]/.test(l));
+}
+
+/**
+ * The container runtime provides /etc/resolv.conf (Docker always does); the rootfs has none, and
+ * `parse-resolv-conf` in the load balancer's resolvers section needs one.
+ */
+const RESOLV_CONF = { "/etc/resolv.conf": "nameserver 127.0.0.11\n" };
+
+/** The load balancer's files at their container paths, plus a real certificate at the served path. */
+async function lbCheckFiles(model: EdgeModel, cfg?: string): Promise<Record<string, string>> {
+  const lb = renderLoadBalancer(model);
+  const { pem } = await generateSelfSignedCertificate({ domains: model.tls.domains, validityDays: 1 });
+  const files: Record<string, string> = { ...RESOLV_CONF, [model.loadBalancer.certPath]: pem };
+  for (const k of ["haproxy.cfg", "hosts.map", "staging.map", "blocklist.acl", "internal.acl", "404.html"]) {
+    files[lb[k].path] = lb[k].content;
+  }
+  if (cfg !== undefined) files[lb["haproxy.cfg"].path] = cfg;
+  return files;
+}
+
+/** TCP forms of a `stats socket` address: `:port`, `ipv4@`, `ipv6@`, an address, `*`. */
+const TCP_STATS_SOCKET = /stats\s+socket\s+(?::|ipv4@|ipv6@|\d|\*)/;
+
+function which(cmd: string): string | undefined {
+  const r = spawnSync("sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/** dash (Debian's /bin/sh, POSIX only): required for the shell checks. */
+function dash(): string {
+  const d = which("dash");
+  if (d === undefined) {
+    throw new Error(
+      "dash is not installed; it is in Debian's base system (apt-get install dash) and the sh checks need it",
+    );
+  }
+  return d;
+}
+
+/** `dash -n`: POSIX syntax check of a script. */
+function dashSyntax(script: string): { ok: boolean; stderr: string } {
+  const r = spawnSync(dash(), ["-n"], { input: script, encoding: "utf8", timeout: 5000 });
+  return { ok: r.status === 0, stderr: r.stderr };
+}
+
+/**
+ * The shell code of a script: comments dropped, the text inside single quotes blanked (a grep pattern such
+ * as '^[[:space:]]*$' or an embedded python program is data, not shell), double-quoted text kept.
+ */
+function shellCode(script: string): string {
+  let out = "";
+  let state: "none" | "single" | "double" = "none";
+  for (let i = 0; i < script.length; i++) {
+    const c = script[i];
+    if (state === "single") {
+      if (c === "'") state = "none";
+      out += c === "'" || c === "\n" ? c : " ";
+    } else if (c === "\\") {
+      out += c + (script[i + 1] ?? "");
+      i++;
+    } else if (state === "double") {
+      if (c === '"') state = "none";
+      out += c;
+    } else if (c === "#" && (i === 0 || /[\s;&|(]/.test(script[i - 1]))) {
+      while (i + 1 < script.length && script[i + 1] !== "\n") i++;
+    } else {
+      if (c === "'") state = "single";
+      if (c === '"') state = "double";
+      out += c;
+    }
+  }
+  assert.equal(state, "none", "unbalanced quotes");
+  return out;
+}
+
+const BASHISMS: [string, RegExp][] = [
+  ["echo -e", /\becho\s+-e\b/],
+  ["[[", /\[\[/],
+  ["function", /(^|\s)function\s/m],
+  ["$'...'", /\$'/],
+  ["<<<", /<<</],
+  ["source", /(^|[\s;])source\s/m],
+];
+
+describe("render/index", () => {
+  describe("render()", () => {
+    it("does not HTML-escape values", () => {
+      const raw = `a&b<c>"d'`;
+      const out = render("cidr-list.acl", { title: raw, cidrs: [`1.2.3.0/24 ${raw}`] });
+      assert.ok(out.includes(`# ${raw}. Rendered by Pulumi.`), out);
+      assert.ok(out.includes(`1.2.3.0/24 ${raw}\n`), out);
+      assert.doesNotMatch(out, /&amp;|&lt;|&gt;|&quot;|&#39;|&#x27;/);
+    });
+
+    it("hashes content with sha256 (hex)", () => {
+      assert.equal(sha256(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+      assert.equal(sha256("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    });
+  });
+
+  describe("the POSIX sh checks of these tests", () => {
+    it("find bashisms in shell code, not in comments or single-quoted data, and dash -n bites", () => {
+      const samples: [string, string][] = [
+        ["echo -e", 'echo -e "a\\tb"\n'],
+        ["[[", 'if [[ -n "$x" ]]; then :; fi\n'],
+        ["function", "function f { :; }\n"],
+        ["$'...'", "x=$'\\n'\n"],
+        ["<<<", 'grep a <<< "$x"\n'],
+        ["source", "source ./lib.sh\n"],
+      ];
+      for (const [name, script] of samples) {
+        const found = BASHISMS.filter(([, re]) => re.test(shellCode(script))).map(([n]) => n);
+        assert.deepEqual(found, [name], script);
+      }
+      const clean =
+        "# [[ echo -e, source x, function f\n" +
+        "grep -v '^[[:space:]]*$' f | tr -d '\\r'\n" +
+        "python3 -c 'function source [[ <<< $'\"'\"'' \"$1\"\n";
+      for (const [name, re] of BASHISMS) assert.doesNotMatch(shellCode(clean), re, name);
+      assert.ok(dashSyntax(clean).ok);
+      assert.ok(!dashSyntax("if then fi\n").ok);
+    });
+  });
+
+  for (const stack of ["dev", "prod"] as const) {
+    describe(`${stack} stack`, () => {
+      let model: EdgeModel;
+      let lb: Record<string, RenderedFile>;
+      let cfg: string;
+      const production = () => model.workers.filter((w) => w.role === "production");
+      const staging = () => model.workers.filter((w) => w.role === "staging");
+
+      before(() => {
+        model = stackModel(stack);
+        lb = renderLoadBalancer(model);
+        cfg = lb["haproxy.cfg"].content;
+      });
+
+      describe("determinism", () => {
+        it("renders byte-identical files twice from one model and from two models", () => {
+          const a = renderAll(model);
+          const b = renderAll(model);
+          const c = renderAll(stackModel(stack));
+          assert.deepEqual(Object.keys(a).sort(), Object.keys(c).sort());
+          for (const [k, f] of Object.entries(a)) {
+            assert.equal(b[k].content, f.content, `${k} differs between two renders`);
+            assert.equal(c[k].content, f.content, `${k} differs between two models`);
+            assert.deepEqual(c[k], f, k);
+            assert.equal(sha256(c[k].content), sha256(f.content), k);
+          }
+          if (stack === "prod") assert.ok("certbot/deploy-hook.sh" in a);
+          else assert.ok(!Object.keys(a).some((k) => k.startsWith("certbot/")));
+          if (stack === "dev") assert.throws(() => renderCertbot(model), /no certbot/);
+        });
+
+        it("contains no timestamp and only \\n line endings", () => {
+          const now = new Date();
+          for (const [k, f] of Object.entries(renderAll(model))) {
+            assert.ok(!f.content.includes("\r"), `${k} has a CR`);
+            assert.ok(!f.content.includes(String(now.getFullYear())), `${k} mentions the current year`);
+            assert.doesNotMatch(f.content, /\b(19|20)\d\d-[01]\d-[0-3]\d/, `${k} has an ISO date`);
+            assert.doesNotMatch(f.content, /\b\d\d:\d\d:\d\d\b/, `${k} has a time of day`);
+            assert.ok(f.content.endsWith("\n"), `${k} does not end with a newline`);
+          }
+        });
+
+        it("gives every file an absolute container path and a mode", () => {
+          for (const [k, f] of Object.entries(renderAll(model))) {
+            assert.ok(path.posix.isAbsolute(f.path) && path.posix.normalize(f.path) === f.path, k);
+            const expected = f.path.endsWith(".sh") ? 0o755 : f.secret ? 0o600 : 0o644;
+            assert.equal(f.mode.toString(8), expected.toString(8), k);
+          }
+        });
+      });
+
+      describe("haproxy -c (HAProxy 3.0)", () => {
+        it("accepts the load balancer config with its files and a real certificate, without warnings", async () => {
+          const r = await haproxyCheck(await lbCheckFiles(model), [lb["haproxy.cfg"].path]);
+          assert.match(r.version, /^HAProxy version 3\.0\./);
+          assert.ok(r.ok, `haproxy -c failed:\n${r.output}`);
+          assert.deepEqual(problems(r.output), [], r.output);
+        });
+
+        it("rejects the load balancer config with a bogus ssl-default-bind-options keyword (the check bites)", async () => {
+          assert.ok(cfg.includes("ssl-min-ver TLSv1.2"));
+          const bad = cfg.replace("ssl-min-ver TLSv1.2", "ssl-bogus-keyword TLSv1.2");
+          const r = await haproxyCheck(await lbCheckFiles(model, bad), [lb["haproxy.cfg"].path]);
+          assert.ok(!r.ok, `haproxy -c accepted a bogus keyword:\n${r.output}`);
+          assert.match(r.output, /\[ALERT\].*ssl-bogus-keyword/);
+        });
+
+        it("accepts every worker's bootstrap config with its userlist, without warnings", async () => {
+          assert.equal(model.workers.length, 3);
+          const results = await Promise.all(
+            model.workers.map(async (w) => {
+              const f = renderWorker(model, w, PASSWORD_HASH);
+              const files = Object.fromEntries(
+                [f["haproxy.cfg"], f["userlist.cfg"], f["404.html"]].map((x) => [x.path, x.content]),
+              );
+              return { w, r: await haproxyCheck(files, [f["haproxy.cfg"].path, f["userlist.cfg"].path]) };
+            }),
+          );
+          for (const { w, r } of results) {
+            assert.ok(r.ok, `haproxy -c failed for ${w.name}:\n${r.output}`);
+            assert.deepEqual(problems(r.output), [], `${w.name}:\n${r.output}`);
+          }
+        });
+      });
+
+      describe("load balancer", () => {
+        it("runs master-worker with the runtime API on an absolute unix socket only", () => {
+          assert.ok(section(cfg, "global").includes("master-worker"));
+          const sockets = cfg.split("\n").filter((l) => /^\s*stats\s+socket\b/.test(l));
+          assert.equal(sockets.length, 1, cfg);
+          for (const l of sockets) {
+            assert.match(l, /^\s*stats socket (?:unix@)?\/[^\s:]+\s/, l);
+            assert.ok(l.includes(` ${FILES.lbSocket} `), l);
+          }
+          for (const [k, f] of Object.entries(renderAll(model))) {
+            for (const line of f.content.split("\n")) {
+              assert.doesNotMatch(line, TCP_STATS_SOCKET, `${k}: TCP admin socket: ${line}`);
+            }
+          }
+        });
+
+        it("serves TLS 1.2+ with ECDHE AEAD ciphers only", () => {
+          const global = section(cfg, "global");
+          const options = global.find((l) => l.startsWith("ssl-default-bind-options "));
+          assert.ok(options?.split(/\s+/).includes("ssl-min-ver"), String(options));
+          assert.match(String(options), /\bssl-min-ver TLSv1\.2\b/);
+          const ciphers = global.find((l) => l.startsWith("ssl-default-bind-ciphers "));
+          assert.ok(ciphers, cfg);
+          const list = ciphers.split(/\s+/)[1].split(":");
+          assert.ok(list.length > 0);
+          for (const c of list) {
+            assert.match(c, /^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/, c);
+          }
+          const suites = global.find((l) => l.startsWith("ssl-default-bind-ciphersuites "));
+          for (const s of String(suites).split(/\s+/)[1].split(":")) {
+            assert.match(s, /^TLS_(AES_(128|256)_GCM_SHA(256|384)|CHACHA20_POLY1305_SHA256)$/, s);
+          }
+          const bind = section(cfg, "frontend fe_https").find((l) => l.startsWith("bind "));
+          assert.equal(
+            bind,
+            `bind :${model.loadBalancer.httpsPort} ssl crt ${model.loadBalancer.certPath} alpn h2,http/1.1`,
+          );
+        });
+
+        it("resolves workers by name at run time only when an upstream is a name", async () => {
+          const named = model.workers.some((w) => !/^\d+\.\d+\.\d+\.\d+$/.test(w.upstream.address));
+          assert.equal(named, stack === "dev");
+          const defaults = cfg.split("\n").filter((l) => l.trim().startsWith("default-server "));
+          assert.equal(defaults.length, 2);
+          if (named) {
+            assert.ok(section(cfg, "resolvers edge_dns").includes("parse-resolv-conf"), cfg);
+            // A worker that is down at start-up must not keep the load balancer from starting.
+            for (const d of defaults) assert.match(d, / resolvers edge_dns .*init-addr last,libc,none$/, d);
+          } else {
+            assert.doesNotMatch(cfg, /resolvers|parse-resolv-conf|init-addr/);
+            // No /etc/resolv.conf needed (a RouterOS container may have none): the check passes without it.
+            const files = await lbCheckFiles(model);
+            delete files["/etc/resolv.conf"];
+            const r = await haproxyCheck(files, [FILES.lbConfig]);
+            assert.ok(r.ok, r.output);
+          }
+        });
+
+        it("installs its certificate at every start in selfsigned mode, only when none in acme mode", () => {
+          const start = renderLoadBalancer(model)["start.sh"].content;
+          const install = `cp '${FILES.placeholderCert}' '${model.loadBalancer.certPath}.tmp'`;
+          assert.ok(start.includes(install), start);
+          const guarded = start.includes(`if [ ! -s '${model.loadBalancer.certPath}' ]; then`);
+          assert.equal(guarded, model.tls.mode === "acme", start);
+          assert.ok(start.includes("umask 077"));
+        });
+
+        it("redirects HTTP to HTTPS with a 301", () => {
+          const http = section(cfg, "frontend fe_http");
+          assert.ok(http.includes(`bind :${model.loadBalancer.httpPort}`), http.join("\n"));
+          // An explicit location, so a non-default HTTPS port is named and the HTTP port is not carried over.
+          const port = model.loadBalancer.httpsPort === 443 ? "" : `:${model.loadBalancer.httpsPort}`;
+          assert.ok(
+            http.includes(
+              `http-request redirect code 301 location https://%[req.hdr(host),field(1,:)]${port}%[capture.req.uri]`,
+            ),
+            http.join("\n"),
+          );
+        });
+
+        it("rate-limits per client with the stack's limit and window, and denies blocked clients", () => {
+          const expected = {
+            dev: { requests: 200, windowSeconds: 10 },
+            prod: { requests: 100, windowSeconds: 10 },
+          };
+          assert.deepEqual(model.loadBalancer.rateLimit, expected[stack]);
+          const { requests, windowSeconds } = expected[stack];
+          const fe = section(cfg, "frontend fe_https");
+          assert.ok(
+            fe.includes(
+              `stick-table type ipv6 size 1m expire ${windowSeconds}s store http_req_rate(${windowSeconds}s)`,
+            ),
+            fe.join("\n"),
+          );
+          assert.ok(fe.includes("http-request track-sc0 src"));
+          assert.ok(
+            fe.includes(`http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${requests} }`),
+            fe.join("\n"),
+          );
+          assert.ok(fe.includes(`acl blocked src -f ${FILES.blocklist}`));
+          assert.ok(fe.includes("http-request deny deny_status 403 if blocked"));
+          // The block comes before tracking, so blocked clients never fill the table.
+          assert.ok(
+            fe.indexOf("http-request deny deny_status 403 if blocked") <
+              fe.indexOf("http-request track-sc0 src"),
+          );
+        });
+
+        it("bounds the request head time and sets the forwarding headers itself", () => {
+          assert.ok(
+            section(cfg, "defaults").includes(
+              `timeout http-request ${model.loadBalancer.timeouts.httpRequest}`,
+            ),
+          );
+          const fe = section(cfg, "frontend fe_https");
+          for (const h of [
+            "http-request set-header X-Forwarded-For %[src]",
+            "http-request set-header X-Forwarded-Proto https",
+            "http-request set-header X-Forwarded-Host %[req.hdr(host)]",
+          ]) {
+            assert.ok(fe.includes(h), h);
+          }
+        });
+
+        it("checks workers over PROXY protocol v2 and retries on another one", () => {
+          const defaults = section(cfg, "defaults");
+          assert.ok(
+            defaults.some((l) => l.startsWith("retry-on ")),
+            defaults.join("\n"),
+          );
+          assert.ok(
+            defaults.some((l) => /^option redispatch\b/.test(l)),
+            defaults.join("\n"),
+          );
+          for (const be of ["be_production", "be_staging"]) {
+            const ds = section(cfg, `backend ${be}`).find((l) => l.startsWith("default-server "));
+            const words = String(ds).split(/\s+/);
+            for (const w of ["check", "send-proxy-v2", "check-send-proxy"])
+              assert.ok(words.includes(w), `${be}: ${w}`);
+          }
+        });
+
+        it("sends production traffic to the production workers only and staging to the staging worker", () => {
+          const expected = {
+            dev: {
+              production: ["prod-1 prod-1:8080", "prod-2 prod-2:8080"],
+              staging: ["staging staging:8080"],
+            },
+            prod: {
+              production: ["prod-1 192.168.88.20:8081", "prod-2 192.168.88.20:8082"],
+              staging: ["staging 192.168.88.20:8080"],
+            },
+          };
+          const up = (ws: WorkerModel[]) =>
+            ws.map((w) => `${w.name} ${w.upstream.address}:${w.upstream.port}`);
+          assert.deepEqual(servers(cfg, "be_production"), expected[stack].production);
+          assert.deepEqual(servers(cfg, "be_production"), up(production()));
+          assert.deepEqual(servers(cfg, "be_staging"), expected[stack].staging);
+          assert.deepEqual(servers(cfg, "be_staging"), up(staging()));
+          const fe = section(cfg, "frontend fe_https");
+          assert.ok(fe.includes("use_backend be_staging if staging_host internal"));
+          assert.ok(fe.includes("use_backend be_production if known_host"));
+          assert.ok(fe.includes("default_backend be_not_found"));
+          assert.ok(
+            fe.indexOf("use_backend be_staging if staging_host internal") <
+              fe.indexOf("use_backend be_production if known_host"),
+          );
+          assert.ok(fe.includes("http-request deny deny_status 403 if internal_only_host !internal"));
+          assert.ok(
+            section(cfg, "backend be_not_found").some((l) => l.endsWith(` file ${FILES.notFoundPage}`)),
+          );
+        });
+
+        it("lists every route host in hosts.map with its class", () => {
+          const expected = {
+            dev: ["admin.lab.example.com internal", "app.lab.example.com production"],
+            prod: ["example.com production", "grafana.example.com internal", "www.example.com production"],
+          };
+          assert.equal(lb["hosts.map"].path, FILES.hostsMap);
+          assert.deepEqual(entries(lb["hosts.map"].content), expected[stack]);
+          const fromModel = model.routes
+            .flatMap((r) => r.hosts.map((h) => `${h} ${r.internalOnly ? "internal" : "production"}`))
+            .sort();
+          assert.deepEqual([...entries(lb["hosts.map"].content)].sort(), fromModel);
+        });
+
+        it("maps <route>.<staging suffix> to the route's first host in staging.map", () => {
+          const expected = {
+            dev: [
+              "admin.staging.lab.example.com admin.lab.example.com",
+              "app.staging.lab.example.com app.lab.example.com",
+            ],
+            prod: ["grafana.staging.example.com grafana.example.com", "www.staging.example.com example.com"],
+          };
+          assert.equal(lb["staging.map"].path, FILES.stagingMap);
+          assert.deepEqual(entries(lb["staging.map"].content), expected[stack]);
+          for (const r of model.routes) {
+            assert.ok(
+              entries(lb["staging.map"].content).includes(
+                `${r.name}${model.loadBalancer.stagingSuffix} ${r.hosts[0]}`,
+              ),
+            );
+          }
+        });
+
+        it("lists the blocked and internal CIDRs", () => {
+          const expected = {
+            dev: {
+              blocked: ["192.0.2.0/24"],
+              internal: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8"],
+            },
+            prod: { blocked: [], internal: ["192.168.88.0/24", "10.8.0.0/24"] },
+          };
+          assert.equal(lb["blocklist.acl"].path, FILES.blocklist);
+          assert.equal(lb["internal.acl"].path, FILES.internalNetworks);
+          assert.deepEqual(entries(lb["blocklist.acl"].content), expected[stack].blocked);
+          assert.deepEqual(entries(lb["internal.acl"].content), expected[stack].internal);
+          assert.deepEqual(entries(lb["blocklist.acl"].content), model.loadBalancer.blocklistCidrs);
+          assert.deepEqual(entries(lb["internal.acl"].content), model.loadBalancer.internalCidrs);
+          assert.ok(
+            section(cfg, "frontend fe_https").includes(`acl internal src -f ${FILES.internalNetworks}`),
+          );
+        });
+
+        it(`sends HSTS only with a real certificate (${stack === "prod" ? "acme: yes" : "selfsigned: no"})`, () => {
+          const hsts = cfg.split("\n").filter((l) => l.includes("Strict-Transport-Security"));
+          if (stack === "prod") {
+            assert.equal(model.tls.mode, "acme");
+            assert.deepEqual(
+              hsts.map((l) => l.trim()),
+              ['http-response set-header Strict-Transport-Security "max-age=31536000"'],
+            );
+          } else {
+            assert.equal(model.tls.mode, "selfsigned");
+            assert.deepEqual(hsts, []);
+          }
+        });
+
+        it("shares the 404 page with the workers", () => {
+          assert.deepEqual(lb["404.html"], renderNotFoundPage(model));
+          assert.equal(lb["404.html"].path, FILES.notFoundPage);
+          const site = model.tls.domains[0];
+          assert.ok(lb["404.html"].content.includes(`on ${site}.`), lb["404.html"].content);
+        });
+      });
+
+      describe("workers", () => {
+        const trusted = { dev: "172.29.80.0/24", prod: "192.168.88.1/32" };
+
+        it("accepts PROXY connections from the load balancer only and answers 404 by default", () => {
+          for (const w of model.workers) {
+            const c = renderWorker(model, w, PASSWORD_HASH)["haproxy.cfg"];
+            assert.equal(c.path, FILES.workerBootstrap);
+            const fe = section(c.content, "frontend fe_edge");
+            assert.ok(fe.includes("bind :8080 accept-proxy"), fe.join("\n"));
+            assert.ok(
+              fe.includes(`tcp-request connection reject if !{ src ${trusted[stack]} }`),
+              `${w.name}:\n${fe.join("\n")}`,
+            );
+            assert.ok(fe.includes("default_backend be_not_found"));
+            assert.ok(section(c.content, "global").includes("master-worker"));
+            assert.ok(
+              section(c.content, "backend be_not_found").includes(
+                `http-request return status 404 content-type "text/html; charset=utf-8" file ${FILES.notFoundPage}`,
+              ),
+            );
+            assert.doesNotMatch(c.content, /stats\s+socket/, `${w.name} has a stats socket`);
+          }
+        });
+
+        it("renders the userlist with a 4-field SHA-512 crypt hash, never insecure-password", () => {
+          for (const w of model.workers) {
+            const u = renderWorker(model, w, PASSWORD_HASH)["userlist.cfg"];
+            assert.equal(u.path, FILES.userlist);
+            assert.equal(u.mode, 0o600);
+            assert.equal(u.secret, true);
+            assert.ok(!u.content.includes("insecure-password"));
+            assert.deepEqual(entries(u.content), [
+              "userlist dataplaneapi",
+              `    user haproxy-edge password ${PASSWORD_HASH}`,
+            ]);
+            const hash = /user haproxy-edge password (\S+)/.exec(u.content)?.[1];
+            assert.ok(hash, u.content);
+            assert.match(hash, /^\$6\$[A-Za-z0-9./]{8,16}\$[A-Za-z0-9./]{86}$/);
+            assert.equal(hash.split("$").length, 4, `not $6$salt$hash (no rounds=): ${hash}`);
+          }
+        });
+
+        it("configures the Data Plane API for the master socket, with no docker", () => {
+          for (const w of model.workers) {
+            const f = renderWorker(model, w, PASSWORD_HASH)["dataplaneapi.yml"];
+            assert.equal(f.path, FILES.dataplaneApiConfig);
+            assert.ok(!f.secret);
+            const doc = parseYaml(f.content) as {
+              name: string;
+              dataplaneapi: {
+                host: string;
+                port: number;
+                userlist: { userlist: string; userlist_file: string };
+              };
+              haproxy: {
+                config_file: string;
+                master_worker_mode: boolean;
+                master_runtime: string;
+                reload: { reload_delay: number; reload_strategy: string };
+              };
+            };
+            assert.equal(doc.name, w.name);
+            assert.equal(doc.dataplaneapi.host, "0.0.0.0");
+            assert.equal(doc.dataplaneapi.port, 5555);
+            assert.equal(doc.dataplaneapi.port, DATAPLANE_API_CONTAINER_PORT);
+            assert.equal(doc.dataplaneapi.userlist.userlist, "dataplaneapi");
+            assert.equal(doc.dataplaneapi.userlist.userlist_file, FILES.userlist);
+            assert.equal(doc.haproxy.config_file, FILES.workerConfig);
+            assert.equal(doc.haproxy.master_worker_mode, true);
+            assert.equal(doc.haproxy.master_runtime, FILES.workerMasterSocket);
+            assert.equal(doc.haproxy.reload.reload_delay, 1);
+            assert.equal(doc.haproxy.reload.reload_strategy, "custom");
+            // No setting uses docker (the comments explain that none does).
+            assert.doesNotMatch(JSON.stringify(doc), /docker/i);
+            const settings = f.content.split("\n").filter((l) => !l.trim().startsWith("#"));
+            assert.doesNotMatch(settings.join("\n"), /docker/i);
+          }
+        });
+
+        it("starts HAProxy with the master CLI on a 0600 unix socket and seeds the config once", () => {
+          const s = renderWorker(model, model.workers[0], PASSWORD_HASH)["start.sh"];
+          assert.equal(s.mode, 0o755);
+          assert.ok(s.content.includes(`-S '${FILES.workerMasterSocket},mode,600'`), s.content);
+          assert.match(
+            s.content,
+            /^exec haproxy -W -db -S .* -f '\/usr\/local\/etc\/haproxy\/haproxy\.cfg'$/m,
+          );
+          assert.ok(s.content.includes(`if [ ! -s '${FILES.workerConfig}' ]; then`), s.content);
+        });
+
+        it("worker start.sh under dash: copies the bootstrap only when the config is absent or empty", function () {
+          this.timeout(10_000);
+          const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "haproxy-edge-start-"));
+          try {
+            const view = (p: (s: string) => string) => ({
+              stack: model.stack,
+              configDir: p(PATHS.workerConfigDir),
+              configFile: p(FILES.workerConfig),
+              bootstrapFile: p(FILES.workerBootstrap),
+              masterDir: p(PATHS.workerMasterDir),
+              masterSocket: p(FILES.workerMasterSocket),
+            });
+            // The template with the real paths is exactly what renderWorker ships.
+            assert.equal(
+              render(
+                "worker-start.sh",
+                view((s) => s),
+              ),
+              renderWorker(model, model.workers[0], PASSWORD_HASH)["start.sh"].content,
+            );
+            const inTmp = (s: string) => path.join(tmp, "root", s);
+            const script = path.join(tmp, "start.sh");
+            fs.writeFileSync(script, render("worker-start.sh", view(inTmp)));
+            const bin = path.join(tmp, "bin");
+            fs.mkdirSync(bin);
+            fs.writeFileSync(path.join(bin, "haproxy"), '#!/bin/sh\nprintf "%s\\n" "$@"\n', { mode: 0o755 });
+            fs.mkdirSync(path.dirname(inTmp(FILES.workerBootstrap)), { recursive: true });
+            fs.writeFileSync(inTmp(FILES.workerBootstrap), "bootstrap\n");
+            const run = () =>
+              spawnSync(dash(), [script], {
+                env: { PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}` },
+                encoding: "utf8",
+                timeout: 5000,
+              });
+
+            let r = run();
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(fs.readFileSync(inTmp(FILES.workerConfig), "utf8"), "bootstrap\n");
+            assert.deepEqual(r.stdout.split("\n").filter(Boolean), [
+              "-W",
+              "-db",
+              "-S",
+              `${inTmp(FILES.workerMasterSocket)},mode,600`,
+              "-f",
+              inTmp(FILES.workerConfig),
+            ]);
+            assert.ok(fs.statSync(inTmp(PATHS.workerMasterDir)).isDirectory());
+
+            fs.writeFileSync(inTmp(FILES.workerConfig), "owned by the Data Plane API\n");
+            r = run();
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(fs.readFileSync(inTmp(FILES.workerConfig), "utf8"), "owned by the Data Plane API\n");
+
+            fs.writeFileSync(inTmp(FILES.workerConfig), "");
+            r = run();
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(fs.readFileSync(inTmp(FILES.workerConfig), "utf8"), "bootstrap\n");
+            assert.ok(!fs.existsSync(`${inTmp(FILES.workerConfig)}.tmp`));
+          } finally {
+            fs.rmSync(tmp, { recursive: true, force: true });
+          }
+        });
+      });
+
+      it("renders only POSIX sh scripts (dash -n, no bashisms)", () => {
+        for (const [k, f] of Object.entries(renderAll(model))) {
+          if (!f.path.endsWith(".sh")) continue;
+          assert.ok(f.content.startsWith("#!/bin/sh\n"), k);
+          const r = dashSyntax(f.content);
+          assert.ok(r.ok, `${k}: dash -n failed:\n${r.stderr}`);
+          for (const [name, re] of BASHISMS)
+            assert.doesNotMatch(shellCode(f.content), re, `${k} uses ${name}`);
+        }
+      });
+    });
+  }
+
+  describe("certbot (prod)", () => {
+    let model: EdgeModel;
+    let cb: Record<string, RenderedFile>;
+    before(() => {
+      model = stackModel("prod");
+      cb = renderCertbot(model);
+    });
+
+    it("renders exactly the rfc2136 credentials, the deploy hook and the runner", () => {
+      assert.deepEqual(Object.keys(cb).sort(), ["deploy-hook.sh", "renew.sh", "rfc2136.ini"]);
+      assert.equal(cb["rfc2136.ini"].path, `${PATHS.certbotEdgeDir}/rfc2136.ini`);
+      assert.equal(cb["deploy-hook.sh"].path, `${PATHS.certbotEdgeDir}/deploy-hook.sh`);
+      assert.equal(cb["renew.sh"].path, `${PATHS.certbotEdgeDir}/renew.sh`);
+    });
+
+    it("keeps the TSIG credentials secret (0600) with an upper-case algorithm", () => {
+      const ini = cb["rfc2136.ini"];
+      assert.equal(ini.mode, 0o600);
+      assert.equal(ini.secret, true);
+      assert.deepEqual(entries(ini.content), [
+        "dns_rfc2136_server = 192.168.88.53",
+        "dns_rfc2136_port = 53",
+        "dns_rfc2136_name = acme-update.example.com.",
+        `dns_rfc2136_secret = ${TEST_SECRETS.acmeTsigSecret}`,
+        "dns_rfc2136_algorithm = HMAC-SHA512",
+      ]);
+    });
+
+    it("upper-cases a lower-case TSIG algorithm from the config", () => {
+      const m = stackModel("prod", { acmeTsigAlgorithm: "hmac-sha256" });
+      assert.ok(
+        entries(renderCertbot(m)["rfc2136.ini"].content).includes("dns_rfc2136_algorithm = HMAC-SHA256"),
+      );
+    });
+
+    it("makes the scripts executable, POSIX and free of bashisms", () => {
+      for (const k of ["deploy-hook.sh", "renew.sh"]) {
+        const f = cb[k];
+        assert.equal(f.mode, 0o755, k);
+        assert.ok(!f.secret, k);
+        const r = dashSyntax(f.content);
+        assert.ok(r.ok, `${k}: dash -n failed:\n${r.stderr}`);
+        for (const [name, re] of BASHISMS) assert.doesNotMatch(shellCode(f.content), re, `${k} uses ${name}`);
+      }
+    });
+
+    it("hot-swaps the exact served certificate through unix sockets only, atomically and under a lock", () => {
+      const hook = cb["deploy-hook.sh"].content;
+      const certPath = model.loadBalancer.certPath;
+      assert.equal(certPath, "/usr/local/etc/haproxy/certs/example.com.pem");
+      assert.ok(hook.includes(`HAPROXY_CERT='${certPath}'`), hook);
+      assert.ok(hook.includes(`printf 'set ssl cert %s <<\\n' "$HAPROXY_CERT"`), hook);
+      assert.ok(hook.includes(`printf 'commit ssl cert %s\\n' "$HAPROXY_CERT"`), hook);
+      assert.ok(hook.includes(`printf 'abort ssl cert %s\\n' "$HAPROXY_CERT"`), hook);
+      assert.ok(hook.includes("Transaction created for certificate"), hook);
+      assert.ok(hook.includes("Transaction updated for certificate"), hook);
+      assert.ok(hook.includes("Success!"), hook);
+      assert.match(hook, /^umask 077$/m);
+      assert.match(hook, /mktemp /);
+      assert.match(hook, /mv -f "\$tmp" "\$CERT_FILE"/);
+      assert.match(hook, /flock /);
+      assert.ok(hook.includes("UNIX-CONNECT:"), hook);
+      assert.ok(hook.includes("socket.AF_UNIX"), hook);
+      assert.doesNotMatch(hook, /\bnc /);
+      assert.doesNotMatch(hook, /TCP[46]?:/);
+      assert.doesNotMatch(hook, /AF_INET/);
+      assert.ok(hook.includes(`SOCKETS='${PATHS.certbotRuntimeDir}/admin.sock '`), hook);
+      assert.equal(path.posix.basename(FILES.lbSocket), "admin.sock");
+    });
+
+    it("renews without random sleep, through dns-rfc2136, for every domain", () => {
+      const sh = cb["renew.sh"].content;
+      assert.ok(sh.includes("--no-random-sleep-on-renew"), sh);
+      assert.ok(sh.includes(`--dns-rfc2136-credentials '${PATHS.certbotEdgeDir}/rfc2136.ini'`), sh);
+      assert.ok(sh.includes("--server 'https://acme-v02.api.letsencrypt.org/directory'"), sh);
+      assert.ok(sh.includes("--cert-name 'example.com'"), sh);
+      for (const d of model.tls.domains) assert.ok(sh.includes(` -d '${d}'`), d);
+      assert.equal((sh.match(/ -d '/g) ?? []).length, model.tls.domains.length);
+      assert.ok(sh.includes(`--deploy-hook "$HOOK"`), sh);
+      assert.ok(sh.includes(`HOOK='${PATHS.certbotEdgeDir}/deploy-hook.sh'`), sh);
+      assert.ok(!sh.includes("REQUESTS_CA_BUNDLE"), "no CA bundle is configured in prod");
+    });
+
+    describe("deploy hook under dash, against a fake runtime API", function () {
+      this.timeout(15_000);
+      const certPath = "/usr/local/etc/haproxy/certs/example.com.pem";
+      const FULLCHAIN =
+        "-----BEGIN CERTIFICATE-----\r\nTEVBRi1DRVJU\nTEVBRi1DRVJULTI=\n-----END CERTIFICATE-----\n\n" +
+        "-----BEGIN CERTIFICATE-----\nSU5URVJNRURJQVRF\n-----END CERTIFICATE-----\n";
+      const PRIVKEY = "-----BEGIN PRIVATE KEY-----\nUFJJVkFURS1LRVk=\n-----END PRIVATE KEY-----\n";
+      const INSTALLED = (FULLCHAIN + PRIVKEY).replace(/\r/g, "").replace(/\n+/g, "\n");
+
+      let tmp: string;
+      let lineage: string;
+      let certs: string;
+      let sock: string;
+      let hookFile: string;
+      let server: net.Server | undefined;
+      let received: string[];
+
+      /** The template with the paths of the container, as renderCertbot gives it. */
+      const view = (p: { certFile: string; sockets: string[]; failedMark: string; lockFile: string }) => ({
+        stack: model.stack,
+        certName: model.tls.certName,
+        haproxyCertPath: model.loadBalancer.certPath,
+        ...p,
+      });
+
+      /** A unix socket that answers like HAProxy's runtime API: one command per connection, then close. */
+      function serve(answer: (command: string) => string): Promise<void> {
+        return new Promise((resolve, reject) => {
+          server = net.createServer({ allowHalfOpen: true }, (conn) => {
+            let data = "";
+            let answered = false;
+            const reply = () => {
+              if (answered) return;
+              answered = true;
+              received.push(data);
+              conn.end(answer(data));
+            };
+            conn.setEncoding("utf8");
+            conn.on("data", (d: string) => {
+              data += d;
+              const first = data.split("\n")[0];
+              // A payload (`<<`) ends with an empty line, any other command with its newline.
+              if (first.endsWith(" <<") ? data.includes("\n\n") : data.includes("\n")) reply();
+            });
+            conn.on("end", reply);
+            conn.on("error", () => undefined);
+          });
+          server.once("error", reject);
+          server.listen(sock, () => resolve());
+        });
+      }
+
+      function runHook(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+        return new Promise((resolve, reject) => {
+          const child = spawn(dash(), [hookFile], {
+            env: { PATH: process.env.PATH ?? "/usr/bin:/bin", RENEWED_LINEAGE: lineage },
+            timeout: 10_000,
+            killSignal: "SIGKILL",
+          });
+          let stdout = "";
+          let stderr = "";
+          child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+          child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+          child.on("error", reject);
+          child.on("close", (code) => resolve({ code, stdout, stderr }));
+        });
+      }
+
+      const failedMark = () => path.join(certs, ".deploy-failed");
+      const installed = () => path.join(certs, "example.com.pem");
+
+      before(() => {
+        for (const cmd of ["flock", "mktemp"])
+          assert.ok(which(cmd), `${cmd} is needed to run the deploy hook`);
+        assert.ok(which("socat") ?? which("python3"), "the deploy hook needs socat or python3");
+        dash();
+      });
+
+      beforeEach(() => {
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "haproxy-edge-hook-"));
+        lineage = path.join(tmp, "live", model.tls.certName);
+        certs = path.join(tmp, "certs");
+        fs.mkdirSync(lineage, { recursive: true });
+        fs.mkdirSync(certs);
+        fs.writeFileSync(path.join(lineage, "fullchain.pem"), FULLCHAIN);
+        fs.writeFileSync(path.join(lineage, "privkey.pem"), PRIVKEY);
+        sock = path.join(tmp, "admin.sock");
+        received = [];
+        const real = view({
+          certFile: `${PATHS.certbotCertsDir}/example.com.pem`,
+          sockets: [`${PATHS.certbotRuntimeDir}/admin.sock`],
+          failedMark: `${PATHS.certbotCertsDir}/.deploy-failed`,
+          lockFile: `${PATHS.certbotCertsDir}/.deploy.lock`,
+        });
+        // Only the paths differ from the shipped hook.
+        assert.equal(render("certbot-deploy-hook.sh", real), cb["deploy-hook.sh"].content);
+        hookFile = path.join(tmp, "deploy-hook.sh");
+        fs.writeFileSync(
+          hookFile,
+          render(
+            "certbot-deploy-hook.sh",
+            view({
+              certFile: installed(),
+              sockets: [sock],
+              failedMark: failedMark(),
+              lockFile: path.join(certs, ".deploy.lock"),
+            }),
+          ),
+          { mode: 0o755 },
+        );
+      });
+
+      afterEach(async () => {
+        const s = server;
+        server = undefined;
+        if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+        fs.rmSync(tmp, { recursive: true, force: true });
+      });
+
+      it("installs a clean PEM 0600 atomically, sets and commits it, and clears a stale failed mark", async () => {
+        fs.writeFileSync(failedMark(), "an earlier push failed\n");
+        await serve((c) =>
+          c.startsWith("set ssl cert ")
+            ? `Transaction created for certificate ${certPath}!\n\n`
+            : c.startsWith("commit ssl cert ")
+              ? `Committing ${certPath}.\nSuccess!\n\n`
+              : "Unknown command.\n\n",
+        );
+        const r = await runHook();
+        assert.equal(r.code, 0, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+        const pem = fs.readFileSync(installed(), "utf8");
+        assert.equal(pem, INSTALLED);
+        assert.ok(!pem.includes("\r"));
+        assert.ok(pem.endsWith("\n"));
+        assert.deepEqual(
+          pem
+            .split("\n")
+            .slice(0, -1)
+            .filter((l) => l.trim() === ""),
+          [],
+          "blank line in the installed PEM",
+        );
+        assert.equal((fs.statSync(installed()).mode & 0o777).toString(8), "600");
+        assert.deepEqual(received, [
+          `set ssl cert ${certPath} <<\n${INSTALLED}\n`,
+          `commit ssl cert ${certPath}\n`,
+        ]);
+        assert.ok(!fs.existsSync(failedMark()), "the failed mark is still there");
+        assert.deepEqual(
+          fs.readdirSync(certs).filter((f) => f.startsWith("example.com.pem.")),
+          [],
+          "mktemp leftovers",
+        );
+        assert.match(r.stdout, /swapped in through/);
+      });
+
+      it("accepts 'Transaction updated' (an open transaction) as well", async () => {
+        await serve((c) =>
+          c.startsWith("set ssl cert ")
+            ? `Transaction updated for certificate ${certPath}!\n\n`
+            : `Committing ${certPath}.\nSuccess!\n\n`,
+        );
+        const r = await runHook();
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(received.length, 2);
+      });
+
+      it("fails, aborts and leaves a failed mark when HAProxy refuses the certificate", async () => {
+        const refusal = "Can't replace a certificate which is not referenced by the configuration!";
+        await serve((c) =>
+          c.startsWith("set ssl cert ")
+            ? `${refusal}\n\n`
+            : c.startsWith("abort ssl cert ")
+              ? `Transaction aborted for certificate '${certPath}'!\n\n`
+              : "Unknown command.\n\n",
+        );
+        const r = await runHook();
+        assert.notEqual(r.code, 0, r.stdout);
+        assert.match(r.stderr, /FAILED: .*set ssl cert on .*Can't replace a certificate/);
+        assert.equal(received.length, 2, received.join("---\n"));
+        assert.ok(received[0].startsWith(`set ssl cert ${certPath} <<\n`));
+        assert.equal(received[1], `abort ssl cert ${certPath}\n`);
+        assert.ok(!received.some((c) => c.startsWith("commit")), "committed after a refusal");
+        assert.ok(fs.existsSync(failedMark()), "no failed mark");
+        assert.match(fs.readFileSync(failedMark(), "utf8"), /Can't replace a certificate/);
+        // The file is still installed for the next start or reload of HAProxy.
+        assert.equal(fs.readFileSync(installed(), "utf8"), INSTALLED);
+      });
+
+      it("fails and leaves a failed mark when the commit does not succeed", async () => {
+        await serve((c) =>
+          c.startsWith("set ssl cert ")
+            ? `Transaction created for certificate ${certPath}!\n\n`
+            : c.startsWith("commit ssl cert ")
+              ? `Committing ${certPath}.\nunable to load the certificate\n\n`
+              : "Transaction aborted.\n\n",
+        );
+        const r = await runHook();
+        assert.notEqual(r.code, 0, r.stdout);
+        assert.deepEqual(
+          received.map((c) => c.split("\n")[0]),
+          [`set ssl cert ${certPath} <<`, `commit ssl cert ${certPath}`, `abort ssl cert ${certPath}`],
+        );
+        assert.match(fs.readFileSync(failedMark(), "utf8"), /commit ssl cert/);
+      });
+
+      it("fails and leaves a failed mark when the runtime API socket does not exist", async () => {
+        const r = await runHook();
+        assert.notEqual(r.code, 0, r.stdout);
+        assert.match(r.stderr, /no runtime API socket at/);
+        assert.match(fs.readFileSync(failedMark(), "utf8"), new RegExp(`no runtime API socket at ${sock}`));
+      });
+
+      // Known bug (reported, not fixed here): `cat fullchain privkey | tr | grep > tmp` only checks grep's
+      // status, so a missing or unreadable fullchain.pem installs (and pushes) a key-only PEM over the served
+      // certificate; HAProxy then fails to start at its next restart. Expected: fail before touching it.
+      it("keeps the served certificate and pushes nothing when fullchain.pem cannot be read", async () => {
+        fs.writeFileSync(installed(), INSTALLED, { mode: 0o600 });
+        fs.rmSync(path.join(lineage, "fullchain.pem"));
+        await serve((c) =>
+          c.startsWith("set ssl cert ")
+            ? `Transaction created for certificate ${certPath}!\n\n`
+            : `Committing ${certPath}.\nSuccess!\n\n`,
+        );
+        const r = await runHook();
+        assert.notEqual(r.code, 0, `the hook succeeded:\n${r.stdout}`);
+        assert.match(r.stderr, /cannot read the certificate/);
+        assert.equal(fs.readFileSync(installed(), "utf8"), INSTALLED, "the served certificate was replaced");
+        assert.deepEqual(received, [], "a key-only PEM was pushed to HAProxy");
+        assert.ok(fs.existsSync(failedMark()));
+      });
+
+      it("does nothing for another lineage", async () => {
+        const other = path.join(tmp, "live", "other.example.org");
+        fs.mkdirSync(other);
+        const child = spawnSync(dash(), [hookFile], {
+          env: { PATH: process.env.PATH ?? "/usr/bin:/bin", RENEWED_LINEAGE: other },
+          encoding: "utf8",
+          timeout: 5000,
+        });
+        assert.equal(child.status, 0, child.stderr);
+        assert.match(child.stdout, /is not ours/);
+        assert.ok(!fs.existsSync(installed()));
+        assert.ok(!fs.existsSync(failedMark()));
+      });
+    });
+  });
+});
