@@ -6,11 +6,11 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { PATHS, vethOf, type EdgeModel } from "../config/model";
 import { renderCertbot, sha256 } from "../render";
-import { dockerLabels, uploadsOf, type DockerHost } from "./docker-host";
+import { dockerLabels, edgeContainer, uploadsOf, type DockerHost } from "./docker-host";
 import type { LoadBalancer } from "./loadbalancer";
 import { mergeDeps } from "./options";
 import { RouterOsContainer, RouterOsSchedule } from "./routeros";
-import { routerVolumeDir, type RouterTarget } from "./router-target";
+import { routerContainerArgs, type RouterTarget } from "./router-target";
 
 /** Inputs of {@link Certbot}. */
 export interface CertbotArgs {
@@ -56,14 +56,12 @@ export class Certbot extends pulumi.ComponentResource {
         { name: `${model.stack}-letsencrypt`, labels: dockerLabels(model.stack, "letsencrypt") },
         { ...child, retainOnDelete: true },
       );
-      new docker.Container(
+      edgeContainer(
         `${name}-certbot`,
         {
           name: cb.containerName,
           image: host.images[model.images.certbot].imageId,
-          user: "root",
-          entrypoints: ["/bin/sh"],
-          command: [files["renew.sh"].path],
+          startScript: files["renew.sh"].path,
           uploads: uploadsOf(all),
           volumes: [
             { volumeName: this.stateVolume.name, containerPath: PATHS.letsencryptDir },
@@ -78,70 +76,37 @@ export class Certbot extends pulumi.ComponentResource {
             timeout: "5s",
             retries: 1,
           },
+          // First issuance can take minutes; the healthcheck reports a failed push instead.
           wait: false,
-          restart: "unless-stopped",
           labels: dockerLabels(model.stack, "certbot"),
         },
-        {
-          ...child,
-          deleteBeforeReplace: true,
-          replaceOnChanges: ["healthcheck"],
-          dependsOn: mergeDeps(dependsOn, [this.stateVolume, loadBalancer]),
-        },
+        { ...child, dependsOn: mergeDeps(dependsOn, [this.stateVolume, loadBalancer]) },
       );
     } else if (args.router && !args.dockerHost) {
       const router = args.router;
       const veth = vethOf(cb.placement, "certbot");
       const ctr = new RouterOsContainer(
         `${name}-container`,
-        {
-          router: router.model,
-          stack: model.stack,
-          connection: router.connection,
+        routerContainerArgs(router, model.stack, {
           containerName: cb.containerName,
           image: model.images.certbot,
           veth,
-          entrypoint: "/bin/sh",
           // One pass per start: the router's scheduler starts the container again every day.
           cmd: `${files["renew.sh"].path} once`,
-          user: "0:0",
-          rootDir: routerVolumeDir(router.model, model.stack, "certbot-root"),
+          rootVolume: "certbot-root",
           mounts: [
-            {
-              id: "edge",
-              dir: routerVolumeDir(router.model, model.stack, "certbot-edge"),
-              dst: PATHS.certbotEdgeDir,
-              readOnly: true,
-            },
-            {
-              id: "letsencrypt",
-              dir: routerVolumeDir(router.model, model.stack, "letsencrypt"),
-              dst: PATHS.letsencryptDir,
-              readOnly: false,
-            },
-            {
-              id: "certs",
-              dir: routerVolumeDir(router.model, model.stack, "certs"),
-              dst: PATHS.certbotCertsDir,
-              readOnly: false,
-            },
-            {
-              id: "runtime",
-              dir: routerVolumeDir(router.model, model.stack, "lb-runtime"),
-              dst: PATHS.certbotRuntimeDir,
-              readOnly: false,
-            },
+            { id: "edge", volume: "certbot-edge", dst: PATHS.certbotEdgeDir, readOnly: true },
+            { id: "letsencrypt", volume: "letsencrypt", dst: PATHS.letsencryptDir, readOnly: false },
+            // The load balancer's certificates and runtime socket: the same router directories it mounts.
+            { id: "certs", volume: "certs", dst: PATHS.certbotCertsDir, readOnly: false },
+            { id: "runtime", volume: "lb-runtime", dst: PATHS.certbotRuntimeDir, readOnly: false },
           ],
-          files: all.map((f) => ({
-            mountId: "edge",
-            name: f.path.slice(PATHS.certbotEdgeDir.length + 1),
-            content: f.content,
-            secret: f.secret,
-          })),
+          files: all,
+          filesMount: "edge",
           start: true,
           // A pass may finish within seconds: do not wait for the "running" state.
           waitForRunning: false,
-        },
+        }),
         { parent: this, dependsOn: mergeDeps(dependsOn, [...router.host.ready, loadBalancer]) },
       );
       new RouterOsSchedule(

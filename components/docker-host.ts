@@ -77,15 +77,45 @@ export function dockerLabels(stack: string, role: string, extra: Record<string, 
     .map(([label, value]) => ({ label, value }));
 }
 
+/** A rendered file whose content may still be an Output (e.g. depends on a generated password). */
+export type UploadFile = Omit<RenderedFile, "content"> & { content: pulumi.Input<string> };
+
 /** Docker `uploads` for rendered files; secret files keep their content secret. */
-export function uploadsOf(
-  files: (RenderedFile | { path: string; content: pulumi.Input<string>; mode: number; secret?: boolean })[],
-) {
+export function uploadsOf(files: UploadFile[]) {
   return files.map((f) => ({
     file: f.path,
     content: f.secret ? pulumi.secret(f.content) : f.content,
     permissions: f.mode.toString(8).padStart(4, "0"),
   }));
+}
+
+/** Inputs of {@link edgeContainer}: a container's own settings; the shared policy is added. */
+export type EdgeContainerArgs = Omit<docker.ContainerArgs, "user" | "entrypoints" | "command" | "restart"> & {
+  /** Path (inside the container) of the rendered start script it runs with /bin/sh. */
+  startScript: string;
+};
+
+/**
+ * A container of the edge, with the policy they all share: it runs its rendered start script as root (the
+ * scripts seed volumes and HAProxy drops privileges itself), restarts unless stopped, waits until healthy, and
+ * is deleted before it is replaced (fixed names and ports) and replaced when its healthcheck changes (the
+ * provider cannot update a healthcheck in place).
+ */
+export function edgeContainer(name: string, args: EdgeContainerArgs, opts: pulumi.CustomResourceOptions) {
+  const { startScript, ...own } = args;
+  return new docker.Container(
+    name,
+    {
+      user: "root",
+      entrypoints: ["/bin/sh"],
+      command: [startScript],
+      restart: "unless-stopped",
+      wait: true,
+      waitTimeout: 90,
+      ...own,
+    },
+    { deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"], ...opts },
+  );
 }
 
 /**

@@ -5,11 +5,11 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { FILES, PATHS, vethOf, type EdgeModel } from "../config/model";
-import { renderLoadBalancer, sha256, type RenderedFile } from "../render";
-import { dockerLabels, tcpHealthcheck, uploadsOf, type DockerHost } from "./docker-host";
+import { renderLoadBalancer, sha256 } from "../render";
+import { dockerLabels, edgeContainer, tcpHealthcheck, uploadsOf, type DockerHost } from "./docker-host";
 import { mergeDeps } from "./options";
 import { RouterOsContainer, RouterOsDstNat } from "./routeros";
-import { routerVolumeDir, type RouterTarget } from "./router-target";
+import { routerContainerArgs, type RouterTarget } from "./router-target";
 
 /** Inputs of {@link LoadBalancer}. */
 export interface LoadBalancerArgs {
@@ -61,14 +61,12 @@ export class LoadBalancer extends pulumi.ComponentResource {
         { name: `${model.stack}-lb-runtime`, labels: dockerLabels(model.stack, "lb-runtime") },
         { ...child, deleteBeforeReplace: true },
       );
-      this.container = new docker.Container(
+      this.container = edgeContainer(
         `${name}-haproxy`,
         {
           name: lb.containerName,
           image: host.images[model.images.haproxy].imageId,
-          user: "root",
-          entrypoints: ["/bin/sh"],
-          command: [files["start.sh"].path],
+          startScript: files["start.sh"].path,
           uploads: uploadsOf([...edgeFiles, placeholder]),
           volumes: [
             { volumeName: this.certsVolume.name, containerPath: PATHS.certsDir },
@@ -80,65 +78,33 @@ export class LoadBalancer extends pulumi.ComponentResource {
             { internal: lb.httpsPort, external: lb.httpsPort, ip: lb.publishAddress, protocol: "tcp" },
           ],
           healthcheck: tcpHealthcheck(lb.httpPort, { path: "/", expectStatus: 301 }),
-          wait: true,
-          waitTimeout: 90,
-          restart: "unless-stopped",
           stopTimeout: 30,
           labels: dockerLabels(model.stack, "loadbalancer", {
             "haproxy-edge.config-sha256": this.fileHashes["haproxy.cfg"],
           }),
         },
-        {
-          ...child,
-          deleteBeforeReplace: true,
-          replaceOnChanges: ["healthcheck"],
-          dependsOn: mergeDeps(dependsOn, [this.certsVolume, this.runtimeVolume]),
-        },
+        { ...child, dependsOn: mergeDeps(dependsOn, [this.certsVolume, this.runtimeVolume]) },
       );
     } else if (args.router && !args.dockerHost) {
       const router = args.router;
       const veth = vethOf(lb.placement, "lb");
       const ctr = new RouterOsContainer(
         `${name}-container`,
-        {
-          router: router.model,
-          stack: model.stack,
-          connection: router.connection,
+        routerContainerArgs(router, model.stack, {
           containerName: lb.containerName,
           image: model.images.haproxy,
           veth,
-          entrypoint: "/bin/sh",
           cmd: files["start.sh"].path,
-          user: "0:0",
-          rootDir: routerVolumeDir(router.model, model.stack, "lb-root"),
+          rootVolume: "lb-root",
           mounts: [
-            {
-              id: "edge",
-              dir: routerVolumeDir(router.model, model.stack, "lb-edge"),
-              dst: PATHS.edgeDir,
-              readOnly: true,
-            },
-            {
-              id: "certs",
-              dir: routerVolumeDir(router.model, model.stack, "certs"),
-              dst: PATHS.certsDir,
-              readOnly: false,
-            },
-            {
-              id: "runtime",
-              dir: routerVolumeDir(router.model, model.stack, "lb-runtime"),
-              dst: PATHS.lbRuntimeDir,
-              readOnly: false,
-            },
+            { id: "edge", volume: "lb-edge", dst: PATHS.edgeDir, readOnly: true },
+            { id: "certs", volume: "certs", dst: PATHS.certsDir, readOnly: false },
+            { id: "runtime", volume: "lb-runtime", dst: PATHS.lbRuntimeDir, readOnly: false },
           ],
-          files: [...edgeFiles, placeholder].map((f: RenderedFile | typeof placeholder) => ({
-            mountId: "edge",
-            name: f.path.slice(PATHS.edgeDir.length + 1),
-            content: f.content,
-            secret: f.secret,
-          })),
+          files: [...edgeFiles, placeholder],
+          filesMount: "edge",
           start: true,
-        },
+        }),
         { parent: this, dependsOn: mergeDeps(dependsOn, router.host.ready) },
       );
       new RouterOsDstNat(

@@ -5,7 +5,8 @@
 import type * as command from "@pulumi/command";
 import type * as pulumi from "@pulumi/pulumi";
 import type { RouterOsHostModel } from "../config/model";
-import type { RouterOsHost } from "./routeros";
+import type { UploadFile } from "./docker-host";
+import type { RouterOsContainerArgs, RouterOsHost } from "./routeros";
 
 export interface RouterTarget {
   model: RouterOsHostModel;
@@ -18,4 +19,62 @@ export interface RouterTarget {
 /** Router directory of one of the stack's volumes, e.g. `disk1/haproxy-edge/dev/certs` (no leading slash). */
 export function routerVolumeDir(router: RouterOsHostModel, stack: string, volume: string): string {
   return `${router.disk}/haproxy-edge/${stack}/${volume}`;
+}
+
+/** A container of the edge on a router: its own settings; {@link routerContainerArgs} adds the shared ones. */
+export interface RouterContainerSpec {
+  containerName: string;
+  image: string;
+  veth: { name: string; address: string };
+  /** Rendered start script and its arguments (RouterOS splits `cmd` on whitespace). */
+  cmd: string;
+  /** Volume (directory under `<disk>/haproxy-edge/<stack>/`) holding the extracted image. */
+  rootVolume: string;
+  /** Volumes mounted into the container; the same volume name on two containers is the same directory. */
+  mounts: { id: string; volume: string; dst: string; readOnly: boolean }[];
+  /** Rendered files, uploaded into the mount `filesMount` (their paths lie under its `dst`). */
+  files: UploadFile[];
+  filesMount: string;
+  start: boolean;
+  waitForRunning?: boolean;
+}
+
+/**
+ * RouterOsContainer arguments for an edge container: like on Docker, it runs its rendered start script with
+ * /bin/sh as root (the official images run as a non-root user, which cannot seed the mounted volumes), and its
+ * root dir and volumes live under `<disk>/haproxy-edge/<stack>/`.
+ */
+export function routerContainerArgs(
+  target: RouterTarget,
+  stack: string,
+  spec: RouterContainerSpec,
+): RouterOsContainerArgs {
+  const dir = (volume: string) => routerVolumeDir(target.model, stack, volume);
+  const filesMount = spec.mounts.find((m) => m.id === spec.filesMount);
+  if (!filesMount) throw new Error(`${spec.containerName}: no mount "${spec.filesMount}" for its files`);
+  return {
+    router: target.model,
+    stack,
+    connection: target.connection,
+    containerName: spec.containerName,
+    image: spec.image,
+    veth: spec.veth,
+    entrypoint: "/bin/sh",
+    cmd: spec.cmd,
+    user: "0:0",
+    rootDir: dir(spec.rootVolume),
+    mounts: spec.mounts.map((m) => ({ id: m.id, dir: dir(m.volume), dst: m.dst, readOnly: m.readOnly })),
+    files: spec.files.map((f) => {
+      if (!f.path.startsWith(`${filesMount.dst}/`))
+        throw new Error(`${f.path} is not under ${filesMount.dst}`);
+      return {
+        mountId: filesMount.id,
+        name: f.path.slice(filesMount.dst.length + 1),
+        content: f.content,
+        secret: f.secret,
+      };
+    }),
+    start: spec.start,
+    ...(spec.waitForRunning === undefined ? {} : { waitForRunning: spec.waitForRunning }),
+  };
 }

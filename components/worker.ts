@@ -9,6 +9,7 @@ import * as random from "@pulumi/random";
 import { encrypt } from "unixcrypt";
 import {
   DATAPLANE_API_CONTAINER_PORT,
+  FILES,
   HEALTH_URI,
   PATHS,
   WORKER_FRONTEND,
@@ -17,8 +18,8 @@ import {
   type EdgeModel,
   type WorkerModel,
 } from "../config/model";
-import { renderWorker, sha256 } from "../render";
-import { dockerLabels, tcpHealthcheck, uploadsOf, type DockerHost } from "./docker-host";
+import { renderUserlist, renderWorker, sha256 } from "../render";
+import { dockerLabels, edgeContainer, tcpHealthcheck, uploadsOf, type DockerHost } from "./docker-host";
 import { mergeDeps } from "./options";
 
 /** Inputs of {@link Worker}. */
@@ -75,14 +76,9 @@ export class Worker extends pulumi.ComponentResource {
     );
 
     // Everything but the userlist is rendered without the password: plain, hashable, diffable.
-    const plain = renderWorker(model, worker, "$6$placeholder$");
-    const files = passwordHash.apply((h) => renderWorker(model, worker, h));
-    const userlist = files.apply((f) => f["userlist.cfg"].content);
-    this.fileHashes = Object.fromEntries(
-      Object.entries(plain)
-        .filter(([, f]) => !f.secret)
-        .map(([k, f]) => [k, sha256(f.content)]),
-    );
+    const files = renderWorker(model, worker);
+    const userlist = passwordHash.apply((h) => renderUserlist(model, worker, h).content);
+    this.fileHashes = Object.fromEntries(Object.entries(files).map(([k, f]) => [k, sha256(f.content)]));
 
     const volume = (suffix: string, labels: Record<string, string> = {}) =>
       new docker.Volume(
@@ -106,15 +102,13 @@ export class Worker extends pulumi.ComponentResource {
     ];
     const network = [{ name: dockerHost.network.name, aliases: [worker.alias] }];
 
-    this.haproxy = new docker.Container(
+    this.haproxy = edgeContainer(
       `${name}-haproxy`,
       {
         name: worker.containerName,
         image: dockerHost.images[model.images.haproxy].imageId,
-        user: "root",
-        entrypoints: ["/bin/sh"],
-        command: [plain["start.sh"].path],
-        uploads: uploadsOf([plain["haproxy.cfg"], plain["404.html"], plain["start.sh"]]),
+        startScript: files["start.sh"].path,
+        uploads: uploadsOf([files["haproxy.cfg"], files["404.html"], files["start.sh"]]),
         volumes: shared,
         networksAdvanced: network,
         ports: worker.publish
@@ -128,33 +122,23 @@ export class Worker extends pulumi.ComponentResource {
             ]
           : [],
         healthcheck: tcpHealthcheck(WORKER_HEALTH_PORT, { path: HEALTH_URI, expectStatus: 200 }),
-        wait: true,
-        waitTimeout: 90,
-        restart: "unless-stopped",
         stopTimeout: 30,
         labels: dockerLabels(model.stack, `worker-${worker.role}`, { "haproxy-edge.worker": worker.name }),
       },
-      {
-        ...child,
-        deleteBeforeReplace: true,
-        replaceOnChanges: ["healthcheck"],
-        dependsOn: mergeDeps(dependsOn, [configVolume, masterVolume]),
-      },
+      { ...child, dependsOn: mergeDeps(dependsOn, [configVolume, masterVolume]) },
     );
 
-    this.dataplaneApi = new docker.Container(
+    this.dataplaneApi = edgeContainer(
       `${name}-dataplaneapi`,
       {
         name: worker.dataplaneApiContainerName,
         image: dockerHost.images[model.images.dataplaneApi].imageId,
-        user: "root",
-        entrypoints: ["/bin/sh"],
-        command: [plain["dataplaneapi-start.sh"].path],
+        startScript: files["dataplaneapi-start.sh"].path,
         uploads: uploadsOf([
-          plain["dataplaneapi.yml"],
-          { ...plain["userlist.cfg"], content: userlist },
-          plain["404.html"],
-          plain["dataplaneapi-start.sh"],
+          files["dataplaneapi.yml"],
+          { path: FILES.userlist, content: userlist, mode: 0o600, secret: true },
+          files["404.html"],
+          files["dataplaneapi-start.sh"],
         ]),
         volumes: [...shared, { volumeName: stateVolume.name, containerPath: PATHS.dataplaneStateDir }],
         networksAdvanced: [{ name: dockerHost.network.name, aliases: [`${worker.alias}-dataplaneapi`] }],
@@ -168,15 +152,10 @@ export class Worker extends pulumi.ComponentResource {
           },
         ],
         healthcheck: tcpHealthcheck(DATAPLANE_API_CONTAINER_PORT),
-        wait: true,
-        waitTimeout: 90,
-        restart: "unless-stopped",
         labels: dockerLabels(model.stack, "dataplaneapi", { "haproxy-edge.worker": worker.name }),
       },
       {
         ...child,
-        deleteBeforeReplace: true,
-        replaceOnChanges: ["healthcheck"],
         dependsOn: mergeDeps(dependsOn, [this.haproxy, stateVolume]),
       },
     );

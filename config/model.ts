@@ -219,7 +219,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     const publish = sameHost
       ? undefined
       : { address: defined(host.address, `hosts.${hostName}.address`), port: c.workerPort + index };
-    const lbAddress = lbHost.kind === "docker" ? lbHost.address : lbHost.address;
+    const lbAddress = lbHost.address;
     const publishedPort = c.dataplaneApiPort + index;
     return {
       name,

@@ -328,7 +328,7 @@ function crossChecks(
       }
     }
     if (crossHost) {
-      const lbAddress = lbHost.kind === "docker" ? lbHost.address : lbHost.address;
+      const lbAddress = lbHost.address;
       if (!lbAddress || !isIPv4(lbAddress)) {
         add(
           `hosts.${c.loadBalancerHost}.address`,

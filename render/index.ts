@@ -121,15 +121,8 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
   };
 }
 
-/**
- * Worker files, keyed by a stable logical name.
- * @param passwordHash SHA-512 crypt hash (`$6$salt$hash`) of the Data Plane API password.
- */
-export function renderWorker(
-  model: EdgeModel,
-  worker: WorkerModel,
-  passwordHash: string,
-): Record<string, RenderedFile> {
+/** Worker files that do not depend on its password, keyed by a stable logical name (see {@link renderUserlist}). */
+export function renderWorker(model: EdgeModel, worker: WorkerModel): Record<string, RenderedFile> {
   const lb = model.loadBalancer;
   const common = { stack: model.stack, name: worker.name, role: worker.role };
   return {
@@ -146,17 +139,6 @@ export function renderWorker(
         healthPort: WORKER_HEALTH_PORT,
         notFoundFile: FILES.notFoundPage,
       }),
-    ),
-    "userlist.cfg": file(
-      FILES.userlist,
-      render("worker-userlist.cfg", {
-        ...common,
-        userlist: DATAPLANE_USERLIST,
-        user: worker.dataplaneApi.user,
-        passwordHash,
-      }),
-      0o600,
-      true,
     ),
     "dataplaneapi.yml": file(
       FILES.dataplaneApiConfig,
@@ -195,6 +177,21 @@ export function renderWorker(
       0o755,
     ),
   };
+}
+
+/**
+ * The Data Plane API userlist of a worker (secret, 0600).
+ * @param passwordHash SHA-512 crypt hash (`$6$salt$hash`) of the Data Plane API password.
+ */
+export function renderUserlist(model: EdgeModel, worker: WorkerModel, passwordHash: string): RenderedFile {
+  const view = {
+    stack: model.stack,
+    name: worker.name,
+    userlist: DATAPLANE_USERLIST,
+    user: worker.dataplaneApi.user,
+    passwordHash,
+  };
+  return file(FILES.userlist, render("worker-userlist.cfg", view), 0o600, true);
 }
 
 /** certbot files (ACME mode only), keyed by a stable logical name. */

@@ -53,6 +53,20 @@ function descendants(runResult: ProgramRun, componentName: string): Registered[]
 
 const MOCK_PASSWORDS = ["mock-password-"];
 
+/** What both example stacks have: one Docker host with its provider, network and two images, the certificate,
+ * and three workers with their generated API password and salt. */
+const EVERY_STACK = {
+  "haproxy-edge:index:Edge": 1,
+  "haproxy-edge:docker:Host": 1,
+  "pulumi:providers:docker": 1,
+  "docker:index/network:Network": 1,
+  "docker:index/remoteImage:RemoteImage": 2,
+  "pulumi-nodejs:dynamic/tls:SelfSignedCertificate": 1,
+  "haproxy-edge:worker:Worker": 3,
+  "random:index/randomPassword:RandomPassword": 3,
+  "random:index/randomString:RandomString": 3,
+};
+
 describe("index.ts under Pulumi mocks", () => {
   const runs: Partial<Record<"dev" | "prod", ProgramRun>> = {};
   before(async () => {
@@ -63,15 +77,7 @@ describe("index.ts under Pulumi mocks", () => {
 
   it("dev declares exactly the expected resources", () => {
     assert.deepEqual(countByType(get("dev").resources), {
-      "haproxy-edge:index:Edge": 1,
-      "haproxy-edge:docker:Host": 1,
-      "pulumi:providers:docker": 1,
-      "docker:index/network:Network": 1,
-      "docker:index/remoteImage:RemoteImage": 2,
-      "pulumi-nodejs:dynamic/tls:SelfSignedCertificate": 1,
-      "haproxy-edge:worker:Worker": 3,
-      "random:index/randomPassword:RandomPassword": 3,
-      "random:index/randomString:RandomString": 3,
+      ...EVERY_STACK,
       // 3 per worker (config, master socket, API state) + certificates + LB runtime socket
       "docker:index/volume:Volume": 11,
       // HAProxy + Data Plane API per worker, and the load balancer
@@ -84,16 +90,8 @@ describe("index.ts under Pulumi mocks", () => {
   it("prod places the load balancer and certbot on the router and the workers on the ssh Docker host", () => {
     const prod = get("prod");
     assert.deepEqual(countByType(prod.resources), {
-      "haproxy-edge:index:Edge": 1,
-      "haproxy-edge:docker:Host": 1,
+      ...EVERY_STACK,
       "haproxy-edge:routeros:Host": 1,
-      "pulumi:providers:docker": 1,
-      "docker:index/network:Network": 1,
-      "docker:index/remoteImage:RemoteImage": 2,
-      "pulumi-nodejs:dynamic/tls:SelfSignedCertificate": 1,
-      "haproxy-edge:worker:Worker": 3,
-      "random:index/randomPassword:RandomPassword": 3,
-      "random:index/randomString:RandomString": 3,
       "docker:index/volume:Volume": 9,
       "docker:index/container:Container": 6,
       "command:local:Command": 3,

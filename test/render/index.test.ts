@@ -27,6 +27,7 @@ import {
   renderCertbot,
   renderLoadBalancer,
   renderNotFoundPage,
+  renderUserlist,
   renderWorker,
   sha256,
   type RenderedFile,
@@ -50,7 +51,8 @@ function renderAll(model: EdgeModel): Record<string, RenderedFile> {
   const out: Record<string, RenderedFile> = {};
   for (const [k, f] of Object.entries(renderLoadBalancer(model))) out[`lb/${k}`] = f;
   for (const w of model.workers) {
-    for (const [k, f] of Object.entries(renderWorker(model, w, PASSWORD_HASH))) out[`${w.name}/${k}`] = f;
+    for (const [k, f] of Object.entries(renderWorker(model, w))) out[`${w.name}/${k}`] = f;
+    out[`${w.name}/userlist.cfg`] = renderUserlist(model, w, PASSWORD_HASH);
   }
   if (model.certbot) for (const [k, f] of Object.entries(renderCertbot(model))) out[`certbot/${k}`] = f;
   return out;
@@ -290,7 +292,10 @@ describe("render/index", () => {
           assert.equal(model.workers.length, 3);
           const results = await Promise.all(
             model.workers.map(async (w) => {
-              const f = renderWorker(model, w, PASSWORD_HASH);
+              const f: Record<string, RenderedFile> = {
+                ...renderWorker(model, w),
+                "userlist.cfg": renderUserlist(model, w, PASSWORD_HASH),
+              };
               const files = Object.fromEntries(
                 [f["haproxy.cfg"], f["userlist.cfg"], f["404.html"]].map((x) => [x.path, x.content]),
               );
@@ -555,7 +560,7 @@ describe("render/index", () => {
 
         it("accepts PROXY connections from the load balancer only and answers 404 by default", () => {
           for (const w of model.workers) {
-            const c = renderWorker(model, w, PASSWORD_HASH)["haproxy.cfg"];
+            const c = renderWorker(model, w)["haproxy.cfg"];
             assert.equal(c.path, FILES.workerBootstrap);
             const fe = section(c.content, "frontend fe_edge");
             assert.ok(fe.includes("bind :8080 accept-proxy"), fe.join("\n"));
@@ -576,7 +581,7 @@ describe("render/index", () => {
 
         it("renders the userlist with a 4-field SHA-512 crypt hash, never insecure-password", () => {
           for (const w of model.workers) {
-            const u = renderWorker(model, w, PASSWORD_HASH)["userlist.cfg"];
+            const u = renderUserlist(model, w, PASSWORD_HASH);
             assert.equal(u.path, FILES.userlist);
             assert.equal(u.mode, 0o600);
             assert.equal(u.secret, true);
@@ -594,7 +599,7 @@ describe("render/index", () => {
 
         it("configures the Data Plane API for the master socket, with no docker", () => {
           for (const w of model.workers) {
-            const f = renderWorker(model, w, PASSWORD_HASH)["dataplaneapi.yml"];
+            const f = renderWorker(model, w)["dataplaneapi.yml"];
             assert.equal(f.path, FILES.dataplaneApiConfig);
             assert.ok(!f.secret);
             const doc = parseYaml(f.content) as {
@@ -630,7 +635,7 @@ describe("render/index", () => {
         });
 
         it("starts HAProxy with the master CLI on a 0600 unix socket and seeds the config once", () => {
-          const s = renderWorker(model, model.workers[0], PASSWORD_HASH)["start.sh"];
+          const s = renderWorker(model, model.workers[0])["start.sh"];
           assert.equal(s.mode, 0o755);
           assert.ok(s.content.includes(`-S '${FILES.workerMasterSocket},mode,600'`), s.content);
           assert.match(
@@ -658,7 +663,7 @@ describe("render/index", () => {
                 "worker-start.sh",
                 view((s) => s),
               ),
-              renderWorker(model, model.workers[0], PASSWORD_HASH)["start.sh"].content,
+              renderWorker(model, model.workers[0])["start.sh"].content,
             );
             const inTmp = (s: string) => path.join(tmp, "root", s);
             const script = path.join(tmp, "start.sh");
