@@ -62,7 +62,9 @@ export const stagingUrls = Object.fromEntries(
 export const workerNames = model.workers.map((w) => w.name);
 /** Data Plane API endpoint and user of every worker (never the password; see README "Data Plane API access"). */
 export const dataplaneApiEndpoints = Object.fromEntries(
-  model.workers.map((w) => [w.name, { url: w.dataplaneApi.endpoint, user: w.dataplaneApi.user }]),
+  model.routeUpdates === "live"
+    ? model.workers.map((w) => [w.name, { url: w.dataplaneApi.endpoint, user: w.dataplaneApi.user }])
+    : [],
 );
 /** SHA-256 of each rendered file, by service: a changed hash is a changed file. */
 export const fileHashes = {

@@ -1,7 +1,7 @@
 /**
  * The whole edge. The dependency graph is the rollout order:
- * hosts (providers, networks, images) → staging worker → staging check → prod-1 → its check → … → prod-N →
- * load balancer → certbot. `pulumi destroy` walks it backwards.
+ * hosts (providers, networks, images) → staging worker → its check → its routes (Data Plane API) → prod-1 → its
+ * check → its routes → … → prod-N → load balancer → certbot. `pulumi destroy` walks it backwards.
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { EdgeModel, HostModel, RouterOsHostModel } from "../config/model";
@@ -44,7 +44,7 @@ export class Edge extends pulumi.ComponentResource {
     };
     for (const w of model.workers) {
       place(w.placement.host, model.images.haproxy);
-      place(w.placement.host, model.images.dataplaneApi);
+      if (model.routeUpdates === "live") place(w.placement.host, model.images.dataplaneApi);
     }
     place(model.loadBalancer.placement.host, model.images.haproxy);
     if (model.certbot) place(model.certbot.placement.host, model.images.certbot);
@@ -82,11 +82,17 @@ export class Edge extends pulumi.ComponentResource {
       { parent: this, dependsOn },
     );
 
-    // Staging first; each production worker waits for the previous worker and its check.
+    // Staging first; each production worker waits for the previous worker, its check and its routes.
     this.workers = [];
     let previous: Worker | undefined;
     for (const w of model.workers) {
-      const deps = previous ? [previous] : [];
+      const deps = previous
+        ? [
+            previous,
+            ...(previous.check ? [previous.check] : []),
+            ...(previous.routes ? [previous.routes] : []),
+          ]
+        : [];
       const worker: Worker = new Worker(
         `${name}-${w.name}`,
         { model, worker: w, dockerHost: this.dockerHosts[w.placement.host.name] },

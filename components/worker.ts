@@ -21,6 +21,7 @@ import {
 import { renderUserlist, renderWorker, sha256 } from "../render";
 import { dockerLabels, edgeContainer, tcpHealthcheck, uploadsOf, type DockerHost } from "./docker-host";
 import { mergeDeps } from "./options";
+import { WorkerRoutes, workerRoutesOf } from "./worker-routes";
 
 /** Inputs of {@link Worker}. */
 export interface WorkerArgs {
@@ -45,11 +46,20 @@ export function sha512Crypt(password: string, salt: string): string {
 /** One HAProxy worker with its Data Plane API and its readiness check. */
 export class Worker extends pulumi.ComponentResource {
   public readonly haproxy: docker.Container;
-  public readonly dataplaneApi: docker.Container;
-  /** Passes once HAProxy and the Data Plane API of this worker answer: the next rollout step waits for it. */
-  public readonly check: command.local.Command;
-  /** Data Plane API password (secret). */
-  public readonly password: pulumi.Output<string>;
+  /** The Data Plane API sidecar (`routeUpdates: live` only). */
+  public readonly dataplaneApi?: docker.Container;
+  /**
+   * Passes once HAProxy and the Data Plane API of this worker answer: the next rollout step waits for it
+   * (`live` only; in `restart` mode the container's own health gate is the check).
+   */
+  public readonly check?: command.local.Command;
+  /** Data Plane API password (secret; `live` only). */
+  public readonly password?: pulumi.Output<string>;
+  /**
+   * The stack's routes on this worker, written through its Data Plane API once the check passed (`live` only).
+   * The next rollout step waits for it.
+   */
+  public readonly routes?: WorkerRoutes;
   /** SHA-256 of each rendered file that is not secret. */
   public readonly fileHashes: Record<string, string>;
 
@@ -59,26 +69,12 @@ export class Worker extends pulumi.ComponentResource {
     const host = worker.placement.host as DockerHostModel;
     const dependsOn = opts?.dependsOn;
     const child = { parent: this, provider: dockerHost.provider, dependsOn };
-
-    const password = new random.RandomPassword(
-      `${name}-dataplaneapi-password`,
-      { length: 32, special: false },
-      { parent: this, dependsOn },
-    );
-    const salt = new random.RandomString(
-      `${name}-dataplaneapi-salt`,
-      { length: 16, special: false },
-      { parent: this, dependsOn },
-    );
-    this.password = password.result;
-    const passwordHash = pulumi.secret(
-      pulumi.all([password.result, salt.result]).apply(([p, s]) => sha512Crypt(p, s)),
-    );
+    const live = model.routeUpdates === "live";
 
     // Everything but the userlist is rendered without the password: plain, hashable, diffable.
     const files = renderWorker(model, worker);
-    const userlist = passwordHash.apply((h) => renderUserlist(model, worker, h).content);
-    this.fileHashes = Object.fromEntries(Object.entries(files).map(([k, f]) => [k, sha256(f.content)]));
+    const deployed = live ? Object.keys(files) : ["haproxy.cfg", "404.html", "start.sh"];
+    this.fileHashes = Object.fromEntries(deployed.map((k) => [k, sha256(files[k].content)]));
 
     const volume = (suffix: string, labels: Record<string, string> = {}) =>
       new docker.Volume(
@@ -94,7 +90,6 @@ export class Worker extends pulumi.ComponentResource {
       "haproxy-edge.bootstrap-sha256": this.fileHashes["haproxy.cfg"],
     });
     const masterVolume = volume("master");
-    const stateVolume = volume("api-state");
 
     const shared = [
       { volumeName: configVolume.name, containerPath: PATHS.workerConfigDir },
@@ -127,6 +122,29 @@ export class Worker extends pulumi.ComponentResource {
       },
       { ...child, dependsOn: mergeDeps(dependsOn, [configVolume, masterVolume]) },
     );
+    if (!live) {
+      // `restart` mode: the routes are in the bootstrap; the container's health gate is the rollout check.
+      this.registerOutputs({ haproxy: this.haproxy.name, fileHashes: this.fileHashes });
+      return;
+    }
+
+    const password = new random.RandomPassword(
+      `${name}-dataplaneapi-password`,
+      { length: 32, special: false },
+      { parent: this, dependsOn },
+    );
+    const salt = new random.RandomString(
+      `${name}-dataplaneapi-salt`,
+      { length: 16, special: false },
+      { parent: this, dependsOn },
+    );
+    this.password = password.result;
+    const passwordHash = pulumi.secret(
+      pulumi.all([password.result, salt.result]).apply(([p, s]) => sha512Crypt(p, s)),
+    );
+
+    const userlist = passwordHash.apply((h) => renderUserlist(model, worker, h).content);
+    const stateVolume = volume("api-state");
 
     this.dataplaneApi = edgeContainer(
       `${name}-dataplaneapi`,
@@ -180,6 +198,24 @@ export class Worker extends pulumi.ComponentResource {
         logging: "stdoutAndStderr",
       },
       { parent: this, dependsOn: mergeDeps(dependsOn, [this.haproxy, this.dataplaneApi]) },
+    );
+
+    // The routes go in through the API only once the worker is proven ready; a new HAProxy container (which may
+    // start from a fresh bootstrap configuration) re-applies them.
+    this.routes = new WorkerRoutes(
+      `${name}-routes`,
+      {
+        worker: worker.name,
+        url: `http://127.0.0.1:${worker.dataplaneApi.publishedPort}`,
+        user: worker.dataplaneApi.user,
+        password: password.result,
+        ...(ssh ? { ssh } : {}),
+        sshOpts: host.sshOpts,
+        frontend: WORKER_FRONTEND,
+        instance: this.haproxy.id,
+        routes: workerRoutesOf(model.routes),
+      },
+      { parent: this, dependsOn: mergeDeps(dependsOn, [this.check]) },
     );
 
     this.registerOutputs({

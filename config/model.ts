@@ -152,6 +152,11 @@ export interface EdgeModel {
   workers: WorkerModel[];
   certbot?: CertbotModel;
   routes: RouteModel[];
+  /**
+   * `live`: routes are written to each worker through its Data Plane API (no restart; the sidecar exists).
+   * `restart`: routes are rendered into the worker configuration; a change replaces the workers one by one.
+   */
+  routeUpdates: "live" | "restart";
 }
 
 /** A value validation guarantees; its absence is a bug, reported as such. */
@@ -280,6 +285,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     },
     workers,
     routes,
+    routeUpdates: c.routeUpdates,
   };
   if (c.tlsMode === "acme") {
     const certbotHost = defined(byName.get(c.certbotHost ?? c.loadBalancerHost), "certbot host");

@@ -277,6 +277,7 @@ export const topLevel = {
     .default("haproxy-edge"),
   dataplaneApiPort: port.default(5555),
   workerPort: port.default(8080),
+  routeUpdates: z.enum(["live", "restart"]).default("live"),
 } as const;
 
 export type TopLevelKey = keyof typeof topLevel;

@@ -5,6 +5,7 @@
  * config schema (safety comes from validation, never from escaping). Views are built in a fixed order from
  * the model only (no clock, no randomness), so the same model always renders byte-identical files.
  */
+import { desiredBackend, planAcls, planRules, type RouteSpec } from "../dataplane/routes";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -138,6 +139,7 @@ export function renderWorker(model: EdgeModel, worker: WorkerModel): Record<stri
         healthUri: HEALTH_URI,
         healthPort: WORKER_HEALTH_PORT,
         notFoundFile: FILES.notFoundPage,
+        ...(model.routeUpdates === "restart" ? staticRoutesView(model) : {}),
       }),
     ),
     "dataplaneapi.yml": file(
@@ -176,6 +178,43 @@ export function renderWorker(model: EdgeModel, worker: WorkerModel): Record<stri
       }),
       0o755,
     ),
+  };
+}
+
+/**
+ * `routeUpdates: restart`: the routes written into the worker configuration itself, as exactly the backends,
+ * ACLs and `use_backend` rules the Data Plane API route resource writes in `live` mode (same names and order).
+ */
+function staticRoutesView(model: EdgeModel) {
+  const specs: Record<string, RouteSpec> = {};
+  for (const r of model.routes) {
+    specs[r.name] = {
+      hosts: [...r.hosts],
+      servers: r.servers.map((s) => `${s.host}:${s.port}`),
+      ...(r.pathPrefix ? { pathPrefix: r.pathPrefix } : {}),
+      balance: r.balance,
+      healthCheckPath: r.healthCheckPath,
+    };
+  }
+  const names = Object.keys(specs).sort();
+  return {
+    staticAcls: planAcls([], specs).map((a) => ({
+      line: `acl ${a.acl_name} ${a.criterion} ${a.value ?? ""}`.trim(),
+    })),
+    staticRules: planRules([], specs).map((r) => ({
+      line: `use_backend ${r.name} ${r.cond ?? "if"} ${r.cond_test ?? ""}`.trim(),
+    })),
+    staticBackends: names.map((n) => {
+      const b = desiredBackend(n, specs[n]);
+      return {
+        name: b.name,
+        balance: b.balance?.algorithm,
+        check: `${b.httpchk_params?.method ?? "GET"} ${b.httpchk_params?.uri ?? "/"}`,
+        servers: Object.values(b.servers ?? {}).map((sv) => ({
+          line: `server ${sv.name} ${sv.address}:${sv.port} check`,
+        })),
+      };
+    }),
   };
 }
 

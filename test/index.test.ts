@@ -83,6 +83,8 @@ describe("index.ts under Pulumi mocks", () => {
       // HAProxy + Data Plane API per worker, and the load balancer
       "docker:index/container:Container": 7,
       "command:local:Command": 3,
+      // each worker's routes, through its Data Plane API
+      "pulumi-nodejs:dynamic/dataplane:WorkerRoutes": 3,
       "haproxy-edge:loadbalancer:LoadBalancer": 1,
     });
   });
@@ -95,6 +97,8 @@ describe("index.ts under Pulumi mocks", () => {
       "docker:index/volume:Volume": 9,
       "docker:index/container:Container": 6,
       "command:local:Command": 3,
+      // each worker's routes, through its Data Plane API
+      "pulumi-nodejs:dynamic/dataplane:WorkerRoutes": 3,
       "haproxy-edge:loadbalancer:LoadBalancer": 1,
       "haproxy-edge:certbot:Certbot": 1,
       "haproxy-edge:routeros:Container": 2,
@@ -171,12 +175,62 @@ describe("index.ts under Pulumi mocks", () => {
             assert.ok(res.dependencies.includes(check(w)), `${res.name} does not wait for ${w}'s check`);
           }
         }
-        // Within a worker: API after HAProxy, check after both.
+        // Within a worker: API after HAProxy, check after both, routes after the check.
         const api = r.byName(`${stack}-staging-dataplaneapi`);
         assert.ok(api.dependencies.includes(r.byName(`${stack}-staging-haproxy`).urn));
         const chk = r.byName(`${stack}-staging-check`);
         assert.ok(chk.dependencies.includes(api.urn));
         assert.ok(chk.dependencies.includes(r.byName(`${stack}-staging-haproxy`).urn));
+        for (const w of ["staging", "prod-1", "prod-2"]) {
+          assert.ok(
+            r.byName(`${stack}-${w}-routes`).dependencies.includes(check(w)),
+            `${w} routes before its check`,
+          );
+        }
+      });
+
+      it("applies each worker's routes before the next worker and the load balancer start", () => {
+        const r = get(stack);
+        const routes = (w: string) => r.byName(`${stack}-${w}-routes`).urn;
+        for (const res of descendants(r, `${stack}-prod-1`)) {
+          assert.ok(
+            res.dependencies.includes(routes("staging")),
+            `${res.name} does not wait for staging's routes`,
+          );
+        }
+        for (const res of descendants(r, `${stack}-prod-2`)) {
+          assert.ok(
+            res.dependencies.includes(routes("prod-1")),
+            `${res.name} does not wait for prod-1's routes`,
+          );
+        }
+        for (const res of descendants(r, `${stack}-lb`)) {
+          for (const w of ["staging", "prod-1", "prod-2"]) {
+            assert.ok(res.dependencies.includes(routes(w)), `${res.name} does not wait for ${w}'s routes`);
+          }
+        }
+      });
+
+      it("gives every worker the stack's routes, its own API endpoint and a secret password", () => {
+        const r = get(stack);
+        const file = loadStackFile(stack);
+        const names = (JSON.parse(file.config[`${NS}routes`]) as { name: string }[])
+          .map((x) => x.name)
+          .sort();
+        r.ofType("pulumi-nodejs:dynamic/dataplane:WorkerRoutes").forEach((res, i) => {
+          const w = ["staging", "prod-1", "prod-2"][i];
+          assert.equal(res.name, `${stack}-${w}-routes`);
+          assert.equal(res.parent, r.byName(`${stack}-${w}`).urn);
+          const wire = plain(res.wire) as Record<string, unknown>;
+          assert.equal(wire.worker, w);
+          assert.equal(wire.url, `http://127.0.0.1:${5555 + i}`);
+          assert.equal(wire.frontend, "fe_edge");
+          assert.equal(wire.ssh, stack === "prod" ? "deploy@docker-1.lan" : undefined);
+          assert.deepEqual(Object.keys(wire.routes as object), names);
+          assert.ok(secretPaths(res.wire).includes("password"), `${w}: the password input is not secret`);
+          assert.ok(res.additionalSecretOutputs.includes("password"));
+          assert.equal(typeof wire.__provider, "string");
+        });
       });
 
       it("keeps secrets secret: API passwords, userlists, the placeholder key, TSIG and SSH keys", () => {
@@ -349,5 +403,60 @@ describe("index.ts under Pulumi mocks", () => {
       registered.map((r) => r.name),
       [],
     );
+  });
+});
+
+describe("index.ts under Pulumi mocks, routeUpdates: restart", () => {
+  let r: ProgramRun;
+  before(async () => {
+    const file = loadStackFile("dev", { routeUpdates: "restart" });
+    r = await runProgram({
+      stack: "dev",
+      config: file.config,
+      secretKeys: [...file.secretKeys].map((k) => `${NS}${k}`),
+    });
+  });
+
+  it("declares workers without Data Plane API sidecars, passwords or API checks", () => {
+    const counts = countByType(r.resources);
+    assert.equal(counts["docker:index/container:Container"], 4, "3 HAProxy workers + the load balancer");
+    assert.equal(counts["docker:index/volume:Volume"], 8, "config + master per worker, certs, LB runtime");
+    for (const t of [
+      "random:index/randomPassword:RandomPassword",
+      "random:index/randomString:RandomString",
+      "command:local:Command",
+    ])
+      assert.equal(counts[t], undefined, t);
+    assert.deepEqual(
+      r.ofType("docker:index/remoteImage:RemoteImage").map((i) => plain(i.wire.name)),
+      ["haproxy:3.0"],
+      "the Data Plane API image is not pulled",
+    );
+    assert.deepEqual(r.outputs.dataplaneApiEndpoints, {});
+  });
+
+  it("uploads each worker's routes in its configuration, and still rolls out staging → prod-1 → prod-2 → LB", () => {
+    const haproxy = (w: string) => r.byName(`dev-${w}-haproxy`);
+    for (const w of ["staging", "prod-1", "prod-2"]) {
+      const uploads = plain(haproxy(w).wire.uploads) as { file: string; content: string }[];
+      const cfg = uploads.find((u) => u.file.endsWith("/haproxy.cfg"));
+      assert.ok(cfg, w);
+      assert.match(cfg.content, /^backend route_app$/m, w);
+      assert.match(cfg.content, /^ {4}use_backend route_admin if route_admin_host$/m, w);
+    }
+    const workerUrns = (w: string) => descendants(r, `dev-${w}`).map((x) => x.urn);
+    for (const res of descendants(r, "dev-prod-1"))
+      assert.ok(
+        res.dependencies.some((d) => workerUrns("staging").includes(d)),
+        `${res.name} does not wait for staging`,
+      );
+    for (const res of descendants(r, "dev-prod-2"))
+      assert.ok(
+        res.dependencies.some((d) => workerUrns("prod-1").includes(d)),
+        `${res.name} does not wait for prod-1`,
+      );
+    for (const res of descendants(r, "dev-lb"))
+      for (const w of ["staging", "prod-1", "prod-2"])
+        assert.ok(res.dependencies.includes(haproxy(w).urn), `${res.name} does not wait for ${w}`);
   });
 });

@@ -1052,4 +1052,68 @@ describe("render/index", () => {
       });
     });
   });
+
+  describe("routeUpdates: restart (routes rendered into the worker configuration)", () => {
+    const routes = JSON.stringify([
+      {
+        name: "app",
+        hosts: ["app.lab.example.com", "www.lab.example.com"],
+        servers: ["172.29.80.100:8080", "172.29.80.101:8081"],
+        healthCheckPath: "/healthz",
+      },
+      {
+        name: "api",
+        hosts: ["app.lab.example.com"],
+        pathPrefix: "/api",
+        servers: ["172.29.80.102:8080"],
+        balance: "leastconn",
+      },
+    ]);
+    const live = stackModel("dev", { routes });
+    const restart = stackModel("dev", { routes, routeUpdates: "restart" });
+
+    it("writes each route's ACLs, use_backend rule (path routes first) and backend, with the route resource's names", () => {
+      const cfg = renderWorker(restart, restart.workers[1])["haproxy.cfg"].content;
+      const lines = section(cfg, "frontend fe_edge");
+      assert.deepEqual(
+        lines.filter(
+          (l) => l.startsWith("acl ") || l.startsWith("use_backend ") || l.startsWith("default_backend "),
+        ),
+        [
+          "acl route_api_host req.hdr(host),field(1,:) -i app.lab.example.com",
+          "acl route_api_path path_beg /api",
+          "acl route_app_host req.hdr(host),field(1,:) -i app.lab.example.com www.lab.example.com",
+          "use_backend route_api if route_api_host route_api_path",
+          "use_backend route_app if route_app_host",
+          "default_backend be_not_found",
+        ],
+      );
+      assert.deepEqual(section(cfg, "backend route_app"), [
+        "balance roundrobin",
+        "option httpchk GET /healthz",
+        "server s1 172.29.80.100:8080 check",
+        "server s2 172.29.80.101:8081 check",
+      ]);
+      assert.deepEqual(section(cfg, "backend route_api"), [
+        "balance leastconn",
+        "option httpchk GET /",
+        "server s1 172.29.80.102:8080 check",
+      ]);
+    });
+
+    it("leaves routes out of the bootstrap in live mode (the Data Plane API writes them)", () => {
+      const cfg = renderWorker(live, live.workers[0])["haproxy.cfg"].content;
+      assert.ok(!cfg.includes("route_"), cfg);
+    });
+
+    it("passes haproxy -c (HAProxy 3.0) without warnings, for every worker", async () => {
+      for (const w of restart.workers) {
+        const f = renderWorker(restart, w);
+        const files = Object.fromEntries([f["haproxy.cfg"], f["404.html"]].map((x) => [x.path, x.content]));
+        const r = await haproxyCheck(files, [f["haproxy.cfg"].path]);
+        assert.ok(r.ok, `haproxy -c failed for ${w.name}:\n${r.output}`);
+        assert.deepEqual(problems(r.output), [], `${w.name}:\n${r.output}`);
+      }
+    });
+  });
 });

@@ -1,0 +1,338 @@
+/**
+ * `WorkerRoutes`: a dynamic resource that owns one worker's routes through its HAProxy Data Plane API.
+ *
+ * Each route becomes a backend, ACLs in the worker frontend and a `use_backend` rule (see dataplane/routes.ts),
+ * written in one DPAPI transaction per apply (see dataplane/sync.ts). Route changes are in-place updates: no
+ * restart, one reload, and the resource succeeds only once that reload succeeded. Only the worker/endpoint
+ * identity (worker, url, ssh, frontend) forces a replacement.
+ *
+ * The provider's functions are serialized by Pulumi's closure serializer and run in the dynamic-provider process:
+ * what they use from other modules of this program is captured with them, Node modules are `require`d inside the
+ * functions, and nothing depends on module-level mutable state.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { WORKER_FRONTEND, type RouteModel } from "../config/model";
+import { applyRoutes, readRoutes, type SyncOptions, type SyncTarget } from "../dataplane/sync";
+import {
+  diffRoutes,
+  normalizeRouteSpec,
+  parseServer,
+  type LiveRoute,
+  type RouteSpec,
+} from "../dataplane/routes";
+import { openTunnel, parseSshTarget } from "../dataplane/tunnel";
+
+/** One route as a worker needs it (see {@link RouteSpec}). */
+export interface WorkerRouteArgs {
+  /** Exact host names (matched case-insensitively, with or without a `:port` in `Host`). */
+  hosts: pulumi.Input<pulumi.Input<string>[]>;
+  /** Servers as `host:port`; they become `s1..sN` in this order, each with a health check. */
+  servers: pulumi.Input<pulumi.Input<string>[]>;
+  /** Only requests whose path starts with this prefix (HAProxy `path_beg`). */
+  pathPrefix?: pulumi.Input<string>;
+  /** HAProxy balance algorithm, e.g. `roundrobin`. */
+  balance: pulumi.Input<string>;
+  /** Path of the HTTP health check on the servers. */
+  healthCheckPath: pulumi.Input<string>;
+}
+
+/** Inputs of {@link WorkerRoutes}. */
+export interface WorkerRoutesArgs {
+  /** The worker's name (`staging`, `prod-1`, ...): part of the resource's identity, and used in messages. */
+  worker: pulumi.Input<string>;
+  /**
+   * The Data Plane API as reached from the machine running Pulumi: `http://127.0.0.1:<publishedPort>`. With
+   * {@link WorkerRoutesArgs.ssh}, the same URL on the remote host (reached through an `ssh -L` tunnel).
+   */
+  url: pulumi.Input<string>;
+  /** Data Plane API user. */
+  user: pulumi.Input<string>;
+  /** Data Plane API password: pass a secret. It is kept secret in the state and never shown in errors. */
+  password: pulumi.Input<string>;
+  /** `user@host[:port]` of a remote Docker host whose loopback publishes the API (opens an `ssh -L` tunnel). */
+  ssh?: pulumi.Input<string>;
+  /** Extra `ssh` arguments, e.g. `["-o", "StrictHostKeyChecking=yes"]` (`BatchMode=yes` is always set). */
+  sshOpts?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Frontend that gets the ACLs and `use_backend` rules (default `fe_edge`). */
+  frontend?: pulumi.Input<string>;
+  /**
+   * An opaque token that changes when the worker is re-created (e.g. its HAProxy container's id): a change
+   * re-applies every route, since a new container may start from a fresh bootstrap configuration.
+   */
+  instance?: pulumi.Input<string>;
+  /** The routes, keyed by route name (so a preview diff reads `routes.app.servers`). */
+  routes: pulumi.Input<Record<string, pulumi.Input<WorkerRouteArgs>>>;
+}
+
+/** Resolved inputs, as the provider sees them. */
+export interface WorkerRoutesInputs {
+  worker: string;
+  url: string;
+  user: string;
+  password: string;
+  ssh?: string;
+  sshOpts?: string[];
+  /** Always set (the resource defaults it to `fe_edge`): the provider itself never imports the model. */
+  frontend: string;
+  instance?: string;
+  routes: Record<string, RouteSpec>;
+}
+
+/** Outputs: the inputs, with `routes` as last applied or, after a refresh, as read from the worker. */
+export interface WorkerRoutesOutputs extends Omit<WorkerRoutesInputs, "routes"> {
+  routes: Record<string, LiveRoute>;
+}
+
+/** A property diff as the Pulumi engine understands it (`kind`: ADD, DELETE, UPDATE, *_REPLACE). */
+export interface PropertyDiff {
+  kind: "ADD" | "DELETE" | "UPDATE" | "ADD_REPLACE" | "DELETE_REPLACE" | "UPDATE_REPLACE";
+  inputDiff: boolean;
+}
+
+/** The provider's diff: Pulumi's, plus a detailed diff per route and field. */
+export interface WorkerRoutesDiff extends pulumi.dynamic.DiffResult {
+  detailedDiff: Record<string, PropertyDiff>;
+}
+
+/** Inputs whose change means another worker or endpoint: the resource is replaced (deleted first). */
+export const IDENTITY_FIELDS = ["worker", "url", "ssh", "frontend"] as const;
+const UPDATE_FIELDS = ["user", "password", "sshOpts", "instance"] as const;
+
+/** `routes.app` or `routes["my-app"]`: a Pulumi property path. */
+function routePath(route: string, field?: string): string {
+  const base = /^[A-Za-z_][A-Za-z0-9_]*$/.test(route)
+    ? `routes.${route}`
+    : `routes[${JSON.stringify(route)}]`;
+  return field ? `${base}.${field}` : base;
+}
+
+/** The diff of two states: per route and field, replacement only for a new identity. */
+export function diffWorkerRoutes(olds: WorkerRoutesOutputs, news: WorkerRoutesInputs): WorkerRoutesDiff {
+  const detailedDiff: Record<string, PropertyDiff> = {};
+  const replaces: string[] = [];
+  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  for (const f of IDENTITY_FIELDS) {
+    if (!same(olds[f], news[f])) {
+      replaces.push(f);
+      detailedDiff[f] = { kind: "UPDATE_REPLACE", inputDiff: true };
+    }
+  }
+  for (const f of UPDATE_FIELDS) {
+    const a = f === "sshOpts" ? (olds.sshOpts ?? []) : olds[f];
+    const b = f === "sshOpts" ? (news.sshOpts ?? []) : news[f];
+    if (!same(a, b)) detailedDiff[f] = { kind: "UPDATE", inputDiff: true };
+  }
+  const d = diffRoutes(olds.routes ?? {}, news.routes ?? {});
+  for (const r of d.added) detailedDiff[routePath(r)] = { kind: "ADD", inputDiff: true };
+  for (const r of d.removed) detailedDiff[routePath(r)] = { kind: "DELETE", inputDiff: true };
+  for (const c of d.changed) {
+    const o = olds.routes[c.route];
+    const n = news.routes[c.route];
+    for (const f of c.fields) {
+      // `drift` exists on the old (read) side only; pathPrefix may be added or removed.
+      const kind =
+        f === "drift" || (f === "pathPrefix" && !n.pathPrefix)
+          ? "DELETE"
+          : f === "pathPrefix" && !o.pathPrefix
+            ? "ADD"
+            : "UPDATE";
+      detailedDiff[routePath(c.route, f)] = { kind, inputDiff: f !== "drift" };
+    }
+  }
+  return {
+    changes: Object.keys(detailedDiff).length > 0,
+    replaces,
+    deleteBeforeReplace: true,
+    detailedDiff,
+  };
+}
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+const PATH = /^\/[A-Za-z0-9._~/-]*$/;
+const BALANCE = ["roundrobin", "leastconn", "source", "first", "uri", "static-rr", "random"];
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** Validates the known inputs (unknown ones, during a preview, are left alone); canonical route specs. */
+export function checkWorkerRoutes(news: WorkerRoutesInputs): pulumi.dynamic.CheckResult<WorkerRoutesInputs> {
+  const failures: pulumi.dynamic.CheckFailure[] = [];
+  const fail = (property: string, reason: string) => failures.push({ property, reason });
+  const known = (v: unknown): v is string => typeof v === "string" && v !== UNKNOWN;
+  if (known(news.url)) {
+    let ok = false;
+    try {
+      const u = new URL(news.url);
+      ok = u.protocol === "http:" && !u.username && !u.password && (u.pathname === "/" || u.pathname === "");
+    } catch {
+      ok = false;
+    }
+    if (!ok) fail("url", `must be http://host:port without credentials or path (got ${news.url})`);
+  }
+  if (known(news.ssh)) {
+    try {
+      parseSshTarget(news.ssh);
+    } catch (e) {
+      fail("ssh", (e as Error).message);
+    }
+  }
+  const routes: Record<string, RouteSpec> = {};
+  if (news.routes && typeof news.routes === "object") {
+    for (const [name, spec] of Object.entries(news.routes)) {
+      if (!NAME.test(name))
+        fail(`routes.${name}`, "route names are a-z, 0-9 and inner '-', 1 to 32 characters");
+      if (!spec || typeof spec !== "object" || !Array.isArray(spec.hosts) || !Array.isArray(spec.servers)) {
+        routes[name] = spec;
+        continue;
+      }
+      if (spec.hosts.length === 0) fail(routePath(name, "hosts"), "must list at least one host");
+      if (spec.servers.length === 0) fail(routePath(name, "servers"), "must list at least one server");
+      for (const h of spec.hosts) {
+        if (known(h) && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(h)) {
+          fail(routePath(name, "hosts"), `not a host name: ${h}`);
+        }
+      }
+      for (const s of spec.servers) {
+        if (!known(s)) continue;
+        try {
+          parseServer(s);
+        } catch (e) {
+          fail(routePath(name, "servers"), (e as Error).message);
+        }
+      }
+      if (known(spec.balance) && !BALANCE.includes(spec.balance)) {
+        fail(routePath(name, "balance"), `must be one of ${BALANCE.join(", ")}`);
+      }
+      if (known(spec.healthCheckPath) && !PATH.test(spec.healthCheckPath)) {
+        fail(routePath(name, "healthCheckPath"), "must be a URL path such as /healthz");
+      }
+      if (known(spec.pathPrefix) && spec.pathPrefix !== "" && !PATH.test(spec.pathPrefix)) {
+        fail(routePath(name, "pathPrefix"), "must be a URL path such as /api");
+      }
+      const allKnown = [...spec.hosts, ...spec.servers, spec.balance, spec.healthCheckPath].every(known);
+      routes[name] = allKnown ? normalizeRouteSpec(spec) : spec;
+    }
+  }
+  return { inputs: { ...news, routes }, failures };
+}
+
+/** The worker's logical endpoint: the queue and journal key (never includes the password). */
+export function endpointKey(inputs: Pick<WorkerRoutesInputs, "ssh" | "url">): string {
+  return `${inputs.ssh ? `ssh://${inputs.ssh}` : "local"}|${inputs.url}`;
+}
+
+/** Runs `fn` against the worker's API, through an ssh tunnel when the worker is on a remote host. */
+export async function withWorker<T>(
+  inputs: WorkerRoutesInputs,
+  fn: (t: SyncTarget) => Promise<T>,
+): Promise<T> {
+  const target: SyncTarget = {
+    worker: inputs.worker,
+    url: inputs.url,
+    endpointKey: endpointKey(inputs),
+    user: inputs.user,
+    password: inputs.password,
+    frontend: inputs.frontend,
+  };
+  if (!inputs.ssh) return fn(target);
+  const tunnel = await openTunnel(inputs.ssh, inputs.sshOpts ?? [], inputs.url);
+  try {
+    return await fn({ ...target, url: tunnel.url });
+  } finally {
+    tunnel.close();
+  }
+}
+
+/** Resource id: stable for one worker endpoint. */
+function resourceId(inputs: WorkerRoutesInputs): string {
+  return `${inputs.worker}@${endpointKey(inputs)}`;
+}
+
+/** State outputs: the inputs, with routes canonical. */
+function outputsOf(inputs: WorkerRoutesInputs): WorkerRoutesOutputs {
+  const routes: Record<string, RouteSpec> = {};
+  for (const name of Object.keys(inputs.routes).sort())
+    routes[name] = normalizeRouteSpec(inputs.routes[name]);
+  return { ...inputs, routes };
+}
+
+/**
+ * Creates the provider. `options` are for tests (e.g. shorter timeouts, a hook before the commit); the resource
+ * uses the defaults.
+ */
+export function workerRoutesProvider(
+  options: SyncOptions = {},
+): Required<
+  Pick<
+    pulumi.dynamic.ResourceProvider<WorkerRoutesInputs, WorkerRoutesOutputs>,
+    "check" | "diff" | "create" | "read" | "update" | "delete"
+  >
+> {
+  return {
+    async check(_olds, news) {
+      return checkWorkerRoutes(news);
+    },
+    async diff(_id, olds, news) {
+      return diffWorkerRoutes(olds, news);
+    },
+    async create(inputs) {
+      await withWorker(inputs, (t) => applyRoutes(t, outputsOf(inputs).routes, options));
+      return { id: resourceId(inputs), outs: outputsOf(inputs) };
+    },
+    async update(_id, _olds, news) {
+      await withWorker(news, (t) => applyRoutes(t, outputsOf(news).routes, options));
+      return { outs: outputsOf(news) };
+    },
+    async delete(_id, props) {
+      await withWorker({ ...props, routes: {} }, (t) => applyRoutes(t, {}, options));
+    },
+    async read(id, props) {
+      if (!props || !props.url)
+        throw new Error(`WorkerRoutes ${id}: cannot read without its url and credentials`);
+      const inputs = { ...props, routes: {} } as WorkerRoutesInputs;
+      const routes = await withWorker(inputs, (t) => readRoutes(t, options));
+      const state = { ...props, routes };
+      // The refreshed routes are also the inputs later diffs start from, so drift shows per route and field.
+      return { id, props: state, inputs: state };
+    },
+  };
+}
+
+/** The provider every {@link WorkerRoutes} uses. */
+const provider = workerRoutesProvider();
+
+/** The routes of one worker, owned through its Data Plane API (dynamic resource). */
+export class WorkerRoutes extends pulumi.dynamic.Resource {
+  /** The routes as last applied (or read back by a refresh). */
+  declare public readonly routes: pulumi.Output<Record<string, LiveRoute>>;
+  declare public readonly worker: pulumi.Output<string>;
+
+  constructor(name: string, args: WorkerRoutesArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      provider,
+      name,
+      {
+        ...args,
+        frontend: args.frontend ?? WORKER_FRONTEND,
+        sshOpts: args.sshOpts ?? [],
+        password: pulumi.secret(args.password),
+      },
+      { ...opts, additionalSecretOutputs: ["password"] },
+      "dataplane",
+      "WorkerRoutes",
+    );
+  }
+}
+
+/** The model's routes in the shape {@link WorkerRoutes} takes. */
+export function workerRoutesOf(routes: readonly RouteModel[]): Record<string, WorkerRouteArgs & RouteSpec> {
+  const out: Record<string, RouteSpec> = {};
+  for (const r of [...routes].sort((a, b) => a.name.localeCompare(b.name))) {
+    out[r.name] = {
+      hosts: [...r.hosts],
+      servers: r.servers.map((s) => `${s.host}:${s.port}`),
+      ...(r.pathPrefix ? { pathPrefix: r.pathPrefix } : {}),
+      balance: r.balance,
+      healthCheckPath: r.healthCheckPath,
+    };
+  }
+  return out;
+}

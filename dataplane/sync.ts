@@ -1,0 +1,453 @@
+/**
+ * Brings a worker's routes to a desired set through its Data Plane API, one transaction per apply, and reads
+ * them back. Used by the `WorkerRoutes` dynamic provider (and captured by its closure: Node modules are required
+ * inside the functions, and no module-level mutable state is used).
+ *
+ * One apply:
+ * 1. read the version, the backends and the frontend's ACLs and rules (a consistent snapshot); stop if they
+ *    already are as desired (no transaction, no reload);
+ * 2. open a transaction on that version;
+ * 3. inside it, create or replace (`full_section=true`, servers included) each backend that is missing or
+ *    differs;
+ * 4. replace the frontend's whole ACL list, then its whole `use_backend` list, each recomputed from a fresh read
+ *    inside the transaction (foreign entries kept in place);
+ * 5. delete the backends of removed routes (their rules are gone by then);
+ * 6. commit, and wait until the reload it scheduled has `succeeded` (or fail with HAProxy's output).
+ *
+ * On 409 (version mismatch) or 406 (outdated transaction) the transaction is deleted and the apply starts again
+ * from a fresh read, a bounded number of times. A transaction we opened is always deleted when anything fails.
+ * On 429 (too many open transactions) the stale transactions that we opened (recorded in a journal by process
+ * id; the process is gone) are deleted, and the apply goes on.
+ */
+import { DataplaneClient, isDataplaneError, serialized, type Reload, type Transaction } from "./client";
+import {
+  backendMatches,
+  backendName,
+  canonicalJson,
+  desiredBackend,
+  diffRoutes,
+  describeDiff,
+  haproxyReason,
+  isOurBackend,
+  liveRoutes,
+  planAcls,
+  planRules,
+  routeOfBackend,
+  routesInRejection,
+  type Acl,
+  type Backend,
+  type LiveRoute,
+  type RouteDiff,
+  type RouteSpec,
+  type SwitchingRule,
+} from "./routes";
+
+/** Where and how to reach one worker's Data Plane API. */
+export interface SyncTarget {
+  /** Worker name, for messages. */
+  worker: string;
+  /** Base URL to call (through the tunnel, if any). */
+  url: string;
+  /** The logical endpoint (`ssh target|url`): key of the queues and of the transaction journal. */
+  endpointKey: string;
+  user: string;
+  /** Secret. */
+  password: string;
+  /** The frontend our ACLs and rules go to. */
+  frontend: string;
+}
+
+/** Tunables (defaults suit a worker on a LAN). */
+export interface SyncOptions {
+  /** Attempts on 409/406 conflicts (default 5). */
+  maxAttempts?: number;
+  /** Timeout of each request, ms (default 15000). */
+  requestTimeoutMs?: number;
+  /** How long to wait for the reload after a commit, ms (default 90000). */
+  reloadTimeoutMs?: number;
+  /** Called just before the commit (tests use it to race a concurrent change). */
+  beforeCommit?: (attempt: number) => Promise<void>;
+}
+
+/** What an apply did. */
+export interface SyncResult {
+  /** False when the worker already was as desired (nothing written, no reload). */
+  changed: boolean;
+  /** Per-route difference between the worker before the apply and the desired routes. */
+  diff: RouteDiff;
+  /** Attempts used (1 without conflicts). */
+  attempts: number;
+  /** Configuration version after the commit. */
+  version?: number;
+  /** The reload that applied it. */
+  reloadId?: string;
+  /** Conflicts retried, e.g. `commit: HTTP 409 version mismatch …`. */
+  retried: string[];
+}
+
+/** A consistent read of what the route manager looks at. */
+interface Snapshot {
+  version: number;
+  backends: Backend[];
+  acls: Acl[];
+  rules: SwitchingRule[];
+}
+
+/** What a transaction must change. */
+interface Plan {
+  upsert: { backend: Backend; exists: boolean }[];
+  remove: string[];
+  acls?: Acl[];
+  rules?: SwitchingRule[];
+}
+
+function client(target: SyncTarget, opts: SyncOptions): DataplaneClient {
+  return new DataplaneClient({
+    baseUrl: target.url,
+    user: target.user,
+    password: target.password,
+    endpointKey: target.endpointKey,
+    timeoutMs: opts.requestTimeoutMs ?? 15_000,
+  });
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Reads version, backends, ACLs and rules until they all come from one configuration version (bounded). */
+async function snapshot(api: DataplaneClient, frontend: string): Promise<Snapshot> {
+  let last = "";
+  for (let i = 0; i < 5; i++) {
+    const version = await api.version();
+    const [b, a, r] = [await api.backends(), await api.acls(frontend), await api.rules(frontend)];
+    const seen = [b.version, a.version, r.version].filter((v): v is number => v !== undefined);
+    if (seen.every((v) => v === version) && (await api.version()) === version) {
+      return { version, backends: b.backends, acls: a.acls, rules: r.rules };
+    }
+    last = `versions ${[version, ...seen].join(", ")}`;
+    await sleep(100 * (i + 1));
+  }
+  throw new Error(`the configuration kept changing while it was read (${last})`);
+}
+
+/** Backends to create or replace (missing or different) and backends of ours no route wants any more. */
+function planBackends(
+  backends: readonly Backend[],
+  routes: Record<string, RouteSpec>,
+): Pick<Plan, "upsert" | "remove"> {
+  const live = new Map(backends.map((b) => [b.name, b]));
+  const upsert: Plan["upsert"] = [];
+  for (const name of Object.keys(routes).sort()) {
+    const desired = desiredBackend(name, routes[name]);
+    const existing = live.get(desired.name);
+    if (!existing || !backendMatches(existing, desired))
+      upsert.push({ backend: desired, exists: !!existing });
+  }
+  const wanted = new Set(Object.keys(routes).map(backendName));
+  const remove = backends
+    .filter((b) => isOurBackend(b) && routeOfBackend(b) !== undefined && !wanted.has(b.name))
+    .map((b) => b.name);
+  return { upsert, remove };
+}
+
+function plan(current: Snapshot, routes: Record<string, RouteSpec>): Plan {
+  const out: Plan = planBackends(current.backends, routes);
+  const acls = planAcls(current.acls, routes);
+  if (canonicalJson(acls) !== canonicalJson(current.acls)) out.acls = acls;
+  const rules = planRules(current.rules, routes);
+  if (canonicalJson(rules) !== canonicalJson(current.rules)) out.rules = rules;
+  return out;
+}
+
+function isEmptyPlan(p: Plan): boolean {
+  return p.upsert.length === 0 && p.remove.length === 0 && !p.acls && !p.rules;
+}
+
+/** Reads the routes on a worker, normalized for comparison with the inputs (see {@link liveRoutes}). */
+export async function readRoutes(
+  target: SyncTarget,
+  opts: SyncOptions = {},
+): Promise<Record<string, LiveRoute>> {
+  const api = client(target, opts);
+  return serialized(`apply ${target.endpointKey}`, async () => {
+    await requireFrontend(api, target);
+    return liveRoutes(await snapshot(api, target.frontend));
+  });
+}
+
+async function requireFrontend(api: DataplaneClient, target: SyncTarget): Promise<void> {
+  if (!(await api.hasFrontend(target.frontend))) {
+    throw new Error(`worker ${target.worker}: frontend ${target.frontend} does not exist (${target.url})`);
+  }
+}
+
+/**
+ * Makes the worker's routes exactly `routes` (ours only; foreign entries are kept), in one committed transaction,
+ * and waits for the reload. Calls for one endpoint run one after the other.
+ */
+export async function applyRoutes(
+  target: SyncTarget,
+  routes: Record<string, RouteSpec>,
+  opts: SyncOptions = {},
+): Promise<SyncResult> {
+  const api = client(target, opts);
+  return serialized(`apply ${target.endpointKey}`, async () => {
+    await requireFrontend(api, target);
+    const maxAttempts = opts.maxAttempts ?? 5;
+    const retried: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      const before = await snapshot(api, target.frontend);
+      const diff = diffRoutes(liveRoutes(before), routes);
+      if (isEmptyPlan(plan(before, routes))) return { changed: false, diff, attempts: attempt, retried };
+      try {
+        const done = await transact(api, target, before.version, routes, diff, attempt, opts);
+        return { changed: true, diff, attempts: attempt, retried, ...done };
+      } catch (e) {
+        if (isDataplaneError(e, 406, 409) && attempt < maxAttempts) {
+          retried.push(`${e.method} ${e.path.split("?")[0]}: HTTP ${e.status} ${e.detail}`);
+          await sleep(150 * attempt + Math.floor(Math.random() * 150));
+          continue;
+        }
+        if (isDataplaneError(e, 406, 409)) {
+          throw new Error(
+            `worker ${target.worker}: gave up after ${attempt} attempts, the configuration kept changing ` +
+              `(${[...retried, `HTTP ${e.status} ${e.detail}`].join("; ")})`,
+          );
+        }
+        if (isDataplaneError(e)) throw new Error(`worker ${target.worker}: ${e.message}`, { cause: e });
+        throw e;
+      }
+    }
+  });
+}
+
+/** One transaction: stage, commit, wait for the reload. Deletes the transaction if anything fails before commit. */
+async function transact(
+  api: DataplaneClient,
+  target: SyncTarget,
+  version: number,
+  routes: Record<string, RouteSpec>,
+  diff: RouteDiff,
+  attempt: number,
+  opts: SyncOptions,
+): Promise<{ version?: number; reloadId?: string }> {
+  const tx = await openTransaction(api, target, version);
+  let open = true;
+  try {
+    const p = planBackends((await api.backends(tx.id)).backends, routes);
+    for (const { backend, exists } of p.upsert) {
+      if (exists) await api.replaceBackend(backend, tx.id);
+      else await api.createBackend(backend, tx.id);
+    }
+    // Fresh reads inside the transaction, so the lists we put are exactly the current ones with ours replaced.
+    const acls = (await api.acls(target.frontend, tx.id)).acls;
+    const wantedAcls = planAcls(acls, routes);
+    if (canonicalJson(wantedAcls) !== canonicalJson(acls))
+      await api.replaceAcls(target.frontend, wantedAcls, tx.id);
+    const rules = (await api.rules(target.frontend, tx.id)).rules;
+    const wantedRules = planRules(rules, routes);
+    if (canonicalJson(wantedRules) !== canonicalJson(rules)) {
+      await api.replaceRules(target.frontend, wantedRules, tx.id);
+    }
+    for (const name of p.remove) await api.deleteBackend(name, tx.id);
+
+    // The transaction's file, to find which route a rejected line belongs to (best effort).
+    let raw: string | undefined;
+    try {
+      raw = (await api.raw(tx.id)).text;
+    } catch {
+      raw = undefined;
+    }
+    if (opts.beforeCommit) await opts.beforeCommit(attempt);
+    let committed: { transaction: Transaction; reloadId?: string };
+    try {
+      committed = await api.commitTransaction(tx.id);
+    } catch (e) {
+      if (isDataplaneError(e, 400)) throw rejection(target, diff, e.detail, raw);
+      throw e;
+    }
+    open = false;
+    forget(target.endpointKey, tx.id);
+    const reloadId = committed.reloadId;
+    if (reloadId) await waitForReload(api, target, reloadId, diff, opts.reloadTimeoutMs ?? 90_000);
+    return { version: await api.version(), ...(reloadId ? { reloadId } : {}) };
+  } finally {
+    if (open) await discard(api, target.endpointKey, tx.id);
+  }
+}
+
+/** The error for a commit HAProxy refused: which route(s), and HAProxy's reason. */
+function rejection(target: SyncTarget, diff: RouteDiff, message: string, raw?: string): Error {
+  const touched = [...diff.added, ...diff.changed.map((c) => c.route), ...diff.removed].sort();
+  const named = routesInRejection(message, raw);
+  const which =
+    named.length > 0
+      ? `route${named.length > 1 ? "s" : ""} ${named.join(", ")}`
+      : `one of the routes changed in this apply (${touched.join(", ") || "none"})`;
+  return new Error(
+    `worker ${target.worker}: HAProxy rejected the configuration for ${which}; nothing was changed ` +
+      `(${describeDiff(diff)}). HAProxy said: ${haproxyReason(message)}`,
+  );
+}
+
+/** Polls a reload until it succeeded (resolves) or failed (throws with HAProxy's output), within `timeoutMs`. */
+export async function waitForReload(
+  api: DataplaneClient,
+  target: Pick<SyncTarget, "worker">,
+  id: string,
+  diff: RouteDiff,
+  timeoutMs: number,
+): Promise<Reload> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "no answer yet";
+  for (let i = 0; i < 100_000; i++) {
+    try {
+      const r = await api.reload(id);
+      if (r.status === "succeeded") return r;
+      if (r.status === "failed") {
+        throw new Error(
+          `worker ${target.worker}: HAProxy reload ${id} failed; the Data Plane API restored the last good ` +
+            `configuration (${describeDiff(diff)}). HAProxy said: ${(r.response ?? "").trim() || "(no output)"}`,
+        );
+      }
+      last = r.status;
+    } catch (e) {
+      if (!isDataplaneError(e, 404)) throw e;
+      last = "unknown reload id (404)";
+    }
+    if (Date.now() > deadline) break;
+    await sleep(Math.min(1000, 100 * (i + 1)));
+  }
+  throw new Error(`worker ${target.worker}: reload ${id} did not finish within ${timeoutMs} ms (${last})`);
+}
+
+/** Opens a transaction; on 429 deletes our stale transactions once and tries again. */
+async function openTransaction(
+  api: DataplaneClient,
+  target: SyncTarget,
+  version: number,
+): Promise<Transaction> {
+  let tx: Transaction;
+  try {
+    tx = await api.startTransaction(version);
+  } catch (e) {
+    if (!isDataplaneError(e, 429)) throw e;
+    const cleaned = await cleanStaleTransactions(api, target.endpointKey);
+    if (cleaned.length === 0) {
+      throw new Error(
+        `worker ${target.worker}: too many open Data Plane API transactions (429), and none of them is a stale ` +
+          `one of ours; list them with GET /v3/services/haproxy/transactions?status=in_progress`,
+      );
+    }
+    tx = await api.startTransaction(version);
+  }
+  remember(target.endpointKey, tx.id);
+  return tx;
+}
+
+async function discard(api: DataplaneClient, endpointKey: string, id: string): Promise<void> {
+  try {
+    await api.deleteTransaction(id);
+    forget(endpointKey, id);
+  } catch {
+    // Left in the journal: a later 429 cleans it up once this process is gone.
+  }
+}
+
+/**
+ * Deletes the in_progress transactions our journal says we opened from a process that is gone (or from this
+ * process, when no apply of it holds them any more). Returns their ids.
+ */
+export async function cleanStaleTransactions(api: DataplaneClient, endpointKey: string): Promise<string[]> {
+  const journal = readJournal(endpointKey);
+  const active = activeTransactions();
+  const open = new Set((await api.transactions("in_progress")).map((t) => t.id));
+  const cleaned: string[] = [];
+  for (const [id, entry] of Object.entries(journal)) {
+    const mine = entry.pid === process.pid;
+    const stale = mine ? !active.has(id) : !processAlive(entry.pid);
+    if (!stale) continue;
+    if (open.has(id) && (await api.deleteTransaction(id))) cleaned.push(id);
+    forget(endpointKey, id);
+  }
+  return cleaned;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Transaction ids this process holds open right now (shared by every copy of this code). */
+function activeTransactions(): Set<string> {
+  const key = Symbol.for("haproxy-edge.dataplane.transactions");
+  const g = globalThis as unknown as Record<symbol, Set<string> | undefined>;
+  let set = g[key];
+  if (!set) {
+    set = new Set();
+    g[key] = set;
+  }
+  return set;
+}
+
+interface JournalEntry {
+  pid: number;
+  openedAt: string;
+}
+
+/** The journal of the transactions we opened on an endpoint: a small JSON file in the temp directory. */
+export function journalPath(endpointKey: string): string {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const os = require("node:os") as typeof import("node:os");
+  const path = require("node:path") as typeof import("node:path");
+  const crypto = require("node:crypto") as typeof import("node:crypto");
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const digest = crypto.createHash("sha256").update(endpointKey).digest("hex").slice(0, 16);
+  return path.join(os.tmpdir(), "haproxy-edge-dataplane", `transactions-${digest}.json`);
+}
+
+function readJournal(endpointKey: string): Record<string, JournalEntry> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fs = require("node:fs") as typeof import("node:fs");
+  try {
+    const parsed = JSON.parse(fs.readFileSync(journalPath(endpointKey), "utf8")) as unknown;
+    return parsed && typeof parsed === "object" ? (parsed as Record<string, JournalEntry>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function writeJournal(endpointKey: string, journal: Record<string, JournalEntry>): void {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const fs = require("node:fs") as typeof import("node:fs");
+  const path = require("node:path") as typeof import("node:path");
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const file = journalPath(endpointKey);
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(journal), { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  } catch {
+    // The journal only helps to clean up after a crash; never fail an apply over it.
+  }
+}
+
+function remember(endpointKey: string, id: string): void {
+  activeTransactions().add(id);
+  const journal = readJournal(endpointKey);
+  journal[id] = { pid: process.pid, openedAt: new Date().toISOString() };
+  writeJournal(endpointKey, journal);
+}
+
+function forget(endpointKey: string, id: string): void {
+  activeTransactions().delete(id);
+  const journal = readJournal(endpointKey);
+  if (id in journal)
+    writeJournal(endpointKey, Object.fromEntries(Object.entries(journal).filter(([k]) => k !== id)));
+}
