@@ -6,13 +6,17 @@
 # Usage:
 #   bash scripts/rootfs.sh               build if missing; print the path (last stdout line)
 #   bash scripts/rootfs.sh --print-path  print the path it would build/reuse; build nothing
+#   bash scripts/rootfs.sh --extra-packages certbot,python3-foo [--print-path]
+#       the same trixie rootfs plus more packages (comma-separated Debian package
+#       names), cached apart as rootfs-trixie-extra-<hash>; scripts/images.sh uses
+#       it for the certbot image. Without the option nothing changes.
 #
 # The result is cached in ${HAPROXY_EDGE_CACHE:-/var/cache/haproxy-edge}/rootfs-trixie-<hash>,
 # where <hash> is a short sha256 of the recipe below (script version, suite,
-# variant, package list). It is built in a temporary directory and renamed into
-# place only when complete, so an interrupted build is never reused. Bump
-# SCRIPT_VERSION to force a rebuild (e.g. to pick up a newer trixie point
-# release). Needs root (and network, once). Logs go to stderr.
+# variant, package list, extra packages if any). It is built in a temporary
+# directory and renamed into place only when complete, so an interrupted build
+# is never reused. Bump SCRIPT_VERSION to force a rebuild (e.g. to pick up a
+# newer trixie point release). Needs root (and network, once). Logs go to stderr.
 set -euo pipefail
 
 # --- recipe: anything here that changes the result must change the hash ---
@@ -28,23 +32,47 @@ die() {
   exit 1
 }
 
+PRINT_PATH=""
+EXTRA="" # --extra-packages: more packages on top of $PACKAGES (its own cache entry)
+USAGE="usage: rootfs.sh [--print-path] [--extra-packages PKG[,PKG...]]"
+while (($#)); do
+  case "$1" in
+    --print-path) PRINT_PATH=1 ;;
+    --extra-packages)
+      (($# >= 2)) || die "--extra-packages needs a value ($USAGE)"
+      EXTRA="$2"
+      shift
+      ;;
+    --extra-packages=*) EXTRA="${1#*=}" ;;
+    *) die "unknown argument: $1 ($USAGE)" ;;
+  esac
+  shift
+done
+if [[ -n "$EXTRA" ]]; then
+  [[ "$EXTRA" =~ ^[a-z0-9][a-z0-9+.-]*(,[a-z0-9][a-z0-9+.-]*)*$ ]] ||
+    die "--extra-packages must be comma-separated Debian package names, got: $EXTRA"
+fi
+
 recipe_hash() {
-  printf '%s\n' "$SCRIPT_VERSION" "suite=$SUITE" "variant=$VARIANT" "include=$PACKAGES" |
-    sha256sum | cut -c1-12
+  {
+    printf '%s\n' "$SCRIPT_VERSION" "suite=$SUITE" "variant=$VARIANT" "include=$PACKAGES"
+    if [[ -n "$EXTRA" ]]; then printf '%s\n' "extra=$EXTRA"; fi
+  } | sha256sum | cut -c1-12
 }
 
 CACHE_DIR="${HAPROXY_EDGE_CACHE:-/var/cache/haproxy-edge}"
-NAME="rootfs-${SUITE}-$(recipe_hash)"
+if [[ -n "$EXTRA" ]]; then
+  NAME="rootfs-${SUITE}-extra-$(recipe_hash)"
+  PACKAGES="$PACKAGES,$EXTRA"
+else
+  NAME="rootfs-${SUITE}-$(recipe_hash)"
+fi
 FINAL="${CACHE_DIR%/}/${NAME}"
 
-case "${1:-}" in
-  --print-path)
-    printf '%s\n' "$FINAL"
-    exit 0
-    ;;
-  "") ;;
-  *) die "unknown argument: $1 (usage: rootfs.sh [--print-path])" ;;
-esac
+if [[ -n "$PRINT_PATH" ]]; then
+  printf '%s\n' "$FINAL"
+  exit 0
+fi
 
 # Fast path: a completed build exists (only complete builds are ever renamed here).
 if [[ -d "$FINAL" ]]; then

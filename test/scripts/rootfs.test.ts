@@ -229,3 +229,34 @@ describe("scripts/rootfs.sh + test/support/haproxy-check", function () {
     assert.doesNotMatch(mounts, new RegExp(root.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
   });
 });
+
+describe("scripts/rootfs.sh --extra-packages", function () {
+  const printPath = (...args: string[]) =>
+    execFileSync("bash", [SCRIPT, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+
+  it("names a separate cache entry per extra package list, next to the default one", function () {
+    const base = printPath("--print-path");
+    const certbot = printPath("--print-path", "--extra-packages", "certbot,python3-certbot-dns-rfc2136");
+    assert.match(certbot, /\/rootfs-trixie-extra-[0-9a-f]{12}$/);
+    assert.equal(path.dirname(certbot), path.dirname(base));
+    assert.equal(printPath("--extra-packages=certbot,python3-certbot-dns-rfc2136", "--print-path"), certbot);
+    assert.notEqual(printPath("--print-path", "--extra-packages", "certbot"), certbot);
+    // Without the option (or with an empty list) the default rootfs is unchanged.
+    assert.equal(printPath("--print-path", "--extra-packages", ""), base);
+  });
+
+  it("refuses anything but comma-separated Debian package names", function () {
+    for (const bad of ["certbot python3", "certbot,", "-certbot", "Certbot", "certbot;rm"]) {
+      assert.throws(
+        () => printPath("--print-path", "--extra-packages", bad),
+        (err: { status?: number; stderr?: string }) =>
+          err.status === 1 && /must be comma-separated Debian package names/.test(String(err.stderr)),
+        bad,
+      );
+    }
+    assert.throws(
+      () => printPath("--extra-packages"),
+      (err: { stderr?: string }) => /--extra-packages needs a value/.test(String(err.stderr)),
+    );
+  });
+});

@@ -34,9 +34,16 @@ export function readProjectYaml(file: string): unknown {
   return parse(fs.readFileSync(path.join(ROOT, file), "utf8"));
 }
 
-export function loadStackFile(name: "dev" | "prod"): StackFile {
-  const doc = readProjectYaml(`Pulumi.${name}.yaml`) as { config?: Record<string, unknown> } | null;
+/**
+ * A committed stack (`dev`, `prod`: `Pulumi.<name>.yaml` at the root) or any stack file by its path under the
+ * project root (e.g. the system tier's `test/system/Pulumi.systest.yaml`), with `overrides` (top-level keys
+ * without namespace) applied on top.
+ */
+export function loadStackFile(name: string, overrides: Record<string, unknown> = {}): StackFile {
+  const file = name.endsWith(".yaml") ? name : `Pulumi.${name}.yaml`;
+  const doc = readProjectYaml(file) as { config?: Record<string, unknown> } | null;
   const values: Record<string, unknown> = { ...(doc?.config ?? {}) };
+  for (const [key, value] of Object.entries(overrides)) values[`${PROJECT_NAME}:${key}`] = value;
   const secretKeys = new Set<string>();
   if (name === "prod") {
     const ns = `${PROJECT_NAME}:`;

@@ -1,0 +1,284 @@
+/**
+ * `npm run bench`: measures, in one run on this machine, and writes bench/results.json plus a table.
+ *
+ * - Throughput with the same load generator (autocannon, 32 connections, bounded duration), over keep-alive:
+ *   `chain_rps` (HTTPS to the load balancer → worker → demo backend, the stack applied by the system tier's
+ *   applier), `single_hop_rps` (HTTPS to one HAProxy running the load balancer's own rendered configuration,
+ *   whose production backend points at the same demo backends) and `direct_rps` (plain HTTP to a demo backend). Each is measured twice in the order direct, single, chain,
+ *   chain, single, direct and averaged, so a drift of the machine's speed hits all three alike.
+ * - Synthesis: the time to run the program under Pulumi mocks with 3 workers and 50 vs 500 routes
+ *   (median of 5 runs after a warm-up).
+ *
+ * Traffic goes only to 127.0.0.1. Every load run is bounded in time; the whole bench takes about 3 minutes.
+ */
+import autocannon from "autocannon";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { performance } from "node:perf_hooks";
+import { runProgram } from "../test/support/program";
+import { FILES } from "../config/model";
+import { Applier, PROJECT_DIR, type Created } from "../test/system/applier";
+import {
+  DEMO_BACKENDS,
+  HTTPS_PORT,
+  NETWORK,
+  STACK,
+  dockerCli,
+  removeTestContainers,
+  removeVolumes,
+  stackConfig,
+  stackObjects,
+  startDemoBackends,
+  until,
+} from "../test/system/support";
+
+const CONNECTIONS = 32;
+const DURATION_S = Number(process.env.BENCH_DURATION_SECONDS ?? 8);
+const WARMUP_S = 2;
+const DIRECT_PORT = 18901;
+const SINGLE_PORT = 18902;
+const APP_HOST = "app.systest.example.com";
+const RESULTS = path.join(PROJECT_DIR, "bench", "results.json");
+
+interface Load {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  non2xx: number;
+  requests: number;
+}
+
+async function load(url: string, host: string, seconds: number): Promise<Load> {
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: seconds,
+    headers: { host },
+    servername: url.startsWith("https") ? host : undefined,
+    timeout: 10,
+  });
+  return {
+    rps: result.requests.average,
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    requests: result.requests.total,
+  };
+}
+
+/** Routes for the synthesis benchmark: distinct names, hosts and servers. */
+function generatedRoutes(n: number) {
+  return Array.from({ length: n }, (_, i) => ({
+    name: `r${i}`,
+    hosts: [`r${i}.systest.example.com`],
+    servers: [
+      `10.${40 + Math.floor(i / 250)}.${i % 250}.10:8080`,
+      `10.${40 + Math.floor(i / 250)}.${i % 250}.11:8080`,
+    ],
+    healthCheckPath: "/healthz",
+  }));
+}
+
+async function synthesisMs(routes: number): Promise<number> {
+  const { config, secretKeys } = stackConfig({ routes: generatedRoutes(routes) });
+  const started = performance.now();
+  const run = await runProgram({ stack: "bench", config, secretKeys });
+  const ms = performance.now() - started;
+  if (run.resources.length < 20) throw new Error(`synthesis: only ${run.resources.length} resources`);
+  return ms;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function synthesis() {
+  await synthesisMs(50); // warm-up: module loading, JIT
+  const at50: number[] = [];
+  const at500: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    at50.push(await synthesisMs(50));
+    at500.push(await synthesisMs(500));
+  }
+  return { at50: median(at50), at500: median(at500), samples: { at50, at500 } };
+}
+
+/**
+ * The single hop: the load balancer's own rendered files (TLS, maps, rate limit, logging, 404 page, start
+ * script), with its production backend pointing straight at the route's demo backends instead of the workers.
+ * So the ratio measures exactly what the worker tier costs.
+ */
+export function singleHopConfig(lbConfig: string): string {
+  const servers = DEMO_BACKENDS.filter((b) => b.name.startsWith("app-")).map(
+    (b) => `    server ${b.name} ${b.ip}:8080`,
+  );
+  const lines = lbConfig.split("\n");
+  const start = lines.indexOf("backend be_production");
+  if (start < 0) throw new Error("the load balancer config has no be_production");
+  let end = start + 1;
+  while (end < lines.length && lines[end].startsWith("    ")) end++;
+  const backend = [
+    "backend be_production",
+    "    balance roundrobin",
+    "    option httpchk GET /healthz",
+    "    http-check expect status 200",
+    "    default-server check inter 2s fall 3 rise 2",
+    ...servers,
+  ];
+  return [...lines.slice(0, start), ...backend, ...lines.slice(end)].join("\n");
+}
+
+interface Upload {
+  file: string;
+  content: string;
+  permissions: string;
+}
+
+async function startBenchContainers(lb: Created) {
+  const uploads = lb.inputs.uploads as Upload[];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-single-"));
+  for (const u of uploads) {
+    const content = u.file === FILES.lbConfig ? singleHopConfig(u.content) : u.content;
+    fs.mkdirSync(path.join(dir, path.dirname(u.file)), { recursive: true });
+    fs.writeFileSync(path.join(dir, u.file), content, { mode: parseInt(u.permissions, 8) });
+  }
+  const label = ["--label", `haproxy-edge.test=${STACK}`];
+  await dockerCli([
+    "run",
+    "-d",
+    "--name",
+    `${STACK}-bench-direct`,
+    ...label,
+    "--network",
+    NETWORK,
+    "-p",
+    `127.0.0.1:${DIRECT_PORT}:8080`,
+    "-e",
+    "NAME=direct",
+    "-e",
+    "PORT=8080",
+    "haproxy-edge/demo-backend:1",
+  ]);
+  const command = lb.inputs.command as string[];
+  await dockerCli([
+    "create",
+    "--name",
+    `${STACK}-bench-single`,
+    ...label,
+    "--network",
+    NETWORK,
+    "-p",
+    `127.0.0.1:${SINGLE_PORT}:${HTTPS_PORT}`,
+    "--user",
+    "root",
+    "--entrypoint",
+    "/bin/sh",
+    String(lb.inputs.image),
+    ...command,
+  ]);
+  await dockerCli(["cp", `${dir}/.`, `${STACK}-bench-single:/`]);
+  await dockerCli(["start", `${STACK}-bench-single`]);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+async function main() {
+  const started = Date.now();
+  console.log("synthesis under mocks (3 workers): 50 and 500 routes …");
+  const synth = await synthesis();
+  console.log(`  50 routes: ${synth.at50.toFixed(0)} ms, 500 routes: ${synth.at500.toFixed(0)} ms`);
+
+  console.log("applying the system stack (rate limit raised for load) …");
+  const left = await stackObjects();
+  await removeTestContainers();
+  for (const c of left.containers) await dockerCli(["rm", "-f", c]);
+  for (const n of left.networks) await dockerCli(["network", "rm", n]);
+  const applier = new Applier({
+    stack: STACK,
+    ...stackConfig({ rateLimitRequests: 1_000_000, rateLimitWindowSeconds: 10 }),
+    afterCreate: async (r) => {
+      if (r.type === "docker:index/network:Network") await startDemoBackends();
+    },
+  });
+  const runs: Record<string, Load[]> = { direct: [], single: [], chain: [] };
+  try {
+    await applier.up();
+    await startBenchContainers(applier.get("docker:index/container:Container", `${STACK}-lb-haproxy`));
+    const urls = {
+      direct: `http://127.0.0.1:${DIRECT_PORT}/bench`,
+      single: `https://127.0.0.1:${SINGLE_PORT}/bench`,
+      chain: `https://127.0.0.1:${HTTPS_PORT}/bench`,
+    };
+    for (const [name, url] of Object.entries(urls)) {
+      await until(`${name} serves`, async () => (await load(url, APP_HOST, 1)).non2xx === 0, 60_000, 1000);
+      await load(url, APP_HOST, WARMUP_S);
+    }
+    for (const name of ["direct", "single", "chain", "chain", "single", "direct"] as const) {
+      const r = await load(urls[name], APP_HOST, DURATION_S);
+      console.log(
+        `  ${name.padEnd(7)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  errors ${r.errors}  non-2xx ${r.non2xx}`,
+      );
+      runs[name].push(r);
+    }
+  } finally {
+    await removeTestContainers();
+    await applier.destroy().catch((e) => console.error(`destroy: ${(e as Error).message}`));
+    await removeVolumes([`${STACK}-certs`]);
+  }
+
+  const mean = (xs: Load[]) => xs.reduce((a, r) => a + r.rps, 0) / xs.length;
+  const failures = Object.values(runs)
+    .flat()
+    .reduce((a, r) => a + r.errors + r.non2xx, 0);
+  const chain = mean(runs.chain);
+  const single = mean(runs.single);
+  const results = {
+    measured_at: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? "", node: process.version },
+    load: { generator: "autocannon 9.0.0", connections: CONNECTIONS, duration_s: DURATION_S, runs_each: 2 },
+    chain_rps: Math.round(chain),
+    single_hop_rps: Math.round(single),
+    direct_rps: Math.round(mean(runs.direct)),
+    chain_vs_single_hop: Number((chain / single).toFixed(3)),
+    failed_requests: failures,
+    synthesis_ms_50_routes: Math.round(synth.at50),
+    synthesis_ms_500_routes: Math.round(synth.at500),
+    synthesis_ratio_500_vs_50: Number((synth.at500 / synth.at50).toFixed(2)),
+    targets: {
+      chain_vs_single_hop_min: 0.6,
+      synthesis_ms_500_routes_max: 3000,
+      synthesis_ratio_max: 12,
+    },
+    met: {
+      chain_vs_single_hop: chain / single >= 0.6,
+      synthesis_ms_500_routes: synth.at500 < 3000,
+      synthesis_ratio: synth.at500 / synth.at50 <= 12,
+      no_failed_requests: failures === 0,
+    },
+    runs,
+    synthesis_samples_ms: synth.samples,
+    bench_seconds: Math.round((Date.now() - started) / 1000),
+  };
+  fs.writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
+  console.log("");
+  console.table({
+    chain_rps: { value: results.chain_rps, target: "" },
+    single_hop_rps: { value: results.single_hop_rps, target: "" },
+    direct_rps: { value: results.direct_rps, target: "" },
+    chain_vs_single_hop: { value: results.chain_vs_single_hop, target: ">= 0.6" },
+    synthesis_ms_50_routes: { value: results.synthesis_ms_50_routes, target: "" },
+    synthesis_ms_500_routes: { value: results.synthesis_ms_500_routes, target: "< 3000" },
+    synthesis_ratio_500_vs_50: { value: results.synthesis_ratio_500_vs_50, target: "<= 12" },
+    failed_requests: { value: results.failed_requests, target: "0" },
+  });
+  console.log(`wrote ${path.relative(PROJECT_DIR, RESULTS)}`);
+  if (failures > 0) process.exitCode = 1;
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

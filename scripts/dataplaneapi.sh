@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Builds (once) the HAProxy Data Plane API binary from a pinned commit and prints
+# its path as the last stdout line. scripts/images.sh copies it into the
+# haproxy-edge/dataplaneapi image; tests may run it on the host.
+#
+# Usage:
+#   bash scripts/dataplaneapi.sh               build if missing; print the path (last stdout line)
+#   bash scripts/dataplaneapi.sh --print-path  print the path it would build/reuse; build nothing
+#   HAPROXY_EDGE_DATAPLANEAPI_BIN=/path/dataplaneapi bash scripts/dataplaneapi.sh
+#       use that prebuilt binary (same commit, static) instead: checked, printed, nothing built
+#
+# The binary is cached in ${HAPROXY_EDGE_CACHE:-/var/cache/haproxy-edge}/dataplaneapi-<commit12>/.
+# It is built into a temporary directory next to it and renamed into place only
+# when complete, under a lock, so concurrent callers are safe and an interrupted
+# build is never reused. Needs Go >= 1.24 (`go` on PATH, $GO, or /usr/local/go/bin/go)
+# and the Go module proxy (once). Logs go to stderr.
+set -euo pipefail
+
+# --- recipe: the commit is pinned by hash, never by tag ---
+MODULE="github.com/haproxytech/dataplaneapi"
+COMMIT="3f1e3ef3bba6660fe37aebe3a6d904d877daa66c"
+GIT_TAG="v3.2.7"
+# Fixed, so two builds of the same commit are identical (dataplaneapi's own format).
+BUILD_TIME="2025-01-01T00:00:00"
+MIN_GO_MINOR=24 # go1.24
+BUILD_TIMEOUT="${HAPROXY_EDGE_GO_BUILD_TIMEOUT:-1500}"
+
+log() { printf 'dataplaneapi.sh: %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+CACHE_DIR="${HAPROXY_EDGE_CACHE:-/var/cache/haproxy-edge}"
+NAME="dataplaneapi-${COMMIT:0:12}"
+FINAL="${CACHE_DIR%/}/${NAME}"
+BIN="$FINAL/dataplaneapi"
+
+case "${1:-}" in
+  --print-path)
+    printf '%s\n' "$BIN"
+    exit 0
+    ;;
+  "") ;;
+  *) die "unknown argument: $1 (usage: dataplaneapi.sh [--print-path])" ;;
+esac
+
+# A prebuilt binary of the same commit, e.g. where the module proxy does not serve it.
+if [[ -n "${HAPROXY_EDGE_DATAPLANEAPI_BIN:-}" ]]; then
+  [[ -x "$HAPROXY_EDGE_DATAPLANEAPI_BIN" && -f "$HAPROXY_EDGE_DATAPLANEAPI_BIN" ]] ||
+    die "HAPROXY_EDGE_DATAPLANEAPI_BIN=$HAPROXY_EDGE_DATAPLANEAPI_BIN is not an executable file"
+  log "using HAPROXY_EDGE_DATAPLANEAPI_BIN=$HAPROXY_EDGE_DATAPLANEAPI_BIN (not built here)"
+  printf '%s\n' "$HAPROXY_EDGE_DATAPLANEAPI_BIN"
+  exit 0
+fi
+
+# Fast path: only complete builds are ever renamed into place.
+if [[ -x "$BIN" ]]; then
+  log "reusing cached $BIN"
+  printf '%s\n' "$BIN"
+  exit 0
+fi
+
+GO_BIN="${GO:-}"
+if [[ -z "$GO_BIN" ]]; then
+  GO_BIN="$(command -v go || true)"
+  [[ -n "$GO_BIN" ]] || GO_BIN=/usr/local/go/bin/go
+fi
+[[ -x "$GO_BIN" ]] || die "Go not found (looked at \$GO, PATH and /usr/local/go/bin/go); Go >= 1.${MIN_GO_MINOR} is needed"
+# Never let the go command fetch another toolchain: the one found must do.
+export GOTOOLCHAIN=local
+go_version="$("$GO_BIN" env GOVERSION)" || die "$GO_BIN env GOVERSION failed"
+if [[ ! "$go_version" =~ ^go1\.([0-9]+) ]] || ((BASH_REMATCH[1] < MIN_GO_MINOR)); then
+  die "$GO_BIN is $go_version; dataplaneapi ${GIT_TAG} needs Go >= 1.${MIN_GO_MINOR}"
+fi
+
+mkdir -p "$CACHE_DIR"
+# Without HOME (some CI shells) the go command has no default build/module cache.
+if [[ -z "${HOME:-}" ]]; then
+  export GOCACHE="${GOCACHE:-${CACHE_DIR%/}/go-build}" GOMODCACHE="${GOMODCACHE:-${CACHE_DIR%/}/go-mod}"
+fi
+
+# One builder at a time; a second concurrent caller waits, then reuses.
+exec 9>"${CACHE_DIR%/}/.${NAME}.lock"
+flock 9
+if [[ -x "$BIN" ]]; then
+  log "reusing cached $BIN (built concurrently)"
+  printf '%s\n' "$BIN"
+  exit 0
+fi
+for stale in "${CACHE_DIR%/}/.${NAME}.tmp."*; do
+  [[ -e "$stale" ]] || continue
+  log "removing leftover of an interrupted build: $stale"
+  rm -rf -- "$stale"
+done
+
+TMP="$(mktemp -d "${CACHE_DIR%/}/.${NAME}.tmp.XXXXXX")"
+cleanup() {
+  if [[ -n "${TMP:-}" && -e "$TMP" ]]; then rm -rf -- "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+chmod 0755 "$TMP"
+
+ldflags="-X main.GitTag=${GIT_TAG} -X main.GitCommit=${COMMIT:0:8} -X main.GitDirty= -X main.BuildTime=${BUILD_TIME}"
+log "building ${MODULE}@${COMMIT} (${GIT_TAG}) with $go_version (up to ${BUILD_TIMEOUT} s)"
+start=$SECONDS
+# A dedicated GOBIN: `go install` writes only the one binary, into the temp dir.
+if ! env GOBIN="$TMP" CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+  timeout "$BUILD_TIMEOUT" "$GO_BIN" install -trimpath -ldflags "$ldflags" \
+  "${MODULE}/cmd/dataplaneapi@${COMMIT}" 2>&1 | tee "$TMP/build.log" >&2; then
+  if grep -q '403 Forbidden' "$TMP/build.log"; then
+    die "the Go module proxy ($("$GO_BIN" env GOPROXY)) refuses ${MODULE} or one of its modules (403 above):" \
+      "set GOPROXY to a proxy that serves them, or HAPROXY_EDGE_DATAPLANEAPI_BIN to a prebuilt binary"
+  fi
+  die "go install ${MODULE}/cmd/dataplaneapi@${COMMIT} failed (exit status above; timeout ${BUILD_TIMEOUT} s)"
+fi
+rm -f -- "$TMP/build.log"
+[[ -x "$TMP/dataplaneapi" ]] || die "go install produced no $TMP/dataplaneapi"
+version="$("$TMP/dataplaneapi" --version 2>&1 | head -n 1)" || true
+log "built in $((SECONDS - start)) s: ${version:-?}"
+printf 'module=%s\ncommit=%s\ntag=%s\ngo=%s\nldflags=%s\n' "$MODULE" "$COMMIT" "$GIT_TAG" "$go_version" "$ldflags" \
+  >"$TMP/BUILDINFO"
+
+if mv -T -- "$TMP" "$FINAL"; then
+  TMP=""
+else
+  [[ -x "$BIN" ]] || die "cannot move the build into $FINAL (remove it if it is a broken leftover)"
+fi
+log "binary ready: $BIN"
+printf '%s\n' "$BIN"

@@ -1,0 +1,3 @@
+module haproxy-edge/demo-backend
+
+go 1.22

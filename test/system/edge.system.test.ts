@@ -1,0 +1,453 @@
+/**
+ * System tier: the program's declared resources, applied by the applier to the real local Docker engine
+ * (images built by scripts/images.sh), then proven with real traffic through the load balancer on
+ * 127.0.0.1 and from client containers on the stack's own network. Then the stack is destroyed, checked
+ * gone, re-created, and the same traffic tests run again.
+ */
+import { strict as assert } from "node:assert";
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { FILES } from "../../config/model";
+import { Applier, type Created, type DestroyReport } from "./applier";
+import {
+  CLIENT_IPS,
+  HTTPS_PORT,
+  HTTP_PORT,
+  STACK,
+  curlFrom,
+  docker,
+  dockerCli,
+  header,
+  httpRequest,
+  httpsRequest,
+  removeTestContainers,
+  removeVolumes,
+  stackConfig,
+  stackObjects,
+  startDemoBackends,
+  until,
+  type Echo,
+} from "./support";
+
+const NETWORK_TYPE = "docker:index/network:Network";
+const CONTAINER_TYPE = "docker:index/container:Container";
+const HOSTS = {
+  app: "app.systest.example.com",
+  www: "www.systest.example.com",
+  admin: "admin.systest.example.com",
+  stagingApp: "app.staging.systest.example.com",
+  unknown: "nothing-here.systest.example.com",
+};
+const WORKERS = ["staging", "prod-1", "prod-2"];
+
+const log = process.env.SYSTEM_TEST_VERBOSE ? (l: string) => console.log(`      ${l}`) : undefined;
+
+/** Everything a traffic suite needs from one apply. */
+interface Applied {
+  applier: Applier;
+  /** The self-signed certificate (PEM, certificate first) the load balancer serves. */
+  ca: string;
+}
+
+function newApplier(): Applier {
+  return new Applier({
+    stack: STACK,
+    ...stackConfig(),
+    log,
+    afterCreate: async (r) => {
+      // The demo backends join the stack's network as soon as it exists (they are not part of the program).
+      if (r.type === NETWORK_TYPE) await startDemoBackends();
+    },
+  });
+}
+
+/** Removes whatever an earlier, interrupted run left (containers, networks, volumes of this stack). */
+async function removeLeftovers() {
+  await removeTestContainers();
+  const left = await stackObjects();
+  for (const c of left.containers) await dockerCli(["rm", "-f", c]);
+  for (const n of left.networks) await dockerCli(["network", "rm", n]);
+  await removeVolumes(left.volumes);
+}
+
+async function apply(): Promise<Applied> {
+  const applier = newApplier();
+  await applier.up();
+  const cert = applier.created.find(
+    (c) => c.type.startsWith("pulumi-nodejs:dynamic") && c.name.endsWith("-certificate"),
+  );
+  assert.ok(cert, "no certificate resource");
+  const pem = String(cert.state.pem);
+  return { applier, ca: pem.slice(0, pem.indexOf("-----END CERTIFICATE-----") + 26) };
+}
+
+function containers(applier: Applier): Created[] {
+  return applier.created.filter((c) => c.type === CONTAINER_TYPE);
+}
+
+async function echo(ctx: Applied, host: string, pathname = "/", headers: Record<string, string> = {}) {
+  const r = await httpsRequest(host, pathname, { ca: ctx.ca, headers });
+  assert.equal(r.status, 200, `${host}${pathname}: ${r.status} ${r.body.slice(0, 200)}`);
+  return JSON.parse(r.body) as Echo;
+}
+
+function run(cmd: string, args: string[], input = ""): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { timeout: 20_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
+    );
+    child.stdin?.end(input);
+  });
+}
+
+/** Docker's embedded DNS server: it listens inside every container on a user-defined network. */
+const DOCKER_DNS = "127.0.0.11";
+
+/** Listening TCP sockets in a container's network namespace (/proc/net/tcp and tcp6), as `address:port`. */
+async function listeningSockets(container: string): Promise<string[]> {
+  const out = await dockerCli(["exec", container, "cat", "/proc/net/tcp", "/proc/net/tcp6"]);
+  const sockets = new Set<string>();
+  for (const line of out.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4 || f[3] !== "0A") continue;
+    const [hexAddr, hexPort] = f[1].split(":");
+    const port = parseInt(hexPort, 16);
+    let address: string;
+    if (hexAddr.length === 8)
+      address = (hexAddr.match(/../g) ?? [])
+        .reverse()
+        .map((b) => parseInt(b, 16))
+        .join(".");
+    else
+      address = /^0+$/.test(hexAddr)
+        ? "::"
+        : hexAddr === "0000000000000000FFFF00000B00007F"
+          ? DOCKER_DNS
+          : hexAddr;
+    sockets.add(`${address}:${port}`);
+  }
+  return [...sockets].sort();
+}
+
+/** The service sockets (Docker's DNS listener left out, after checking it is the only other one). */
+async function servicePorts(container: string): Promise<string[]> {
+  const all = await listeningSockets(container);
+  return all.filter((s) => !s.startsWith(`${DOCKER_DNS}:`));
+}
+
+/** The traffic tests, run after the first apply and again after teardown and recreation. */
+function trafficSuite(ctx: () => Applied) {
+  it("every container of the stack is running and healthy", async () => {
+    const names = containers(ctx().applier).map((c) => String(c.inputs.name));
+    assert.deepEqual(names.sort(), [`${STACK}-lb`, `${STACK}-prod-1`, `${STACK}-prod-2`, `${STACK}-staging`]);
+    for (const name of names) {
+      const c = await docker.request<{ State: { Running: boolean; Health?: { Status: string } } }>({
+        method: "GET",
+        path: `/containers/${name}/json`,
+      });
+      assert.ok(c.State.Running, `${name} not running`);
+      assert.equal(c.State.Health?.Status, "healthy", name);
+    }
+  });
+
+  it("answers plain HTTP with 301 to the same host, path and query on HTTPS", async () => {
+    const r = await httpRequest(HOSTS.app, "/some/path?x=1&y=2");
+    assert.equal(r.status, 301);
+    assert.equal(r.headers.location, `https://${HOSTS.app}:${HTTPS_PORT}/some/path?x=1&y=2`);
+  });
+
+  it("routes by host (and path) through load balancer → production worker → the route's backend", async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const e = await echo(ctx(), HOSTS.app, `/page-${i}`);
+      assert.match(e.backend, /^app-[12]$/);
+      assert.equal(e.path, `/page-${i}`);
+      assert.match(header(e, "X-Edge-Worker"), /^prod-[12]$/);
+      seen.add(e.backend);
+    }
+    assert.deepEqual([...seen].sort(), ["app-1", "app-2"], "both servers of the route serve");
+    assert.equal((await echo(ctx(), HOSTS.www)).backend.slice(0, 4), "app-");
+    assert.equal((await echo(ctx(), HOSTS.app, "/api/v1/items")).backend, "api-1");
+    assert.equal((await echo(ctx(), HOSTS.admin)).backend, "admin-1");
+  });
+
+  it("serves the custom 404 page for an unknown host, over verified TLS", async () => {
+    const r = await httpsRequest(HOSTS.unknown, "/", { ca: ctx().ca });
+    assert.equal(r.status, 404);
+    assert.match(String(r.headers["content-type"]), /text\/html/);
+    assert.match(r.body, /haproxy-edge custom 404/);
+  });
+
+  it("serves the certificate the program made, valid for the stack's names", async () => {
+    const out = await run("openssl", [
+      "s_client",
+      "-connect",
+      `127.0.0.1:${HTTPS_PORT}`,
+      "-servername",
+      HOSTS.app,
+      "-verify_return_error",
+      "-CAfile",
+      writeTemp("ca.pem", ctx().ca),
+      "-verify_hostname",
+      HOSTS.app,
+      "-brief",
+    ]);
+    assert.equal(out.code, 0, out.out);
+    assert.match(out.out, /Verification: OK/);
+    assert.match(out.out, /Protocol version: TLSv1\.3/);
+  });
+
+  it("refuses TLS 1.1 (and the client really offers it: it succeeds against an s_server that allows it)", async () => {
+    const client = ["s_client", "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", "-servername", HOSTS.app];
+    const refused = await run("openssl", [...client, "-connect", `127.0.0.1:${HTTPS_PORT}`]);
+    assert.notEqual(refused.code, 0, refused.out);
+    assert.match(
+      refused.out,
+      /alert protocol version|unsupported protocol|wrong version number|no protocols available/i,
+    );
+
+    // Positive control: the same client completes a TLS 1.1 handshake with a server that allows it.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tls11-"));
+    await run("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=control",
+      "-days",
+      "1",
+      "-keyout",
+      path.join(dir, "k.pem"),
+      "-out",
+      path.join(dir, "c.pem"),
+    ]);
+    const port = 18990;
+    const server = execFile(
+      "openssl",
+      [
+        "s_server",
+        "-accept",
+        `127.0.0.1:${port}`,
+        "-tls1_1",
+        "-cipher",
+        "DEFAULT@SECLEVEL=0",
+        "-cert",
+        path.join(dir, "c.pem"),
+        "-key",
+        path.join(dir, "k.pem"),
+        "-naccept",
+        "1",
+      ],
+      { timeout: 30_000 },
+    );
+    try {
+      let ok = { code: 1, out: "" };
+      await until(
+        "TLS 1.1 control handshake",
+        async () => {
+          ok = await run("openssl", [...client, "-connect", `127.0.0.1:${port}`], "Q\n");
+          return ok.code === 0;
+        },
+        15_000,
+      );
+      assert.match(ok.out, /Protocol\s*: TLSv1\.1/, ok.out);
+    } finally {
+      server.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps the real client address across both hops (PROXY v2 → worker → X-Forwarded-For)", async () => {
+    const out = await curlFrom(CLIENT_IPS.plain, [
+      "--insecure",
+      "--connect-to",
+      `${HOSTS.app}:${HTTPS_PORT}:lb:${HTTPS_PORT}`,
+      `https://${HOSTS.app}:${HTTPS_PORT}/whoami`,
+    ]);
+    const e = JSON.parse(out) as Echo;
+    assert.equal(header(e, "X-Forwarded-For"), CLIENT_IPS.plain);
+    assert.equal(header(e, "X-Forwarded-Proto"), "https");
+    assert.match(header(e, "X-Edge-Worker"), /^prod-[12]$/);
+    // The backend's TCP peer is the worker, not the client.
+    assert.notEqual(e.remote_addr.split(":")[0], CLIENT_IPS.plain);
+  });
+
+  it("answers 403 to a blocklisted source", async () => {
+    const out = await curlFrom(CLIENT_IPS.blocked, [
+      "--insecure",
+      "--output",
+      "/dev/null",
+      "--write-out",
+      "%{http_code}",
+      "--connect-to",
+      `${HOSTS.app}:${HTTPS_PORT}:lb:${HTTPS_PORT}`,
+      `https://${HOSTS.app}:${HTTPS_PORT}/`,
+    ]);
+    assert.equal(out.trim(), "403");
+  });
+
+  it("rate-limits per source address (429 over the limit) and serves again after the window", async () => {
+    const url = `https://${HOSTS.app}:${HTTPS_PORT}/limited`;
+    const burst = 100; // the stack allows 60 per 3 s
+    const args = ["--insecure", "--connect-to", `${HOSTS.app}:${HTTPS_PORT}:lb:${HTTPS_PORT}`];
+    for (let i = 0; i < burst; i++) args.push("--output", "/dev/null", "--write-out", "%{http_code}\\n", url);
+    const codes = (await curlFrom(CLIENT_IPS.limited, args)).trim().split("\n");
+    assert.equal(codes.length, burst);
+    assert.ok(
+      codes.slice(0, 50).every((c) => c === "200"),
+      `first requests: ${codes.slice(0, 50).join(" ")}`,
+    );
+    const limited = codes.filter((c) => c === "429").length;
+    assert.ok(limited >= 20, `429 answers: ${limited} of ${burst}: ${codes.join(" ")}`);
+    // Another source is not affected meanwhile.
+    assert.equal((await echo(ctx(), HOSTS.app)).backend.slice(0, 4), "app-");
+    const started = Date.now();
+    await until(
+      "served again after the window",
+      async () => {
+        const code = await curlFrom(CLIENT_IPS.limited, [
+          ...args.slice(0, 3),
+          "--output",
+          "/dev/null",
+          "--write-out",
+          "%{http_code}",
+          url,
+        ]);
+        return code.trim() === "200";
+      },
+      15_000,
+      500,
+    );
+    assert.ok(Date.now() - started < 15_000);
+  });
+
+  it("reaches the staging worker by the staging host pattern only; production hosts never do", async () => {
+    for (let i = 0; i < 6; i++) {
+      const e = await echo(ctx(), HOSTS.stagingApp, "/preview");
+      assert.equal(header(e, "X-Edge-Worker"), "staging");
+      assert.equal(header(e, "X-Edge-Stage"), "staging");
+      assert.equal(e.host.split(":")[0], HOSTS.app, "the worker sees the production host");
+      assert.match(e.backend, /^app-[12]$/);
+    }
+    for (let i = 0; i < 20; i++) {
+      const e = await echo(ctx(), i % 2 ? HOSTS.app : HOSTS.www, "/prod");
+      assert.match(header(e, "X-Edge-Worker"), /^prod-[12]$/);
+      assert.equal(header(e, "X-Edge-Stage"), "");
+    }
+    // A client cannot smuggle itself onto staging with the header.
+    const e = await echo(ctx(), HOSTS.app, "/", { "X-Edge-Stage": "staging" });
+    assert.match(header(e, "X-Edge-Worker"), /^prod-[12]$/);
+  });
+
+  it("has no TCP admin socket anywhere: every container listens on exactly its service ports", async () => {
+    // HAProxy binds `:port` (IPv4 any address); nothing on loopback, nothing else.
+    assert.deepEqual(await servicePorts(`${STACK}-lb`), [`0.0.0.0:${HTTP_PORT}`, `0.0.0.0:${HTTPS_PORT}`]);
+    for (const worker of WORKERS) {
+      assert.deepEqual(await servicePorts(`${STACK}-${worker}`), ["0.0.0.0:8080", "127.0.0.1:8405"], worker);
+    }
+    // The runtime API is the unix socket (the one certbot's hook uses), and it answers there.
+    const unix = await dockerCli(["exec", `${STACK}-lb`, "cat", "/proc/net/unix"]);
+    assert.ok(unix.includes(` ${FILES.lbSocket}`), unix);
+    const info = await dockerCli([
+      "exec",
+      `${STACK}-lb`,
+      "sh",
+      "-c",
+      `echo "show info" | socat -t 2 stdio UNIX-CONNECT:${FILES.lbSocket}`,
+    ]);
+    assert.match(info, /^Name: HAProxy$/m);
+    assert.match(info, /^Version: 3\.0\./m);
+  });
+}
+
+const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "haproxy-edge-system-"));
+function writeTemp(name: string, content: string): string {
+  const file = path.join(tempDir, name);
+  fs.writeFileSync(file, content, { mode: 0o600 });
+  return file;
+}
+
+/** Non-secret uploaded files of every container, by container name and path. */
+function uploadedFiles(applier: Applier): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const c of containers(applier)) {
+    for (const u of (c.inputs.uploads ?? []) as { file: string; content: string; permissions: string }[]) {
+      if (u.permissions === "0600") continue; // secrets (userlist, key material) are regenerated
+      out[`${String(c.inputs.name)}:${u.file}`] = u.content;
+    }
+  }
+  return out;
+}
+
+describe("system: the edge stack on a real Docker engine", function () {
+  let first: Applied | undefined;
+  let second: Applied | undefined;
+
+  before(async function () {
+    await removeLeftovers();
+    first = await apply();
+  });
+
+  after(async function () {
+    await removeTestContainers();
+    for (const a of [second, first]) await a?.applier.destroy().catch((e) => console.error(e));
+    await removeLeftovers();
+    fs.rmSync(tempDir, { recursive: true, force: true });
+  });
+
+  describe("after the first apply", () => {
+    trafficSuite(() => first as Applied);
+  });
+
+  describe("after teardown and recreation", () => {
+    let report: DestroyReport;
+    let afterDestroy: Awaited<ReturnType<typeof stackObjects>>;
+    let firstFiles: Record<string, string>;
+    let firstHashes: unknown;
+
+    before(async function () {
+      assert.ok(first, "first apply failed");
+      firstFiles = uploadedFiles(first.applier);
+      firstHashes = first.applier.run?.outputs.fileHashes;
+      await removeTestContainers(); // demo backends hold the network
+      report = await first.applier.destroy();
+      first = undefined;
+      afterDestroy = await stackObjects();
+      second = await apply();
+    });
+
+    it("teardown removed every container and network; only the retained volumes are left", () => {
+      assert.deepEqual(afterDestroy.containers, []);
+      assert.deepEqual(afterDestroy.networks, []);
+      assert.deepEqual(afterDestroy.volumes, [`${STACK}-certs`]);
+      assert.deepEqual(
+        report.retained.map((r) => `${r.type} ${String(r.inputs.name)}`),
+        [`docker:index/volume:Volume ${STACK}-certs`],
+      );
+      const removed = (type: string) => report.removed.filter((r) => r.startsWith(`${type} `)).length;
+      assert.equal(removed("docker:index/container:Container"), 4, report.removed.join("\n"));
+      assert.equal(removed("docker:index/volume:Volume"), 7, "config + master per worker, LB runtime");
+      assert.equal(removed("docker:index/network:Network"), 1);
+    });
+
+    it("recreation rendered byte-identical files, and the containers hold exactly them", async () => {
+      assert.ok(second);
+      assert.deepEqual(second.applier.run?.outputs.fileHashes, firstHashes);
+      const files = uploadedFiles(second.applier);
+      assert.deepEqual(Object.keys(files).sort(), Object.keys(firstFiles).sort());
+      for (const [key, content] of Object.entries(files)) assert.equal(content, firstFiles[key], key);
+      const lbConfig = Object.keys(files).find(
+        (k) => k.startsWith(`${STACK}-lb:`) && k.endsWith("haproxy.cfg"),
+      );
+      assert.ok(lbConfig);
+      const inside = await dockerCli(["exec", `${STACK}-lb`, "cat", lbConfig.split(":")[1]]);
+      assert.equal(inside, files[lbConfig]);
+    });
+
+    trafficSuite(() => second as Applied);
+  });
+});

@@ -1,0 +1,227 @@
+/**
+ * Helpers of the system tier: the test stack, demo backends and client containers on the stack's network,
+ * and HTTP(S) clients that only ever talk to 127.0.0.1.
+ */
+import { execFile } from "node:child_process";
+import * as https from "node:https";
+import * as http from "node:http";
+import { loadStackFile } from "../support/stack-config";
+import { DockerApi, DockerApiError } from "./docker-api";
+
+export const STACK = "systest";
+export const STACK_FILE = "test/system/Pulumi.systest.yaml";
+export const NETWORK = `${STACK}-edge`;
+export const HTTP_PORT = 18080;
+export const HTTPS_PORT = 18443;
+/** Images built by scripts/images.sh. */
+export const IMAGES = { base: "haproxy-edge/base:trixie", demo: "haproxy-edge/demo-backend:1" };
+
+/** Demo backends the test stack's routes point at (fixed addresses on the stack's edge network). */
+export const DEMO_BACKENDS = [
+  { name: "app-1", ip: "172.30.90.100" },
+  { name: "app-2", ip: "172.30.90.101" },
+  { name: "api-1", ip: "172.30.90.102" },
+  { name: "admin-1", ip: "172.30.90.103" },
+] as const;
+
+/** Client containers' addresses: one blocklisted, one for the rate limit, one ordinary. */
+export const CLIENT_IPS = { plain: "172.30.90.200", blocked: "172.30.90.201", limited: "172.30.90.202" };
+
+export const docker = new DockerApi();
+
+/** The system stack's config, as the program receives it (`overrides`: top-level keys without namespace). */
+export function stackConfig(overrides: Record<string, unknown> = {}) {
+  const file = loadStackFile(STACK_FILE, overrides);
+  return { config: file.config, secretKeys: [...file.secretKeys].map((k) => `haproxy-edge:${k}`) };
+}
+
+/** Runs the docker CLI (bounded); resolves with stdout, rejects with stderr. */
+export function dockerCli(args: string[], timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("docker", args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`docker ${args.slice(0, 3).join(" ")} …: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** Starts the demo backends on the stack's network (called once the applier has created the network). */
+export async function startDemoBackends(): Promise<void> {
+  for (const b of DEMO_BACKENDS) {
+    await dockerCli([
+      "run",
+      "-d",
+      "--name",
+      `${STACK}-demo-${b.name}`,
+      "--label",
+      `haproxy-edge.test=${STACK}`,
+      "--network",
+      NETWORK,
+      "--ip",
+      b.ip,
+      "-e",
+      `NAME=${b.name}`,
+      "-e",
+      "PORT=8080",
+      IMAGES.demo,
+    ]);
+  }
+}
+
+/** Removes every container the tests themselves started (demo backends, leftover clients). */
+export async function removeTestContainers(): Promise<void> {
+  const ids = (await dockerCli(["ps", "-aq", "--filter", `label=haproxy-edge.test=${STACK}`])).split("\n");
+  for (const id of ids.filter(Boolean)) await dockerCli(["rm", "-f", id]);
+}
+
+/** Runs curl in a throwaway container with a fixed address on the stack's network; returns its stdout. */
+export function curlFrom(ip: string, curlArgs: string[], timeoutMs = 60_000): Promise<string> {
+  return dockerCli(
+    [
+      "run",
+      "--rm",
+      "--label",
+      `haproxy-edge.test=${STACK}`,
+      "--network",
+      NETWORK,
+      "--ip",
+      ip,
+      "--entrypoint",
+      "curl",
+      IMAGES.base,
+      "--silent",
+      "--show-error",
+      "--max-time",
+      "10",
+      ...curlArgs,
+    ],
+    timeoutMs,
+  );
+}
+
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One HTTPS request to the load balancer on 127.0.0.1, with SNI and Host for `host`, verified against `ca`. */
+export function httpsRequest(
+  host: string,
+  path: string,
+  opts: { ca: string; headers?: Record<string, string>; port?: number },
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: "127.0.0.1",
+        port: opts.port ?? HTTPS_PORT,
+        path,
+        servername: host,
+        ca: opts.ca,
+        headers: { Host: host, ...(opts.headers ?? {}) },
+        agent: false,
+        timeout: 10_000,
+      },
+      (res) => collect(res, resolve, reject),
+    );
+    req.on("timeout", () => req.destroy(new Error(`https ${host}${path}: timeout`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** One plain HTTP request to 127.0.0.1:`port`. */
+export function httpRequest(host: string, path: string, port = HTTP_PORT): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: "127.0.0.1", port, path, headers: { Host: host }, agent: false, timeout: 10_000 },
+      (res) => collect(res, resolve, reject),
+    );
+    req.on("timeout", () => req.destroy(new Error(`http ${host}${path}: timeout`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+function collect(res: http.IncomingMessage, resolve: (r: Reply) => void, reject: (e: Error) => void) {
+  const chunks: Buffer[] = [];
+  res.on("data", (c: Buffer) => chunks.push(c));
+  res.on("end", () =>
+    resolve({
+      status: res.statusCode ?? 0,
+      headers: res.headers,
+      body: Buffer.concat(chunks).toString("utf8"),
+    }),
+  );
+  res.on("error", reject);
+}
+
+/** What a demo backend answers. */
+export interface Echo {
+  backend: string;
+  method: string;
+  path: string;
+  host: string;
+  remote_addr: string;
+  headers: Record<string, string[] | string>;
+}
+
+export function header(echo: Echo, name: string): string {
+  const found = Object.entries(echo.headers).find(([k]) => k.toLowerCase() === name.toLowerCase());
+  if (!found) return "";
+  return Array.isArray(found[1]) ? found[1].join(",") : found[1];
+}
+
+/** Polls `probe` until it returns true (bounded: `timeoutMs`, every `everyMs`). */
+export async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000, everyMs = 250) {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    try {
+      if (await probe()) return;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${last})` : ""}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Names of the stack's containers, networks and volumes that exist on the engine now. */
+export async function stackObjects(): Promise<{
+  containers: string[];
+  networks: string[];
+  volumes: string[];
+}> {
+  const filter = encodeURIComponent(JSON.stringify({ label: [`haproxy-edge.stack=${STACK}`] }));
+  const containers = await docker.request<{ Names: string[] }[]>({
+    method: "GET",
+    path: `/containers/json?all=1&filters=${filter}`,
+  });
+  const networks = await docker.request<{ Name: string }[]>({
+    method: "GET",
+    path: `/networks?filters=${filter}`,
+  });
+  const volumes = await docker.request<{ Volumes: { Name: string }[] | null }>({
+    method: "GET",
+    path: `/volumes?filters=${filter}`,
+  });
+  return {
+    containers: containers.map((c) => c.Names[0].replace(/^\//, "")).sort(),
+    networks: networks.map((n) => n.Name).sort(),
+    volumes: (volumes.Volumes ?? []).map((v) => v.Name).sort(),
+  };
+}
+
+/** Removes volumes by name (test cleanup of retained volumes); missing ones are fine. */
+export async function removeVolumes(names: string[]): Promise<void> {
+  for (const name of names) {
+    try {
+      await docker.request({ method: "DELETE", path: `/volumes/${encodeURIComponent(name)}` });
+    } catch (e) {
+      if (!(e instanceof DockerApiError && e.status === 404)) throw e;
+    }
+  }
+}

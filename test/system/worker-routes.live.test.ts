@@ -1,0 +1,319 @@
+/**
+ * Live tier (`npm run test:live`, needs the real Data Plane API image): the WorkerRoutes dynamic provider
+ * against a REAL worker, started with the docker CLI from the
+ * project's own rendered files (see worker-lab.ts): HAProxy 3.0 and the Data Plane API 3.2.7 sidecar, demo
+ * backends on a network of the test's own (wr-systest, 172.31.77.0/24), the worker's PROXY port and the API
+ * published on 127.0.0.1 only. Traffic goes to 127.0.0.1 with a PROXY v2 header, as the load balancer sends it
+ * (the connection's real source, the network's gateway, is a trusted source of the worker).
+ *
+ * 1. "with the Data Plane API": create / update / diff / read / delete through the provider: routes served,
+ *    changes served without a restart, a rejected route named with HAProxy's reason and nothing changed, an
+ *    out-of-band edit shown as drift, a concurrent edit retried with both changes kept, no transaction left.
+ *    Needs the image haproxy-edge/dataplaneapi:3.2.7 with the real binary (scripts/images.sh); it waits for
+ *    the image at most WORKER_ROUTES_IMAGE_WAIT_SECONDS (default 600; 0 on CI, where images are built first).
+ * The same objects in HAProxy without the API: worker-routes.system.test.ts.
+ */
+import { strict as assert } from "node:assert";
+import {
+  workerRoutesProvider,
+  type WorkerRoutesInputs,
+  type WorkerRoutesOutputs,
+} from "../../components/worker-routes";
+import { WORKER_FRONTEND } from "../../config/model";
+import { type RouteSpec } from "../../dataplane/routes";
+import { WorkerLab, docker, proxyRequest, until, type HttpAnswer } from "./worker-lab";
+
+const IMAGES = {
+  haproxy: "haproxy-edge/haproxy:3.0",
+  dataplaneApi: "haproxy-edge/dataplaneapi:3.2.7",
+  backend: "haproxy-edge/demo-backend:1",
+};
+const SUBNET = "172.31.77.0/24";
+const BACKENDS = { be1: 11, be2: 12, be3: 13 };
+const HOSTS = { app: "app.example.test", www: "www.example.test", shop: "shop.example.test" };
+
+/** The demo backend that answered (`{"backend": NAME, ...}`), or the status for anything else. */
+function servedBy(a: HttpAnswer): string {
+  if (a.status !== 200) return `HTTP ${a.status}`;
+  try {
+    return (JSON.parse(a.body) as { backend: string }).backend;
+  } catch {
+    return `not JSON: ${a.body.slice(0, 80)}`;
+  }
+}
+
+/** Waits until `host` + `path` through the worker is served by `expected` (a reload is asynchronous to nothing
+ * here, but servers need their first health check). */
+async function expectServed(
+  lab: WorkerLab,
+  host: string,
+  path: string,
+  expected: string,
+): Promise<HttpAnswer> {
+  return until(
+    `${host}${path} served by ${expected}`,
+    async () => {
+      const a = await proxyRequest(lab.workerPort, host, path);
+      if (servedBy(a) !== expected) throw new Error(`served by ${servedBy(a)}`);
+      return a;
+    },
+    20_000,
+    200,
+  );
+}
+
+async function imageIsReal(image: string): Promise<string> {
+  const out = await docker(["run", "--rm", "--entrypoint", "dataplaneapi", image, "--version"], 60_000);
+  if (/stand-in/i.test(out) || !/3\.2\.7/.test(out)) {
+    throw new Error(
+      `${image} does not hold the real Data Plane API 3.2.7 (dataplaneapi --version: ${out.trim()})`,
+    );
+  }
+  return out.trim();
+}
+
+describe("WorkerRoutes against a real worker", function () {
+  this.timeout(600_000);
+
+  describe("with the Data Plane API (HAProxy 3.0 + Data Plane API 3.2.7)", () => {
+    const lab = new WorkerLab({
+      name: "wr-systest",
+      subnet: SUBNET,
+      backends: BACKENDS,
+      haproxyImage: IMAGES.haproxy,
+      dataplaneApiImage: IMAGES.dataplaneApi,
+      backendImage: IMAGES.backend,
+    });
+    const provider = workerRoutesProvider({ reloadTimeoutMs: 60_000 });
+    let startedAt = "";
+    let state: WorkerRoutesOutputs;
+    const timings: Record<string, number> = {};
+
+    const inputs = (routes: Record<string, RouteSpec>): WorkerRoutesInputs => ({
+      worker: lab.worker.name,
+      url: lab.apiUrl,
+      user: lab.worker.dataplaneApi.user,
+      password: lab.password,
+      sshOpts: [],
+      frontend: WORKER_FRONTEND,
+      routes,
+    });
+    const route = (hosts: string[], servers: string[], extra: Partial<RouteSpec> = {}): RouteSpec => ({
+      hosts,
+      servers: servers.map((s) => lab.backendAddress[s]),
+      balance: "roundrobin",
+      healthCheckPath: "/healthz",
+      ...extra,
+    });
+    const timed = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+      const t0 = Date.now();
+      try {
+        return await fn();
+      } finally {
+        timings[what] = Date.now() - t0;
+      }
+    };
+    const version = async () =>
+      Number((await lab.api("GET", "/services/haproxy/configuration/version")).text);
+    const raw = async () => (await lab.api("GET", "/services/haproxy/configuration/raw")).text;
+    const openTransactions = async () =>
+      JSON.parse(
+        (await lab.api("GET", "/services/haproxy/transactions?status=in_progress")).text,
+      ) as unknown[];
+
+    before(async function () {
+      this.timeout(900_000);
+      const waitSeconds = Number(
+        process.env.WORKER_ROUTES_IMAGE_WAIT_SECONDS ?? (process.env.CI === "true" ? "0" : "600"),
+      );
+      await until(
+        `image ${IMAGES.dataplaneApi} (built by scripts/images.sh from the dataplaneapi binary of ` +
+          "scripts/dataplaneapi.sh, which needs the Go module proxy or HAPROXY_EDGE_DATAPLANEAPI_BIN)",
+        async () =>
+          (await docker(["image", "inspect", "--format", "{{.Id}}", IMAGES.dataplaneApi])) ? true : undefined,
+        waitSeconds * 1000,
+        5000,
+      );
+      await imageIsReal(IMAGES.dataplaneApi);
+      try {
+        await lab.start();
+      } catch (e) {
+        await lab.destroy();
+        throw e;
+      }
+      startedAt = await lab.startedAt(lab.haproxyContainer);
+    });
+
+    after(async function () {
+      this.timeout(120_000);
+      if (Object.keys(timings).length > 0) console.log(`      apply times (ms): ${JSON.stringify(timings)}`);
+      await lab.destroy();
+    });
+
+    afterEach(async () => {
+      assert.deepEqual(await openTransactions(), [], "no transaction left in progress");
+      assert.equal(await lab.startedAt(lab.haproxyContainer), startedAt, "HAProxy was not restarted");
+    });
+
+    it("creates routes: each host and path reaches its backend, other hosts get the 404 page", async () => {
+      const v0 = await version();
+      const res = await timed("create", () =>
+        provider.create(
+          inputs({
+            app: route([HOSTS.app], ["be1"]),
+            api: route([HOSTS.app], ["be2"], {
+              pathPrefix: "/api",
+              balance: "leastconn",
+              healthCheckPath: "/",
+            }),
+          }),
+        ),
+      );
+      state = res.outs as WorkerRoutesOutputs;
+      assert.equal(await version(), v0 + 1, "one transaction, one new version");
+      await expectServed(lab, HOSTS.app, "/", "be1");
+      await expectServed(lab, "APP.Example.TEST:8443", "/x", "be1");
+      await expectServed(lab, HOSTS.app, "/api/users", "be2");
+      const other = await proxyRequest(lab.workerPort, "nothing.example.test", "/");
+      assert.equal(other.status, 404);
+      assert.match(other.body, /<html/i);
+      const cfg = await raw();
+      assert.match(cfg, /^backend route_app\b/m);
+      assert.match(cfg, /"managed_by":"haproxy-edge"/);
+    });
+
+    it("reads back exactly what it wrote (no drift), and diffs per route and field", async () => {
+      const read = await provider.read("id", state);
+      assert.deepEqual(read.props?.routes, state.routes);
+      const d = await provider.diff("id", state, {
+        ...inputs(state.routes),
+        routes: { ...state.routes, app: { ...state.routes.app, servers: [lab.backendAddress.be3] } },
+      });
+      assert.deepEqual(Object.keys((d as { detailedDiff: object }).detailedDiff), ["routes.app.servers"]);
+      assert.deepEqual(d.replaces, []);
+    });
+
+    it("updates servers and hosts in place: the new ones are served, no restart", async () => {
+      const next = inputs({
+        app: route([HOSTS.app, HOSTS.www], ["be3"]),
+        api: state.routes.api,
+      });
+      const res = await timed("update", () => provider.update("id", state, next));
+      state = res.outs as WorkerRoutesOutputs;
+      await expectServed(lab, HOSTS.app, "/", "be3");
+      await expectServed(lab, HOSTS.www, "/", "be3");
+      await expectServed(lab, HOSTS.app, "/api/x", "be2");
+    });
+
+    it("names a route HAProxy rejects, with HAProxy's reason, and changes nothing", async () => {
+      const v = await version();
+      const before = await raw();
+      const bad = inputs({ ...state.routes, bad: route([HOSTS.shop], []) });
+      bad.routes.bad.servers = ["nope.invalid:80"];
+      await assert.rejects(
+        timed("rejected", () => provider.update("id", state, bad)),
+        (e: Error) => {
+          assert.match(e.message, /HAProxy rejected the configuration for route bad\b/);
+          assert.match(e.message, /nope\.invalid/);
+          assert.ok(!e.message.includes(lab.password));
+          return true;
+        },
+      );
+      assert.equal(await version(), v);
+      assert.equal(await raw(), before);
+      await expectServed(lab, HOSTS.app, "/", "be3");
+    });
+
+    it("shows an out-of-band edit as drift on read, and the next update undoes it", async () => {
+      const v = await version();
+      const edit = await lab.api(
+        "PUT",
+        `/services/haproxy/configuration/backends/route_app/servers/s1?version=${v}`,
+        {
+          name: "s1",
+          address: lab.backendAddress.be1.split(":")[0],
+          port: 8080,
+          check: "enabled",
+        },
+      );
+      assert.ok(edit.status < 300, `out-of-band edit: ${edit.status} ${edit.text}`);
+      await until("the edit is on disk", async () => ((await version()) > v ? true : undefined), 10_000);
+      const read = await provider.read("id", state);
+      const live = read.props as WorkerRoutesOutputs;
+      assert.deepEqual(live.routes.app.servers, [lab.backendAddress.be1]);
+      const d = await provider.diff("id", live, inputs(state.routes));
+      assert.ok("routes.app.servers" in (d as { detailedDiff: object }).detailedDiff);
+      await timed("undo drift", () => provider.update("id", live, inputs(state.routes)));
+      assert.deepEqual((await provider.read("id", state)).props?.routes, state.routes);
+      await expectServed(lab, HOSTS.app, "/", "be3");
+    });
+
+    it("retries when another client commits during its apply; both changes stay", async () => {
+      let raced = 0;
+      const racing = workerRoutesProvider({
+        reloadTimeoutMs: 60_000,
+        beforeCommit: async () => {
+          if (raced++ > 0) return;
+          const v = await version();
+          const b = await lab.api("POST", `/services/haproxy/configuration/backends?version=${v}`, {
+            name: "be_manual",
+            mode: "http",
+          });
+          assert.ok(b.status < 300, `concurrent edit: ${b.status} ${b.text}`);
+          await until(
+            "the concurrent edit is on disk",
+            async () => ((await version()) > v ? true : undefined),
+            10_000,
+          );
+        },
+      });
+      const next = inputs({ ...state.routes, shop: route([HOSTS.shop], ["be1", "be2"]) });
+      const res = await timed("update with a concurrent edit", () => racing.update("id", state, next));
+      state = res.outs as WorkerRoutesOutputs;
+      assert.ok(raced >= 2, `committed after a retry (${raced} attempts)`);
+      const cfg = await raw();
+      assert.match(cfg, /^backend be_manual\b/m);
+      assert.match(cfg, /^backend route_shop\b/m);
+      const seen = new Set<string>();
+      for (let i = 0; i < 40 && seen.size < 2; i++)
+        seen.add(servedBy(await expectServedAny(lab, HOSTS.shop)));
+      assert.deepEqual([...seen].sort(), ["be1", "be2"], "round robin over both servers");
+    });
+
+    it("removes a route: its host gets the 404 page; the foreign backend stays", async () => {
+      const { shop, ...rest } = state.routes;
+      assert.ok(shop);
+      const res = await timed("remove", () => provider.update("id", state, inputs(rest)));
+      state = res.outs as WorkerRoutesOutputs;
+      await until(
+        "shop removed",
+        async () => ((await proxyRequest(lab.workerPort, HOSTS.shop, "/")).status === 404 ? true : undefined),
+        10_000,
+      );
+      assert.match(await raw(), /^backend be_manual\b/m);
+    });
+
+    it("delete removes every entry of ours and nothing else", async () => {
+      await timed("delete", () => provider.delete("id", state));
+      const cfg = await raw();
+      assert.doesNotMatch(cfg, /route_/);
+      assert.match(cfg, /^backend be_manual\b/m);
+      assert.match(cfg, /^backend be_not_found\b/m);
+      assert.equal((await proxyRequest(lab.workerPort, HOSTS.app, "/")).status, 404);
+    });
+  });
+});
+
+/** Any 200 answer for `host` (the server varies with round robin). */
+async function expectServedAny(lab: WorkerLab, host: string): Promise<HttpAnswer> {
+  return until(
+    `${host} served`,
+    async () => {
+      const a = await proxyRequest(lab.workerPort, host, "/");
+      if (a.status !== 200) throw new Error(`HTTP ${a.status}`);
+      return a;
+    },
+    20_000,
+    200,
+  );
+}
