@@ -6,7 +6,8 @@
  *   applier), `single_hop_rps` (HTTPS to one HAProxy running the load balancer's own rendered configuration,
  *   whose production backend points at the same demo backends) and `direct_rps` (plain HTTP to a demo backend). Each is measured twice in the order direct, single, chain,
  *   chain, single, direct and averaged, so a drift of the machine's speed hits all three alike.
- * - Synthesis: the time to run the program under Pulumi mocks with 3 workers and 50 vs 500 routes
+ * - Synthesis: the time to run the program under Pulumi mocks with 3 workers (live route updates: one
+ *   WorkerRoutes resource per worker, with its serialized provider) and 50 vs 500 routes
  *   (median of 5 runs after a warm-up).
  *
  * Traffic goes only to 127.0.0.1. Every load run is bounded in time; the whole bench takes about 3 minutes.
@@ -83,7 +84,7 @@ function generatedRoutes(n: number) {
 }
 
 async function synthesisMs(routes: number): Promise<number> {
-  const { config, secretKeys } = stackConfig({ routes: generatedRoutes(routes) });
+  const { config, secretKeys } = stackConfig({ routes: generatedRoutes(routes), routeUpdates: "live" });
   const started = performance.now();
   const run = await runProgram({ stack: "bench", config, secretKeys });
   const ms = performance.now() - started;
