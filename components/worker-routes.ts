@@ -17,6 +17,7 @@ import {
   diffRoutes,
   normalizeRouteSpec,
   parseServer,
+  routeSpecsOf,
   type LiveRoute,
   type RouteSpec,
 } from "../dataplane/routes";
@@ -324,15 +325,5 @@ export class WorkerRoutes extends pulumi.dynamic.Resource {
 
 /** The model's routes in the shape {@link WorkerRoutes} takes. */
 export function workerRoutesOf(routes: readonly RouteModel[]): Record<string, WorkerRouteArgs & RouteSpec> {
-  const out: Record<string, RouteSpec> = {};
-  for (const r of [...routes].sort((a, b) => a.name.localeCompare(b.name))) {
-    out[r.name] = {
-      hosts: [...r.hosts],
-      servers: r.servers.map((s) => `${s.host}:${s.port}`),
-      ...(r.pathPrefix ? { pathPrefix: r.pathPrefix } : {}),
-      balance: r.balance,
-      healthCheckPath: r.healthCheckPath,
-    };
-  }
-  return out;
+  return routeSpecsOf(routes);
 }

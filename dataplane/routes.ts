@@ -556,3 +556,28 @@ export function haproxyReason(message: string): string {
   const reason = alerts.length > 0 ? alerts.join(" | ") : text.replace(/\s+/g, " ").trim();
   return reason.length > 2000 ? `${reason.slice(0, 2000)}…` : reason;
 }
+
+/** A stack route as the model holds it (structural: this module stays free of the config code). */
+export interface ModelRoute {
+  name: string;
+  hosts: readonly string[];
+  servers: readonly { host: string; port: number }[];
+  pathPrefix?: string;
+  balance: string;
+  healthCheckPath: string;
+}
+
+/** The model's routes as worker route specs, keyed by route name (sorted). */
+export function routeSpecsOf(routes: readonly ModelRoute[]): Record<string, RouteSpec> {
+  const out: Record<string, RouteSpec> = {};
+  for (const r of [...routes].sort((a, b) => a.name.localeCompare(b.name))) {
+    out[r.name] = {
+      hosts: [...r.hosts],
+      servers: r.servers.map((s) => `${s.host}:${s.port}`),
+      ...(r.pathPrefix ? { pathPrefix: r.pathPrefix } : {}),
+      balance: r.balance,
+      healthCheckPath: r.healthCheckPath,
+    };
+  }
+  return out;
+}

@@ -5,7 +5,7 @@
  * config schema (safety comes from validation, never from escaping). Views are built in a fixed order from
  * the model only (no clock, no randomness), so the same model always renders byte-identical files.
  */
-import { desiredBackend, planAcls, planRules, type RouteSpec } from "../dataplane/routes";
+import { desiredBackend, planAcls, planRules, routeSpecsOf } from "../dataplane/routes";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -186,16 +186,7 @@ export function renderWorker(model: EdgeModel, worker: WorkerModel): Record<stri
  * ACLs and `use_backend` rules the Data Plane API route resource writes in `live` mode (same names and order).
  */
 function staticRoutesView(model: EdgeModel) {
-  const specs: Record<string, RouteSpec> = {};
-  for (const r of model.routes) {
-    specs[r.name] = {
-      hosts: [...r.hosts],
-      servers: r.servers.map((s) => `${s.host}:${s.port}`),
-      ...(r.pathPrefix ? { pathPrefix: r.pathPrefix } : {}),
-      balance: r.balance,
-      healthCheckPath: r.healthCheckPath,
-    };
-  }
+  const specs = routeSpecsOf(model.routes);
   const names = Object.keys(specs).sort();
   return {
     staticAcls: planAcls([], specs).map((a) => ({

@@ -404,3 +404,54 @@ export class WorkerLab {
     return { status: res.status, text: await res.text(), headers: res.headers };
   }
 }
+
+/** Images the worker tests use (built by scripts/images.sh). */
+export const IMAGES = {
+  haproxy: "haproxy-edge/haproxy:3.0",
+  dataplaneApi: "haproxy-edge/dataplaneapi:3.2.7",
+  backend: "haproxy-edge/demo-backend:1",
+};
+/** Demo backends: name → last octet of their address on the lab network. */
+export const BACKENDS = { be1: 11, be2: 12, be3: 13 };
+/** Route host names of the worker tests. */
+export const HOSTS = { app: "app.example.test", www: "www.example.test", shop: "shop.example.test" };
+
+/** The demo backend that answered (`{"backend": NAME, ...}`), or the status for anything else. */
+export function servedBy(a: HttpAnswer): string {
+  if (a.status !== 200) return `HTTP ${a.status}`;
+  try {
+    return (JSON.parse(a.body) as { backend: string }).backend;
+  } catch {
+    return `not JSON: ${a.body.slice(0, 80)}`;
+  }
+}
+
+/** Waits until `host` + `path` through the worker is served by `expected` (a reload is asynchronous to nothing
+ * here, but servers need their first health check). */
+export async function expectServed(
+  lab: WorkerLab,
+  host: string,
+  path: string,
+  expected: string,
+): Promise<HttpAnswer> {
+  return until(
+    `${host}${path} served by ${expected}`,
+    async () => {
+      const a = await proxyRequest(lab.workerPort, host, path);
+      if (servedBy(a) !== expected) throw new Error(`served by ${servedBy(a)}`);
+      return a;
+    },
+    20_000,
+    200,
+  );
+}
+
+export async function imageIsReal(image: string): Promise<string> {
+  const out = await docker(["run", "--rm", "--entrypoint", "dataplaneapi", image, "--version"], 60_000);
+  if (/stand-in/i.test(out) || !/3\.2\.7/.test(out)) {
+    throw new Error(
+      `${image} does not hold the real Data Plane API 3.2.7 (dataplaneapi --version: ${out.trim()})`,
+    );
+  }
+  return out.trim();
+}

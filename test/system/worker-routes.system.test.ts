@@ -13,45 +13,7 @@
 import { strict as assert } from "node:assert";
 import { FILES } from "../../config/model";
 import { desiredBackend, planAcls, planRules, type RouteSpec } from "../../dataplane/routes";
-import { WorkerLab, proxyRequest, until, type HttpAnswer } from "./worker-lab";
-
-const IMAGES = {
-  haproxy: "haproxy-edge/haproxy:3.0",
-  dataplaneApi: "haproxy-edge/dataplaneapi:3.2.7",
-  backend: "haproxy-edge/demo-backend:1",
-};
-const BACKENDS = { be1: 11, be2: 12, be3: 13 };
-const HOSTS = { app: "app.example.test", www: "www.example.test", shop: "shop.example.test" };
-
-/** The demo backend that answered (`{"backend": NAME, ...}`), or the status for anything else. */
-function servedBy(a: HttpAnswer): string {
-  if (a.status !== 200) return `HTTP ${a.status}`;
-  try {
-    return (JSON.parse(a.body) as { backend: string }).backend;
-  } catch {
-    return `not JSON: ${a.body.slice(0, 80)}`;
-  }
-}
-
-/** Waits until `host` + `path` through the worker is served by `expected` (a reload is asynchronous to nothing
- * here, but servers need their first health check). */
-async function expectServed(
-  lab: WorkerLab,
-  host: string,
-  path: string,
-  expected: string,
-): Promise<HttpAnswer> {
-  return until(
-    `${host}${path} served by ${expected}`,
-    async () => {
-      const a = await proxyRequest(lab.workerPort, host, path);
-      if (servedBy(a) !== expected) throw new Error(`served by ${servedBy(a)}`);
-      return a;
-    },
-    20_000,
-    200,
-  );
-}
+import { BACKENDS, HOSTS, IMAGES, WorkerLab, expectServed, proxyRequest } from "./worker-lab";
 
 describe("WorkerRoutes against a real worker", function () {
   this.timeout(600_000);
