@@ -205,10 +205,7 @@ export class Applier {
     if (this.failure)
       throw new Error(`not created: ${request.type} ${request.name} (an earlier resource failed)`);
     try {
-      const missing = request.dependencies.filter((urn) => {
-        const dep = this.byUrn.get(urn);
-        return !dep;
-      });
+      const missing = request.dependencies.filter((urn) => !this.byUrn.has(urn));
       if (missing.length)
         throw new Error(
           `${request.name}: dependencies not created yet: ${missing.join(", ")} (ordering bug)`,
@@ -279,19 +276,11 @@ export class Applier {
     return r;
   }
 
-  private docker(request: Registration): DockerApi {
-    const providerUrn = request.provider.split("::").slice(0, -1).join("::");
-    const provider = this.byUrn.get(providerUrn);
+  /** The Docker engine of a resource's explicit provider (`<provider URN>::<id>`). */
+  private docker(of: { name: string; provider: string }): DockerApi {
+    const provider = this.byUrn.get(of.provider.split("::").slice(0, -1).join("::"));
     if (!provider || provider.type !== "pulumi:providers:docker")
-      throw new Error(`${request.name}: needs an explicit docker provider, has "${request.provider}"`);
-    return DockerApi.fromHostUrl(String(provider.inputs.host));
-  }
-
-  private dockerOf(resource: Created): DockerApi {
-    const provider = this.created.find(
-      (c) => c.urn === resource.provider.split("::").slice(0, -1).join("::"),
-    );
-    if (!provider) throw new Error(`${resource.name}: its docker provider is gone`);
+      throw new Error(`${of.name}: needs an explicit docker provider, has "${of.provider}"`);
     return DockerApi.fromHostUrl(String(provider.inputs.host));
   }
 
@@ -362,7 +351,7 @@ export class Applier {
           return { id: res.Id, state: { ...inputs, id: res.Id } };
         },
         destroy: async (r) => {
-          await this.dockerOf(r).request({ method: "DELETE", path: `/networks/${r.id}` });
+          await this.docker(r).request({ method: "DELETE", path: `/networks/${r.id}` });
         },
       },
       "docker:index/volume:Volume": {
@@ -376,7 +365,7 @@ export class Applier {
           return { id: res.Name, state: { ...inputs, name: res.Name } };
         },
         destroy: async (r) => {
-          await this.dockerOf(r).request({ method: "DELETE", path: `/volumes/${encodeURIComponent(r.id)}` });
+          await this.docker(r).request({ method: "DELETE", path: `/volumes/${encodeURIComponent(r.id)}` });
         },
       },
       "docker:index/remoteImage:RemoteImage": {
@@ -399,7 +388,7 @@ export class Applier {
         },
         destroy: async (r) => {
           if (r.inputs.keepLocally === true) return;
-          await this.dockerOf(r).request({
+          await this.docker(r).request({
             method: "DELETE",
             path: `/images/${encodeURIComponent(String(r.inputs.name))}`,
           });
@@ -408,7 +397,7 @@ export class Applier {
       "docker:index/container:Container": {
         create: (inputs, request) => this.createContainer(inputs, request),
         destroy: async (r) => {
-          const api = this.dockerOf(r);
+          const api = this.docker(r);
           const t = Number(r.inputs.stopTimeout ?? 10);
           try {
             await api.request({

@@ -6,6 +6,7 @@ import { execFile } from "node:child_process";
 import * as https from "node:https";
 import * as http from "node:http";
 import { loadStackFile } from "../support/stack-config";
+import { Applier } from "./applier";
 import { DockerApi, DockerApiError } from "./docker-api";
 
 export const STACK = "systest";
@@ -35,12 +36,14 @@ export function stackConfig(overrides: Record<string, unknown> = {}) {
   return { config: file.config, secretKeys: [...file.secretKeys].map((k) => `haproxy-edge:${k}`) };
 }
 
-/** Runs the docker CLI (bounded); resolves with stdout, rejects with stderr. */
+/** Runs the docker CLI (bounded); resolves with its stdout as is, rejects with stderr or the timeout. */
 export function dockerCli(args: string[], timeoutMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile("docker", args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`docker ${args.slice(0, 3).join(" ")} …: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
+      if (err) {
+        const why = err.killed ? `timed out after ${timeoutMs} ms` : stderr.trim() || err.message;
+        reject(new Error(`docker ${args.slice(0, 3).join(" ")} …: ${why}`));
+      } else resolve(stdout);
     });
   });
 }
@@ -173,20 +176,52 @@ export function header(echo: Echo, name: string): string {
   return Array.isArray(found[1]) ? found[1].join(",") : found[1];
 }
 
-/** Polls `probe` until it returns true (bounded: `timeoutMs`, every `everyMs`). */
-export async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000, everyMs = 250) {
+/** Polls `probe` until it returns a value (not undefined), at most `timeoutMs`; rejects with the last problem. */
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  intervalMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
+  let last = "no attempt";
+  for (let i = 0; i < Math.ceil(timeoutMs / intervalMs) + 10; i++) {
     try {
-      if (await probe()) return;
+      const v = await probe();
+      if (v !== undefined) return v;
+      last = "not yet";
     } catch (e) {
       last = (e as Error).message;
     }
-    if (Date.now() > deadline)
-      throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${last})` : ""}`);
-    await new Promise((r) => setTimeout(r, everyMs));
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
+  throw new Error(`${what}: not ready within ${timeoutMs} ms (${last})`);
+}
+
+/** An applier for the system stack (`overrides`: top-level keys); demo backends join its network once it exists. */
+export function systemApplier(
+  overrides: Record<string, unknown> = {},
+  log?: (line: string) => void,
+): Applier {
+  return new Applier({
+    stack: STACK,
+    ...stackConfig(overrides),
+    log,
+    afterCreate: async (r) => {
+      // The demo backends are not part of the program: they join the stack's network as soon as it exists.
+      if (r.type === "docker:index/network:Network") await startDemoBackends();
+    },
+  });
+}
+
+/** Removes whatever an earlier, interrupted run left: test containers, and the stack's containers, networks and volumes. */
+export async function removeLeftovers(): Promise<void> {
+  await removeTestContainers();
+  const left = await stackObjects();
+  for (const c of left.containers) await dockerCli(["rm", "-f", c]);
+  for (const n of left.networks) await dockerCli(["network", "rm", n]);
+  await removeVolumes(left.volumes);
 }
 
 /** Names of the stack's containers, networks and volumes that exist on the engine now. */

@@ -5,7 +5,6 @@
  * the API are published on 127.0.0.1 only. Everything carries the label `haproxy-edge.systest=<lab name>` and is
  * removed by {@link WorkerLab.destroy} (also after a failed start).
  */
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -23,41 +22,14 @@ import {
 } from "../../config/model";
 import { parseStackConfig } from "../../config/parse";
 import { renderUserlist, renderWorker, type RenderedFile } from "../../render";
+import { dockerCli, until } from "./support";
 
-/** Runs `docker <args>` with a deadline; resolves with stdout, rejects with stderr. */
-export function docker(args: string[], timeoutMs = 60_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile("docker", args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) {
-        const why = err.killed ? `timed out after ${timeoutMs} ms` : stderr.trim() || err.message;
-        reject(new Error(`docker ${args.slice(0, 3).join(" ")} …: ${why}`));
-      } else resolve(stdout.trim());
-    });
-  });
+/** Runs `docker <args>` with a deadline; resolves with stdout, trimmed. */
+export async function docker(args: string[], timeoutMs = 60_000): Promise<string> {
+  return (await dockerCli(args, timeoutMs)).trim();
 }
 
-/** Polls `probe` until it returns a value, at most `timeoutMs`; rejects with the last problem. */
-export async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-  intervalMs = 250,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "no attempt";
-  for (let i = 0; i < Math.ceil(timeoutMs / intervalMs) + 10; i++) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-      last = "not yet";
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error(`${what}: not ready within ${timeoutMs} ms (${last})`);
-}
+export { until };
 
 /** Run inside the HAProxy container: the status of its plain health endpoint (127.0.0.1, no PROXY header). */
 const HEALTH_PROBE = `exec 3<>/dev/tcp/127.0.0.1/${WORKER_HEALTH_PORT} && printf 'GET ${HEALTH_URI} HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | cut -d' ' -f2`;
