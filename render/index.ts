@@ -255,6 +255,7 @@ export function renderCertbot(model: EdgeModel): Record<string, RenderedFile> {
       `${dir}/renew.sh`,
       render("certbot-renew.sh", {
         stack: model.stack,
+        self: `${dir}/renew.sh`,
         certName: model.tls.certName,
         domains: model.tls.domains,
         email: cb.email,

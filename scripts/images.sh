@@ -6,13 +6,16 @@
 #   bash scripts/images.sh [IMAGE...]   (as root, with a running engine: bash scripts/docker.sh)
 #
 # IMAGE is a short name (base, haproxy, certbot-base, certbot, demo-backend,
-# dataplaneapi); default: all, in that order. Dependencies are built first. Tags (an interface):
+# acme-lab-base, acme-lab, dataplaneapi); default: all, in that order. Dependencies are built first. Tags (an interface):
 #   haproxy-edge/base:trixie            docker import of the HAProxy 3.0 trixie rootfs (scripts/rootfs.sh)
 #   haproxy-edge/haproxy:3.0            load balancer and workers
 #   haproxy-edge/dataplaneapi:3.2.7     Data Plane API sidecar (scripts/dataplaneapi.sh) + haproxy
 #   haproxy-edge/certbot-base:trixie    docker import of the rootfs with certbot (rootfs.sh --extra-packages)
 #   haproxy-edge/certbot:trixie         certbot + dns-rfc2136 plugin, socat, flock, bash
 #   haproxy-edge/demo-backend:1         scripts/demo-backend, a JSON echo HTTP server
+#   haproxy-edge/acme-lab-base:trixie   docker import of the rootfs with pebble and bind9
+#   haproxy-edge/acme-lab:trixie        a private ACME server (pebble) and an RFC 2136 DNS server (bind9)
+#                                       for the certificate tests (test/system/acme-lab.ts); not part of the product
 #
 # Every image carries the labels haproxy-edge.image=<short name> and
 # haproxy-edge.recipe=<sha256 of everything that makes it: Dockerfile or import
@@ -28,6 +31,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RECIPE_VERSION="haproxy-edge-images/1"
 # The certbot rootfs: debootstrap resolves no virtual packages, so the cffi backend is named.
 CERTBOT_PACKAGES="certbot,python3-certbot-dns-rfc2136,python3-cffi-backend,util-linux"
+# The ACME lab of the certificate tests: Debian's pebble and bind9 (+ dig, nsupdate).
+ACME_LAB_PACKAGES="pebble,bind9,bind9-dnsutils"
 CACHE_DIR="${HAPROXY_EDGE_CACHE:-/var/cache/haproxy-edge}"
 LOG_DIR=/var/log/haproxy-edge/images
 BUDGET="${HAPROXY_EDGE_IMAGES_TIMEOUT:-2400}"
@@ -316,12 +321,31 @@ prepare_demo_backend() {
 }
 prepare_nothing() { :; }
 
+image_acme_lab_base() {
+  rootfs_path "$ACME_LAB_PACKAGES"
+  import_rootfs acme-lab-base haproxy-edge/acme-lab-base:trixie "$ROOTFS"
+}
+
+image_acme_lab() {
+  local ctx="$WORK/acme-lab"
+  mkdir -p "$ctx"
+  cat >"$ctx/Dockerfile" <<'EOF2'
+FROM haproxy-edge/acme-lab-base:trixie
+# test/system/acme-lab.ts runs pebble and named from this image with their files bind-mounted at /lab; it
+# checks readiness with dig and curl.
+RUN command -v pebble >/dev/null && named -v && dig -v 2>&1 | grep -q DiG && nsupdate -V >/dev/null 2>&1 \
+ && curl --version >/dev/null && openssl version >/dev/null && id bind >/dev/null && mkdir -p /lab
+CMD ["pebble", "-version"]
+EOF2
+  build_image acme-lab haproxy-edge/acme-lab:trixie acme-lab-base "$ctx" "" prepare_nothing
+}
+
 # --- main -----------------------------------------------------------------------
 
 # In this order; dataplaneapi last, as the one that needs the Go module proxy (once).
-ALL=(base haproxy certbot-base certbot demo-backend dataplaneapi)
+ALL=(base haproxy certbot-base certbot demo-backend acme-lab-base acme-lab dataplaneapi)
 declare -A DEPS=([base]="" [haproxy]=base [dataplaneapi]=base [certbot-base]="" [certbot]=certbot-base
-  [demo-backend]=base)
+  [demo-backend]=base [acme-lab-base]="" [acme-lab]=acme-lab-base)
 want=("$@")
 if ((${#want[@]} == 0)); then want=("${ALL[@]}"); fi
 declare -A SELECTED=()

@@ -11,6 +11,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
+import { SECRET_PATHS } from "../../config/schema";
 
 export const PROJECT_NAME = "haproxy-edge";
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -43,8 +44,12 @@ export function loadStackFile(name: string, overrides: Record<string, unknown> =
   const file = name.endsWith(".yaml") ? name : `Pulumi.${name}.yaml`;
   const doc = readProjectYaml(file) as { config?: Record<string, unknown> } | null;
   const values: Record<string, unknown> = { ...(doc?.config ?? {}) };
-  for (const [key, value] of Object.entries(overrides)) values[`${PROJECT_NAME}:${key}`] = value;
   const secretKeys = new Set<string>();
+  for (const [key, value] of Object.entries(overrides)) {
+    values[`${PROJECT_NAME}:${key}`] = value;
+    // As `pulumi config set --secret` would for the keys the program treats as secrets.
+    if (SECRET_PATHS.some((re) => re.test(key))) secretKeys.add(key);
+  }
   if (name === "prod") {
     const ns = `${PROJECT_NAME}:`;
     values[`${ns}acmeTsigSecret`] = TEST_SECRETS.acmeTsigSecret;

@@ -203,6 +203,8 @@ export async function until<T>(
 export function systemApplier(
   overrides: Record<string, unknown> = {},
   log?: (line: string) => void,
+  /** More test containers to start on the stack's network once it exists (e.g. the ACME lab). */
+  onNetwork?: () => Promise<void>,
 ): Applier {
   return new Applier({
     stack: STACK,
@@ -210,7 +212,10 @@ export function systemApplier(
     log,
     afterCreate: async (r) => {
       // The demo backends are not part of the program: they join the stack's network as soon as it exists.
-      if (r.type === "docker:index/network:Network") await startDemoBackends();
+      if (r.type === "docker:index/network:Network") {
+        await startDemoBackends();
+        await onNetwork?.();
+      }
     },
   });
 }
