@@ -8,7 +8,7 @@ import { FILES, PATHS, vethOf, type EdgeModel } from "../config/model";
 import { renderLoadBalancer, sha256 } from "../render";
 import { dockerLabels, edgeContainer, tcpHealthcheck, uploadsOf, type DockerHost } from "./docker-host";
 import { mergeDeps } from "./options";
-import { RouterOsContainer, RouterOsDstNat } from "./routeros";
+import { RouterOsContainer } from "./routeros";
 import { routerContainerArgs, type RouterTarget } from "./router-target";
 
 /** Inputs of {@link LoadBalancer}. */
@@ -104,21 +104,12 @@ export class LoadBalancer extends pulumi.ComponentResource {
           files: [...edgeFiles, placeholder],
           filesMount: "edge",
           start: true,
+          ports: [
+            { id: "lb-http", port: lb.httpPort, toPort: lb.httpPort },
+            { id: "lb-https", port: lb.httpsPort, toPort: lb.httpsPort },
+          ],
         }),
         { parent: this, dependsOn: mergeDeps(dependsOn, router.host.ready) },
-      );
-      new RouterOsDstNat(
-        `${name}-nat`,
-        {
-          router: router.model,
-          stack: model.stack,
-          connection: router.connection,
-          rules: [
-            { id: "lb-http", port: lb.httpPort, toAddress: veth.address, toPort: lb.httpPort },
-            { id: "lb-https", port: lb.httpsPort, toAddress: veth.address, toPort: lb.httpsPort },
-          ],
-        },
-        { parent: this, dependsOn: mergeDeps(dependsOn, [ctr]) },
       );
       this.container = ctr.container;
     } else {

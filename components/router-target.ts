@@ -6,7 +6,7 @@ import type * as command from "@pulumi/command";
 import type * as pulumi from "@pulumi/pulumi";
 import type { RouterOsHostModel } from "../config/model";
 import type { UploadFile } from "./docker-host";
-import type { RouterOsContainerArgs, RouterOsHost } from "./routeros";
+import type { RouterOsContainerArgs, RouterOsHost, RouterOsPort } from "./routeros";
 
 export interface RouterTarget {
   model: RouterOsHostModel;
@@ -37,6 +37,8 @@ export interface RouterContainerSpec {
   filesMount: string;
   start: boolean;
   waitForRunning?: boolean;
+  /** Ports forwarded to the container from the router's WAN interface list. */
+  ports?: RouterOsPort[];
 }
 
 /**
@@ -76,5 +78,6 @@ export function routerContainerArgs(
     }),
     start: spec.start,
     ...(spec.waitForRunning === undefined ? {} : { waitForRunning: spec.waitForRunning }),
+    ...(spec.ports === undefined ? {} : { ports: spec.ports }),
   };
 }

@@ -24,6 +24,7 @@ import {
   containerTmpDir,
   directoriesCommands,
   dstNatCommands,
+  fileCleanupCommands,
   envCommands,
   masqueradeCommands,
   mountCommands,
@@ -157,6 +158,8 @@ export class RouterOsHost extends pulumi.ComponentResource implements RouterOsCo
     const masquerade = cmd(
       "masquerade",
       masqueradeCommands({ stack, id: "masquerade", subnet: router.subnet }),
+      // After the bridge address: `pulumi destroy` then removes NAT before the address and the bridge.
+      [address],
     );
 
     this.ready = [config, bridge, address, masquerade];
@@ -214,6 +217,8 @@ export interface RouterOsContainerArgs extends RouterOsTargetArgs {
   files: RouterOsFile[];
   /** Start it (and restart it when its files, envs, mounts or veth change); false leaves it stopped. */
   start: boolean;
+  /** Ports forwarded to the container's veth address from the router's `wanInterfaceList` (dst-nat). */
+  ports?: RouterOsPort[];
   /**
    * With `start`: wait until it runs, and fail if it does not within 60 s (default true). Set false for one-shot
    * containers that may exit at once.
@@ -226,7 +231,7 @@ export interface RouterOsContainerArgs extends RouterOsTargetArgs {
 /**
  * One RouterOS container: veth, bridge port, directories, files, mounts, envs, the container (added and
  * extracted) and, with `start`, a start command that (re)starts it whenever something it reads at start changes.
- * Order: veth → bridge port; directories → files, mounts; all of them → container → start.
+ * Order: veth → bridge port → port forwards; directories → files, mounts; all of them → container → start.
  */
 export class RouterOsContainer extends pulumi.ComponentResource implements RouterOsCommandChecks {
   /** The container (add, wait for extraction; delete stops and removes it). */
@@ -282,6 +287,26 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
       [vethRes],
     );
 
+    // Port forwards after the veth and its bridge port, before the mounts, envs and the container: `pulumi
+    // destroy` then removes containers → mounts/envs → NAT → bridge ports → veths.
+    const portIds = (args.ports ?? []).map((p) => routerName("port id", p.id));
+    if (new Set(portIds).size !== portIds.length)
+      throw new Error(`RouterOsContainer ${name}: duplicate port ids`);
+    const natRes = (args.ports ?? []).map((p) =>
+      cmd(
+        `nat-${p.id}`,
+        dstNatCommands({
+          stack,
+          id: `dstnat-${p.id}`,
+          inInterfaceList: router.wanInterfaceList,
+          port: p.port,
+          toAddress: veth.address,
+          toPort: p.toPort,
+        }),
+        [vethRes, port],
+      ),
+    );
+
     // Directories: the root-dir's parent, every mount directory and every file's directory.
     const parent = (p: string) => p.slice(0, Math.max(p.lastIndexOf("/"), 0));
     const dirPaths = [parent(routerPath("root-dir", args.rootDir)), ...args.mounts.map((m) => m.dir)];
@@ -292,6 +317,11 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
     );
 
     // Files: SFTP uploads into the mount directories (which exist by then). An update re-uploads changed content.
+    // CopyToRemote leaves its file behind on delete: the cleanup command (deleted after the uploads) removes them.
+    const cleanup =
+      filePaths.length > 0
+        ? cmd("files-cleanup", fileCleanupCommands({ paths: filePaths }), [dirs])
+        : undefined;
     const fileHashes: pulumi.Output<string>[] = [];
     this.files = args.files.map((f, i) => {
       const text = f.secret ? pulumi.secret(f.content) : pulumi.output(f.content);
@@ -304,7 +334,7 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
           source: text.apply((t) => new pulumi.asset.StringAsset(t)),
           remotePath: filePaths[i],
         },
-        { parent: this, dependsOn: mergeDeps(inherited, [dirs]) },
+        { parent: this, dependsOn: mergeDeps(inherited, cleanup ? [dirs, cleanup] : [dirs]) },
       );
     });
 
@@ -322,7 +352,7 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
         version,
       ),
     );
-    const mountRes = args.mounts.map((m, i) => cmd(`mount-${m.id}`, mountCmds[i], [dirs]));
+    const mountRes = args.mounts.map((m, i) => cmd(`mount-${m.id}`, mountCmds[i], [dirs, ...natRes]));
 
     // Env rows: one list per container.
     const env = args.env ?? {};
@@ -333,7 +363,7 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
         version,
       ),
     );
-    const envRes = envKeys.map((key, i) => cmd(`env-${key}`, envCmds[i]));
+    const envRes = envKeys.map((key, i) => cmd(`env-${key}`, envCmds[i], natRes));
 
     const spec: ContainerSpec = {
       stack,
@@ -357,7 +387,16 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
       triggers: [ctr.create],
     });
 
-    const all = [vethRes, port, dirs, ...mountRes, ...envRes, this.container];
+    const all = [
+      vethRes,
+      port,
+      ...natRes,
+      dirs,
+      ...(cleanup ? [cleanup] : []),
+      ...mountRes,
+      ...envRes,
+      this.container,
+    ];
     if (args.start) {
       // (Re)start: replaced whenever what RouterOS reads at start changes. An update (a connection change) does
       // nothing, so rotating the SSH key does not restart the container.
@@ -379,53 +418,14 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
   }
 }
 
-/** A TCP port forwarded from the router's WAN interface list to a container. */
-export interface RouterOsDstNatRule {
-  /** Id, unique in the stack's rules: part of the rule's comment tag and resource name. */
+/** A TCP port forwarded to a container from the router's WAN interface list (a dst-nat rule). */
+export interface RouterOsPort {
+  /** Id, unique in the container: part of the rule's comment tag and resource name. */
   id: string;
   /** TCP port on the router. */
   port: number;
-  /** Container address. */
-  toAddress: string;
   /** TCP port in the container. */
   toPort: number;
-}
-
-/** Inputs of {@link RouterOsDstNat}. */
-export interface RouterOsDstNatArgs extends RouterOsTargetArgs {
-  /** Rules; each applies to the router's `wanInterfaceList` only. */
-  rules: RouterOsDstNatRule[];
-}
-
-/** Dst-nat rules (`in-interface-list=<wanInterfaceList>`, TCP), each replaced as a whole when it changes. */
-export class RouterOsDstNat extends pulumi.ComponentResource implements RouterOsCommandChecks {
-  public readonly rules: remote.Command[];
-  public readonly verified: pulumi.Output<string[]>;
-
-  constructor(name: string, args: RouterOsDstNatArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("haproxy-edge:routeros:DstNat", name, {}, opts);
-    const { router, stack, connection } = args;
-    routerOsVersion(router.versionParts);
-    const ids = args.rules.map((r) => r.id);
-    if (new Set(ids).size !== ids.length) throw new Error(`RouterOsDstNat ${name}: duplicate rule ids`);
-    this.rules = args.rules.map((r) =>
-      routerCommand(
-        `${name}-${r.id}`,
-        connection,
-        dstNatCommands({
-          stack,
-          id: `dstnat-${r.id}`,
-          inInterfaceList: router.wanInterfaceList,
-          port: r.port,
-          toAddress: r.toAddress,
-          toPort: r.toPort,
-        }),
-        { parent: this, inherited: opts?.dependsOn },
-      ),
-    );
-    this.verified = verify(this.rules);
-    this.registerOutputs({ verified: this.verified });
-  }
 }
 
 /** Inputs of {@link RouterOsSchedule}. */

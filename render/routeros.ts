@@ -353,7 +353,9 @@ export function bridgePortCommands(spec: BridgePortSpec): RouterCommand {
   return {
     create:
       `:if (${count(menu, `interface=${iface}`)}=0) do={${menu}/add bridge=${bridge} interface=${iface} comment=${c}} ` +
-      `else={${menu}/set [find where interface=${iface}] bridge=${bridge} comment=${c}}; ${OK}`,
+      // Someone else's port for this interface is never taken over (nor, later, removed by our delete).
+      `else={:if (${count(menu, `interface=${iface} and comment=${c}`)}=0) do={:error ${rq(`bridge port of ${spec.interface} exists but is not tagged ${routerTag(spec.stack, spec.id)}`)}}; ` +
+      `${menu}/set [find where interface=${iface} and comment=${c}] bridge=${bridge}}; ${OK}`,
     delete: `${menu}/remove [find where interface=${iface} and comment=${c}]; ${OK}`,
   };
 }
@@ -364,17 +366,17 @@ export interface MasqueradeSpec extends Tagged {
   subnet: string;
 }
 
-/** Replace semantics: remove our rule, add it again (no stale properties); the rule goes to the end. */
+/**
+ * Upsert by tag: the rule is added (at the end) once, and later runs `set` the same properties in place, so
+ * re-running `create` keeps the rule's id and position.
+ */
 export function masqueradeCommands(spec: MasqueradeSpec): RouterCommand {
-  const menu = "/ip/firewall/nat";
-  const c = rq(routerTag(spec.stack, spec.id));
   const subnet = rq(ipv4Prefix("subnet", spec.subnet));
-  return {
-    create:
-      `${menu}/remove [find where comment=${c}]; ` +
-      `${menu}/add chain=srcnat action=masquerade src-address=${subnet} comment=${c}; ${OK}`,
-    delete: `${menu}/remove [find where comment=${c}]; ${OK}`,
-  };
+  return upsertByComment(
+    "/ip/firewall/nat",
+    routerTag(spec.stack, spec.id),
+    `chain=srcnat action=masquerade src-address=${subnet}`,
+  );
 }
 
 /** `/ip/firewall/nat` dstnat rule: TCP `port` on the WAN interface list → `toAddress:toPort`. */
@@ -386,17 +388,13 @@ export interface DstNatSpec extends Tagged {
   toPort: number;
 }
 
+/** Upsert by tag, like {@link masqueradeCommands}: re-running `create` keeps the rule's id and position. */
 export function dstNatCommands(spec: DstNatSpec): RouterCommand {
-  const menu = "/ip/firewall/nat";
-  const c = rq(routerTag(spec.stack, spec.id));
   const list = rq(routerName("interface list", spec.inInterfaceList));
   const props =
-    `in-interface-list=${list} protocol=tcp dst-port=${rq(port("port", spec.port))} ` +
+    `chain=dstnat action=dst-nat in-interface-list=${list} protocol=tcp dst-port=${rq(port("port", spec.port))} ` +
     `to-addresses=${rq(ipv4("to-address", spec.toAddress))} to-ports=${rq(port("to-port", spec.toPort))}`;
-  return {
-    create: `${menu}/remove [find where comment=${c}]; ${menu}/add chain=dstnat action=dst-nat ${props} comment=${c}; ${OK}`,
-    delete: `${menu}/remove [find where comment=${c}]; ${OK}`,
-  };
+  return upsertByComment("/ip/firewall/nat", routerTag(spec.stack, spec.id), props);
 }
 
 /** `/container/config`: the router-wide container settings (a singleton: `delete` does nothing). */
@@ -721,4 +719,23 @@ export function schedulerCommands(spec: SchedulerSpec): RouterCommand {
     `start-time=${rq(spec.startTime)} interval=${rq(spec.interval)} ` +
       `on-event=${rq(routerName("script name", spec.script))} policy=${policyList(spec.policy)}`,
   );
+}
+
+/** Files uploaded over SFTP (`remote.CopyToRemote` leaves them behind on delete). */
+export interface FilesSpec {
+  /** RouterOS paths, e.g. `disk1/haproxy-edge/dev/lb-edge/haproxy.cfg`. */
+  paths: readonly string[];
+}
+
+/**
+ * `create` does nothing (the uploads create the files); `delete` removes every listed file that exists, so
+ * `pulumi destroy` leaves no uploaded file on the router. Removing an absent file is a no-op.
+ */
+export function fileCleanupCommands(spec: FilesSpec): RouterCommand {
+  if (spec.paths.length === 0) throw new Error("file cleanup: no paths");
+  const names = spec.paths.map((p) => rq(routerPath("file", p)));
+  return {
+    create: OK,
+    delete: `:foreach f in={${names.join(";")}} do={/file/remove [find where name=$f]}; ${OK}`,
+  };
 }

@@ -102,9 +102,8 @@ describe("index.ts under Pulumi mocks", () => {
       "haproxy-edge:loadbalancer:LoadBalancer": 1,
       "haproxy-edge:certbot:Certbot": 1,
       "haproxy-edge:routeros:Container": 2,
-      "haproxy-edge:routeros:DstNat": 1,
       "haproxy-edge:routeros:Schedule": 1,
-      "command:remote:Command": 26,
+      "command:remote:Command": 28,
       "command:remote:CopyToRemote": 11,
     });
     const provider = prod.ofType("pulumi:providers:docker")[0];

@@ -6,13 +6,7 @@ import { strict as assert } from "node:assert";
 import { remote } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { RouterOsHostModel } from "../../config/model";
-import {
-  RouterOsContainer,
-  RouterOsDstNat,
-  RouterOsHost,
-  RouterOsSchedule,
-  checkedOutput,
-} from "../../components/routeros";
+import { RouterOsContainer, RouterOsHost, RouterOsSchedule, checkedOutput } from "../../components/routeros";
 
 const SECRET = "TOP-SECRET-123";
 const KEY = "KEY-SECRET-456";
@@ -76,7 +70,6 @@ describe("components/routeros", function () {
   let host: RouterOsHost;
   let ctr: RouterOsContainer;
   let schedule: RouterOsSchedule;
-  let nat: RouterOsDstNat;
 
   const byName = (name: string) => {
     const r = regs.find((x) => x.name === name);
@@ -168,14 +161,10 @@ describe("components/routeros", function () {
           { mountId: "edge", name: "placeholder.pem", content: pulumi.output(SECRET), secret: true },
         ],
         start: true,
+        ports: [{ id: "lb-https", port: 443, toPort: 443 }],
         rootDir: "disk1/haproxy-edge/prod/lb-root",
       },
       { dependsOn: host.ready },
-    );
-    nat = new RouterOsDstNat(
-      "lb-nat",
-      { ...common, rules: [{ id: "lb-https", port: 443, toAddress: "172.20.0.2", toPort: 443 }] },
-      { dependsOn: [ctr] },
     );
     schedule = new RouterOsSchedule("renew", {
       ...common,
@@ -186,7 +175,7 @@ describe("components/routeros", function () {
       policy: ["read", "write", "test"],
     });
     // Every command and upload is registered once these resolve.
-    await Promise.all([host, ctr, nat, schedule].map((c) => settle(c.verified)));
+    await Promise.all([host, ctr, schedule].map((c) => settle(c.verified)));
     await Promise.all(ctr.files.map((f) => settle(f.urn)));
   });
 
@@ -194,7 +183,6 @@ describe("components/routeros", function () {
     const count = (type: string) => regs.filter((r) => r.type === type).length;
     assert.equal(count("haproxy-edge:routeros:Host"), 1);
     assert.equal(count("haproxy-edge:routeros:Container"), 1);
-    assert.equal(count("haproxy-edge:routeros:DstNat"), 1);
     assert.equal(count("haproxy-edge:routeros:Schedule"), 1);
     assert.equal(count("command:remote:CopyToRemote"), 2);
     const commands = regs.filter((r) => r.type === "command:remote:Command").map((r) => r.name);
@@ -203,6 +191,7 @@ describe("components/routeros", function () {
       "lb-container",
       "lb-dirs",
       "lb-env-TZ",
+      "lb-files-cleanup",
       "lb-mount-certs",
       "lb-mount-edge",
       "lb-nat-lb-https",
@@ -222,11 +211,10 @@ describe("components/routeros", function () {
     const parents: Record<string, string> = {
       mt: "haproxy-edge:routeros:Host",
       lb: "haproxy-edge:routeros:Container",
-      "lb-nat": "haproxy-edge:routeros:DstNat",
       renew: "haproxy-edge:routeros:Schedule",
     };
     for (const r of regs.filter((x) => x.type.startsWith("command:"))) {
-      const component = ["lb-nat", "renew", "mt", "lb"].find((c) => r.name.startsWith(`${c}-`));
+      const component = ["renew", "mt", "lb"].find((c) => r.name.startsWith(`${c}-`));
       assert.ok(component, r.name);
       assert.ok(r.parent.endsWith(`${parents[component]}::${component}`), `${r.name} parent ${r.parent}`);
     }
@@ -248,6 +236,15 @@ describe("components/routeros", function () {
     }
     assert.ok(byName("lb-bridge-port").deps.map(nameOf).includes("lb-veth"));
     assert.ok(byName("lb-file-edge-haproxy.cfg").deps.map(nameOf).includes("lb-dirs"));
+    // Destroy order: the uploads go first, then the cleanup command removes the files they leave behind.
+    for (const f of ["lb-file-edge-haproxy.cfg", "lb-file-edge-placeholder.pem"]) {
+      assert.ok(byName(f).deps.map(nameOf).includes("lb-files-cleanup"), f);
+    }
+    const cleanup = String(inputs.get("lb-files-cleanup")?.delete);
+    for (const f of ["lb-file-edge-haproxy.cfg", "lb-file-edge-placeholder.pem"]) {
+      const remotePath = String(inputs.get(f)?.remotePath);
+      assert.ok(cleanup.includes(`"${remotePath}"`), `${f}: ${remotePath} not removed by ${cleanup}`);
+    }
     assert.ok(byName("lb-mount-edge").deps.map(nameOf).includes("lb-dirs"));
     assert.ok(byName("lb-start").deps.map(nameOf).includes("lb-container"));
     assert.ok(byName("mt-bridge-address").deps.map(nameOf).includes("mt-bridge"));
@@ -256,21 +253,22 @@ describe("components/routeros", function () {
   });
 
   it("forwards the component's dependsOn to every child", () => {
-    for (const r of regs.filter(
-      (x) => x.type.startsWith("command:") && x.name.startsWith("lb-") && !x.name.startsWith("lb-nat"),
-    )) {
+    for (const r of regs.filter((x) => x.type.startsWith("command:") && x.name.startsWith("lb-"))) {
       const deps = r.deps.map(nameOf);
       for (const d of ["mt-container-config", "mt-bridge", "mt-bridge-address", "mt-masquerade"]) {
         assert.ok(deps.includes(d), `${r.name} depends on ${d}`);
       }
     }
-    assert.ok(byName("lb-nat-lb-https").deps.map(nameOf).includes("lb-container"));
-    assert.ok(byName("lb-nat-lb-https").deps.map(nameOf).includes("lb-start"));
+    // The safe delete order: containers → mounts/envs → NAT → bridge ports → veths.
+    assert.ok(byName("lb-nat-lb-https").deps.map(nameOf).includes("lb-veth"));
+    assert.ok(byName("lb-nat-lb-https").deps.map(nameOf).includes("lb-bridge-port"));
+    for (const r of ["lb-mount-edge", "lb-mount-certs", "lb-env-TZ"])
+      assert.ok(byName(r).deps.map(nameOf).includes("lb-nat-lb-https"), r);
   });
 
   it("sets the mandatory options on every remote.Command", () => {
     const commands = regs.filter((r) => r.type === "command:remote:Command");
-    assert.equal(commands.length, 16);
+    assert.equal(commands.length, 17);
     for (const r of commands) {
       const i = inputs.get(r.name);
       assert.ok(i);

@@ -17,6 +17,7 @@ import {
   directoriesCommands,
   dstNatCommands,
   envCommands,
+  fileCleanupCommands,
   masqueradeCommands,
   mountCommands,
   routerOsVersion,
@@ -237,25 +238,31 @@ describe("render/routeros", () => {
         {
           create:
             `:if ([:len [/interface/bridge/port/find where interface="edge-lb"]]=0) do={/interface/bridge/port/add ` +
-            `bridge="br-edge" interface="edge-lb" comment=${c}} else={/interface/bridge/port/set ` +
-            `[find where interface="edge-lb"] bridge="br-edge" comment=${c}}; ${OK}`,
+            `bridge="br-edge" interface="edge-lb" comment=${c}} else={:if ([:len [/interface/bridge/port/find where ` +
+            `interface="edge-lb" and comment=${c}]]=0) do={:error "bridge port of edge-lb exists but is not tagged ` +
+            `haproxy-edge:dev:port-edge-lb"}; /interface/bridge/port/set [find where interface="edge-lb" and ` +
+            `comment=${c}] bridge="br-edge"}; ${OK}`,
           delete: `/interface/bridge/port/remove [find where interface="edge-lb" and comment=${c}]; ${OK}`,
         },
       );
     });
 
-    it("masquerade (replace semantics)", () => {
+    it("masquerade (upsert by tag: a re-run keeps the rule's id and position)", () => {
       const c = '"haproxy-edge:dev:masquerade"';
+      const props = 'chain=srcnat action=masquerade src-address="172.20.0.0/24"';
       assert.deepEqual(masqueradeCommands({ stack: "dev", id: "masquerade", subnet: "172.20.0.0/24" }), {
         create:
-          `/ip/firewall/nat/remove [find where comment=${c}]; /ip/firewall/nat/add chain=srcnat action=masquerade ` +
-          `src-address="172.20.0.0/24" comment=${c}; ${OK}`,
+          `:if ([:len [/ip/firewall/nat/find where comment=${c}]]=0) do={/ip/firewall/nat/add ${props} comment=${c}} ` +
+          `else={/ip/firewall/nat/set [find where comment=${c}] ${props}}; ${OK}`,
         delete: `/ip/firewall/nat/remove [find where comment=${c}]; ${OK}`,
       });
     });
 
-    it("dst-nat (replace semantics)", () => {
+    it("dst-nat (upsert by tag)", () => {
       const c = '"haproxy-edge:dev:dstnat-lb-https"';
+      const props =
+        'chain=dstnat action=dst-nat in-interface-list="WAN" protocol=tcp dst-port="443" to-addresses="172.20.0.2" ' +
+        'to-ports="8443"';
       assert.deepEqual(
         dstNatCommands({
           stack: "dev",
@@ -267,8 +274,8 @@ describe("render/routeros", () => {
         }),
         {
           create:
-            `/ip/firewall/nat/remove [find where comment=${c}]; /ip/firewall/nat/add chain=dstnat action=dst-nat ` +
-            `in-interface-list="WAN" protocol=tcp dst-port="443" to-addresses="172.20.0.2" to-ports="8443" comment=${c}; ${OK}`,
+            `:if ([:len [/ip/firewall/nat/find where comment=${c}]]=0) do={/ip/firewall/nat/add ${props} comment=${c}} ` +
+            `else={/ip/firewall/nat/set [find where comment=${c}] ${props}}; ${OK}`,
           delete: `/ip/firewall/nat/remove [find where comment=${c}]; ${OK}`,
         },
       );
@@ -779,6 +786,26 @@ describe("render/routeros", () => {
       assert.ok(ROUTEROS_ERROR.test("value of port is out of range (1 .. 65535)"));
       assert.ok(ROUTEROS_ERROR.test("missing value(s) of argument(s) interface"));
       assert.ok(!ROUTEROS_ERROR.test(SENTINEL));
+    });
+  });
+
+  describe("fileCleanupCommands", () => {
+    it("removes exactly the uploaded files on delete and does nothing on create", () => {
+      const c = fileCleanupCommands({
+        paths: ["disk1/haproxy-edge/dev/lb-edge/haproxy.cfg", "disk1/x/a.pem"],
+      });
+      assert.equal(c.create, `:put "${SENTINEL}"`);
+      assert.equal(
+        c.delete,
+        ':foreach f in={"disk1/haproxy-edge/dev/lb-edge/haproxy.cfg";"disk1/x/a.pem"} do={/file/remove [find where name=$f]}; ' +
+          `:put "${SENTINEL}"`,
+      );
+    });
+
+    it("refuses paths that are not plain RouterOS paths, and an empty list", () => {
+      assert.throws(() => fileCleanupCommands({ paths: ["disk1/../etc"] }), /not a RouterOS path/);
+      assert.throws(() => fileCleanupCommands({ paths: ['disk1/a";/system/reboot'] }), /not a RouterOS path/);
+      assert.throws(() => fileCleanupCommands({ paths: [] }), /no paths/);
     });
   });
 });

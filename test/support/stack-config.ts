@@ -52,10 +52,11 @@ export function loadStackFile(name: string, overrides: Record<string, unknown> =
   }
   if (name === "prod") {
     const ns = `${PROJECT_NAME}:`;
-    values[`${ns}acmeTsigSecret`] = TEST_SECRETS.acmeTsigSecret;
+    // Test values where the caller gave none (the system tier gives a real key for the simulated router).
+    values[`${ns}acmeTsigSecret`] ??= TEST_SECRETS.acmeTsigSecret;
     secretKeys.add("acmeTsigSecret");
     const hosts = structuredClone(values[`${ns}hosts`]) as Record<string, Record<string, unknown>>;
-    hosts["edge-router"].privateKey = TEST_SECRETS.routerPrivateKey;
+    hosts["edge-router"].privateKey ??= TEST_SECRETS.routerPrivateKey;
     values[`${ns}hosts`] = hosts;
     // `--secret --path hosts.x.privateKey` makes the whole `hosts` value a secret.
     secretKeys.add("hosts");

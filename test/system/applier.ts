@@ -13,7 +13,38 @@ import { spawn } from "node:child_process";
 import { randomInt } from "node:crypto";
 import * as path from "node:path";
 import { plain, runProgram, type ProgramRun, type Registration } from "../support/program";
+import { sftpWrite, sshExec, type SshTarget } from "../support/routeros-sim/sshd";
 import { DockerApi, DockerApiError, tarFiles } from "./docker-api";
+
+/** Pulumi's serialized asset: `{ <sig key>: <asset sig>, text }` for a StringAsset. */
+const ASSET_SIG_KEY = "4dabf18193072939515e22adb298388d";
+const ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17";
+
+/**
+ * The SSH target of a `remote.Command`/`CopyToRemote` connection. The applier insists on a pinned host key (the
+ * provider would skip host key verification without one).
+ */
+export function sshTarget(where: string, connection: unknown): SshTarget {
+  const c = onlyKeys(`${where}.connection`, connection, [
+    "host",
+    "port",
+    "user",
+    "privateKey",
+    "hostKey",
+    "dialErrorLimit",
+    "perDialTimeout",
+  ]);
+  if (typeof c.host !== "string" || typeof c.privateKey !== "string")
+    throw new Error(`${where}: connection needs host and privateKey`);
+  if (typeof c.hostKey !== "string") throw new Error(`${where}: the applier needs connection.hostKey`);
+  return {
+    host: c.host,
+    port: typeof c.port === "number" ? c.port : 22,
+    user: typeof c.user === "string" ? c.user : "root",
+    privateKey: c.privateKey,
+    hostPublicKey: c.hostKey,
+  };
+}
 
 /** Project root: local commands run here, as `pulumi up` runs them from the program's directory. */
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
@@ -163,11 +194,14 @@ interface ContainerJson {
 export class Applier {
   /** Created resources, in creation order. */
   readonly created: Created[] = [];
+  /** Stdout of each remote command's `delete`, by resource name (RouterOS reports errors there, exit 0). */
+  readonly deleteOutputs = new Map<string, string>();
   /** The program run (registrations and stack outputs), once `up` resolved. */
   run?: ProgramRun;
   private readonly byUrn = new Map<string, Created>();
   private queue: Promise<unknown> = Promise.resolve();
   private failure?: Error;
+  private onFailure?: (e: Error) => void;
   private readonly handlers: Record<string, Handler>;
 
   constructor(private readonly opts: ApplierOptions) {
@@ -184,7 +218,12 @@ export class Applier {
       throw new Error(
         `run the system tier from ${PROJECT_DIR} (dynamic providers resolve modules from there)`,
       );
-    const run = await runProgram({
+    // A failed creation may leave the program waiting forever on that resource's outputs: the first failure
+    // ends `up` at once.
+    let failed!: (e: Error) => void;
+    const failure = new Promise<never>((_, reject) => (failed = reject));
+    this.onFailure = failed;
+    const program = runProgram({
       stack: this.opts.stack,
       config: this.opts.config,
       secretKeys: this.opts.secretKeys ?? [],
@@ -196,6 +235,8 @@ export class Applier {
         return next;
       },
     });
+    program.catch(() => undefined);
+    const run = await Promise.race([program, failure]);
     if (this.failure) throw this.failure;
     this.run = run;
     return run;
@@ -211,6 +252,7 @@ export class Applier {
           `${request.name}: dependencies not created yet: ${missing.join(", ")} (ordering bug)`,
         );
       const started = Date.now();
+      if (process.env.HAPROXY_EDGE_APPLIER_TRACE) this.log(`creating ${request.type} ${request.name} …`);
       const inputs = plain(request.wire) as Inputs;
       let result: { id: string; state: Inputs };
       if (!request.custom) result = { id: "", state: {} };
@@ -241,6 +283,7 @@ export class Applier {
     } catch (e) {
       const err = new Error(`apply failed at ${request.type} ${request.name}: ${(e as Error).message}`);
       this.failure ??= err;
+      this.onFailure?.(this.failure);
       throw err;
     }
   }
@@ -322,6 +365,7 @@ export class Applier {
 
   private makeHandlers(): Record<string, Handler> {
     const commandTimeout = this.opts.commandTimeoutMs ?? 300_000;
+    const deleteOutputs = this.deleteOutputs;
     return {
       "pulumi:providers:docker": {
         async create(inputs, request) {
@@ -421,6 +465,64 @@ export class Applier {
           const result = randomValue(request.name, inputs);
           return { id: result, state: { ...inputs, result } };
         },
+      },
+      "command:remote:Command": {
+        async create(inputs, request) {
+          onlyKeys(request.name, inputs, [
+            "connection",
+            "create",
+            "delete",
+            "update",
+            "triggers",
+            "addPreviousOutputInEnv",
+            "logging",
+          ]);
+          // The provider sets PULUMI_COMMAND_* through SSH setenv unless told not to; RouterOS refuses setenv.
+          if (inputs.addPreviousOutputInEnv !== false)
+            throw new Error(`${request.name}: the applier implements only addPreviousOutputInEnv: false`);
+          const r = await sshExec(
+            sshTarget(request.name, inputs.connection),
+            String(inputs.create),
+            commandTimeout,
+          );
+          // As the provider: a non-zero exit fails the resource; stdout/stderr lose their final newline.
+          if (r.code !== 0)
+            throw new Error(`${request.name}: exit ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+          return {
+            id: `${request.name}-${Date.now()}`,
+            state: { ...inputs, stdout: r.stdout.replace(/\n$/, ""), stderr: r.stderr.replace(/\n$/, "") },
+          };
+        },
+        async destroy(r) {
+          if (typeof r.inputs.delete !== "string") return;
+          const out = await sshExec(sshTarget(r.name, r.inputs.connection), r.inputs.delete, commandTimeout);
+          if (out.code !== 0) throw new Error(`exit ${out.code}: ${out.stderr.trim() || out.stdout.trim()}`);
+          deleteOutputs.set(r.name, out.stdout);
+        },
+      },
+      "command:remote:CopyToRemote": {
+        async create(inputs, request) {
+          onlyKeys(request.name, inputs, ["connection", "source", "remotePath", "triggers"]);
+          const source = onlyKeys(`${request.name}.source`, inputs.source, [
+            ASSET_SIG_KEY,
+            "__pulumiAsset",
+            "text",
+          ]);
+          const isAsset = source[ASSET_SIG_KEY] === ASSET_SIG || source.__pulumiAsset === true;
+          if (!isAsset || typeof source.text !== "string")
+            throw new Error(
+              `${request.name}: the applier implements only StringAsset sources, got ${JSON.stringify(Object.keys(source))}`,
+            );
+          // SFTP, as the provider (github.com/pkg/sftp): the parent directory must exist.
+          await sftpWrite(
+            sshTarget(request.name, inputs.connection),
+            String(inputs.remotePath),
+            source.text,
+            commandTimeout,
+          );
+          return { id: `${request.name}-${Date.now()}`, state: { ...inputs } };
+        },
+        // The provider leaves the file on delete (the program's cleanup commands remove it).
       },
       "command:local:Command": {
         async create(inputs, request) {

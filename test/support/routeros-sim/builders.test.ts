@@ -7,6 +7,7 @@ import { strict as assert } from "node:assert";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import {
+  bridgePortCommands,
   checkRouterOutput,
   containerCommands,
   containerRestartCommands,
@@ -222,6 +223,32 @@ describe("routeros-sim: the builders of render/routeros.ts", () => {
         assert.throws(() => checkRouterOutput(out), /did not finish/);
         ok(sim, cmds[5][1].delete, "delete leaves the foreign veth alone");
         assert.equal(items(sim, "/interface/veth").length, 1);
+      });
+
+      it("refuses to take over someone else's bridge port for our veth, and leaves it on delete", () => {
+        const sim = sims.make(version);
+        assert.equal(sim.run('/interface/bridge/add name="br-user"'), "");
+        assert.equal(sim.run('/interface/veth/add name="edge-lb" address=10.9.9.9/24'), "");
+        assert.equal(
+          sim.run('/interface/bridge/port/add bridge="br-user" interface="edge-lb" comment="mine"'),
+          "",
+        );
+        const port = bridgePortCommands({
+          stack: "dev",
+          id: "port-edge-lb",
+          bridge: "br-edge",
+          interface: "edge-lb",
+        });
+        const out = sim.run(port.create);
+        assert.equal(
+          out,
+          "bridge port of edge-lb exists but is not tagged haproxy-edge:dev:port-edge-lb\r\n",
+        );
+        ok(sim, port.delete, "delete leaves the foreign port alone");
+        assert.deepEqual(
+          items(sim, "/interface/bridge/port").map((p) => [p.bridge, p.comment]),
+          [["br-user", "mine"]],
+        );
       });
 
       it("the directories command fails when the disk is missing", () => {
