@@ -18,7 +18,7 @@ import {
 } from "../../../render/routeros";
 import type { RouterOsSim } from "./interpreter";
 import { fromBytes } from "./parser";
-import { SimFactory, VERSIONS, lbSpec, stackCommands, versionOf } from "./helpers";
+import { SimFactory, VERSIONS, lbSpec, stackCommands, versionOf, LB_VETH } from "./helpers";
 
 const OK = "PULUMI-OK\r\n";
 
@@ -301,18 +301,7 @@ describe("routeros-sim: the builders of render/routeros.ts", () => {
         ["7.19", "7.20"],
       ]) {
         const sim = sims.make(runOn);
-        ok(
-          sim,
-          vethCommands({
-            stack: "dev",
-            id: "veth-edge-lb",
-            name: "edge-lb",
-            address: "172.20.0.2",
-            prefixLength: 24,
-            gateway: "172.20.0.1",
-          }).create,
-          "veth",
-        );
+        ok(sim, vethCommands(LB_VETH).create, "veth");
         const out = sim.run(containerCommands(spec, versionOf(built)).create);
         assert.match(out, /^syntax error \(line 1 column \d+\)\r\n$/, `${built} on ${runOn}`);
         assert.deepEqual(items(sim, "/container"), [], "nothing ran");
@@ -321,18 +310,7 @@ describe("routeros-sim: the builders of render/routeros.ts", () => {
 
     it("mounts= on 7.21 (not a prefix of mountlists)", () => {
       const sim = sims.make("7.21");
-      ok(
-        sim,
-        vethCommands({
-          stack: "dev",
-          id: "v",
-          name: "edge-lb",
-          address: "172.20.0.2",
-          prefixLength: 24,
-          gateway: "172.20.0.1",
-        }).create,
-        "veth",
-      );
+      ok(sim, vethCommands({ ...LB_VETH, id: "v" }).create, "veth");
       const out = sim.run(
         containerCommands(lbSpec({ mountLists: ["m"], envList: undefined }), versionOf("7.20")).create,
       );

@@ -198,3 +198,13 @@ export function stackCommands(v: RouterOsVersion): [string, RouterCommand][] {
     ],
   ];
 }
+
+/** The load balancer's veth of the `dev` stack, as the builder tests use it. */
+export const LB_VETH = {
+  stack: "dev",
+  id: "veth-edge-lb",
+  name: "edge-lb",
+  address: "172.20.0.2",
+  prefixLength: 24,
+  gateway: "172.20.0.1",
+} as const;

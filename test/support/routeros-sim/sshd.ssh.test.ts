@@ -16,7 +16,7 @@ import {
   directoriesCommands,
   vethCommands,
 } from "../../../render/routeros";
-import { lbSpec, versionOf } from "./helpers";
+import { lbSpec, versionOf, LB_VETH } from "./helpers";
 import { sftpWrite, sshExec, startRouterOsSim, type RouterOsSimServer } from "./sshd";
 
 describe("routeros-sim over a real OpenSSH server (sshd.ssh)", function () {
@@ -50,14 +50,7 @@ describe("routeros-sim over a real OpenSSH server (sshd.ssh)", function () {
     const v = versionOf("7.20.1");
     const steps = [
       bridgeCommands({ stack: "dev", id: "bridge", name: "br-edge" }).create,
-      vethCommands({
-        stack: "dev",
-        id: "veth-edge-lb",
-        name: "edge-lb",
-        address: "172.20.0.2",
-        prefixLength: 24,
-        gateway: "172.20.0.1",
-      }).create,
+      vethCommands(LB_VETH).create,
       containerCommands(lbSpec({ mountLists: [], envList: undefined, start: true }), v).create,
     ];
     for (const cmd of steps) {
