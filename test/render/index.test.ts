@@ -819,8 +819,10 @@ describe("render/index", () => {
       let certs: string;
       let sock: string;
       let hookFile: string;
-      let server: net.Server | undefined;
+      let servers: net.Server[] = [];
       let received: string[];
+      /** What each socket received (several load balancers). */
+      let receivedAt: Record<string, string[]>;
 
       /** The template with the paths of the container, as renderCertbot gives it. */
       const view = (p: { certFile: string; sockets: string[]; failedMark: string; lockFile: string }) => ({
@@ -831,15 +833,16 @@ describe("render/index", () => {
       });
 
       /** A unix socket that answers like HAProxy's runtime API: one command per connection, then close. */
-      function serve(answer: (command: string) => string): Promise<void> {
+      function serve(answer: (command: string) => string, at = sock): Promise<void> {
         return new Promise((resolve, reject) => {
-          server = net.createServer({ allowHalfOpen: true }, (conn) => {
+          const server = net.createServer({ allowHalfOpen: true }, (conn) => {
             let data = "";
             let answered = false;
             const reply = () => {
               if (answered) return;
               answered = true;
               received.push(data);
+              (receivedAt[at] ??= []).push(data);
               conn.end(answer(data));
             };
             conn.setEncoding("utf8");
@@ -852,8 +855,9 @@ describe("render/index", () => {
             conn.on("end", reply);
             conn.on("error", () => undefined);
           });
+          servers.push(server);
           server.once("error", reject);
-          server.listen(sock, () => resolve());
+          server.listen(at, () => resolve());
         });
       }
 
@@ -893,6 +897,7 @@ describe("render/index", () => {
         fs.writeFileSync(path.join(lineage, "privkey.pem"), PRIVKEY);
         sock = path.join(tmp, "admin.sock");
         received = [];
+        receivedAt = {};
         const real = view({
           certFile: `${PATHS.certbotCertsDir}/example.com.pem`,
           sockets: [`${PATHS.certbotRuntimeDir}/admin.sock`],
@@ -918,9 +923,7 @@ describe("render/index", () => {
       });
 
       afterEach(async () => {
-        const s = server;
-        server = undefined;
-        if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+        for (const s of servers.splice(0)) await new Promise<void>((resolve) => s.close(() => resolve()));
         fs.rmSync(tmp, { recursive: true, force: true });
       });
 
@@ -1009,6 +1012,51 @@ describe("render/index", () => {
           [`set ssl cert ${certPath} <<`, `commit ssl cert ${certPath}`, `abort ssl cert ${certPath}`],
         );
         assert.match(fs.readFileSync(failedMark(), "utf8"), /commit ssl cert/);
+      });
+
+      describe("with two load balancers", () => {
+        const ok = (c: string) =>
+          c.startsWith("set ssl cert ")
+            ? `Transaction created for certificate ${certPath}!\n\n`
+            : c.startsWith("commit ssl cert ")
+              ? `Committing ${certPath}.\nSuccess!\n\n`
+              : "Unknown command.\n\n";
+        let sock2: string;
+        beforeEach(() => {
+          sock2 = path.join(tmp, "admin-2.sock");
+          const view2 = view({
+            certFile: installed(),
+            sockets: [sock, sock2],
+            failedMark: failedMark(),
+            lockFile: path.join(certs, ".deploy.lock"),
+          });
+          fs.writeFileSync(hookFile, render("certbot-deploy-hook.sh", view2));
+        });
+
+        it("swaps the certificate into every one", async () => {
+          await serve(ok);
+          await serve(ok, sock2);
+          const r = await runHook();
+          assert.equal(r.code, 0, r.stderr);
+          for (const at of [sock, sock2]) {
+            assert.deepEqual(
+              receivedAt[at],
+              [`set ssl cert ${certPath} <<\n${INSTALLED}\n`, `commit ssl cert ${certPath}\n`],
+              at,
+            );
+          }
+        });
+
+        it("still updates the others when one is unreachable, and fails naming it", async () => {
+          await serve(ok, sock2);
+          const r = await runHook();
+          assert.notEqual(r.code, 0, r.stdout);
+          assert.equal(receivedAt[sock2]?.length, 2, "the reachable one got set + commit");
+          assert.match(
+            fs.readFileSync(failedMark(), "utf8"),
+            new RegExp(`no runtime API socket at ${sock}$`, "m"),
+          );
+        });
       });
 
       it("fails and leaves a failed mark when the runtime API socket does not exist", async () => {
