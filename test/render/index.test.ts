@@ -819,7 +819,7 @@ describe("render/index", () => {
       let certs: string;
       let sock: string;
       let hookFile: string;
-      let servers: net.Server[] = [];
+      const servers: net.Server[] = [];
       let received: string[];
       /** What each socket received (several load balancers). */
       let receivedAt: Record<string, string[]>;
