@@ -25,8 +25,12 @@ import { performance } from "node:perf_hooks";
 import { runProgram } from "../test/support/program";
 import { FILES } from "../config/model";
 import { PROJECT_DIR, type Created } from "../test/system/applier";
-import { AcmeLab } from "../test/system/acme-lab";
-import { forcedRenewalUnderLoad, lineageSerial, servedCertificate } from "../test/system/certificates";
+import {
+  downAcmeStack,
+  firstIssuance,
+  forcedRenewalUnderLoad,
+  upAcmeStack,
+} from "../test/system/certificates";
 import {
   DEMO_BACKENDS,
   HTTPS_PORT,
@@ -202,25 +206,10 @@ interface CertSwaps {
 }
 
 async function certSwaps(): Promise<CertSwaps> {
-  await removeLeftovers();
-  await removeVolumes([`${STACK}-certs`, `${STACK}-letsencrypt`]);
-  const lab = await AcmeLab.prepare();
-  const applier = systemApplier(lab.stackOverrides(), undefined, () => lab.start());
   const out: CertSwaps = { samples_ms: [], handshakes: 0, failed: 0, errors: [] };
+  const acme = await upAcmeStack();
   try {
-    await applier.up();
-    const issued = await until(
-      "the first certificate",
-      () => lineageSerial().catch(() => undefined),
-      120_000,
-      500,
-    );
-    const root = await lab.issuingRoot();
-    await until(
-      "the load balancer serves it",
-      async () => ((await servedCertificate(root)).serial === issued ? true : undefined),
-      30_000,
-    );
+    await firstIssuance(await acme.lab.issuingRoot());
     for (let i = 0; i < CERT_SWAPS; i++) {
       const swap = await forcedRenewalUnderLoad();
       out.samples_ms.push(swap.swapMs);
@@ -232,10 +221,7 @@ async function certSwaps(): Promise<CertSwaps> {
       );
     }
   } finally {
-    await removeTestContainers();
-    await applier.destroy().catch((e) => console.error(`destroy: ${(e as Error).message}`));
-    await removeVolumes([`${STACK}-certs`, `${STACK}-letsencrypt`]);
-    await lab.dispose();
+    await downAcmeStack(acme);
   }
   return out;
 }

@@ -5,13 +5,11 @@
  * the stack's network, with their files bind-mounted from a temporary folder of this machine.
  * The recipe and its pitfalls: /work/shared/reference/acme-local.md.
  */
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { containerLogs } from "./certificates";
-import { NETWORK, STACK, dockerCli, until } from "./support";
+import { NETWORK, STACK, containerLogs, dockerCli, run, until } from "./support";
 
 export const ACME_LAB_IMAGE = "haproxy-edge/acme-lab:trixie";
 /** Fixed addresses on the stack's network (172.30.90.0/24, see Pulumi.systest.yaml). */
@@ -24,12 +22,9 @@ export const ACME_LAB = {
   pebbleContainer: `${STACK}-acme-pebble`,
 } as const;
 
-function openssl(args: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile("openssl", args, { cwd, timeout: 30_000 }, (err, _out, stderr) =>
-      err ? reject(new Error(`openssl ${args[0]}: ${stderr.trim() || err.message}`)) : resolve(),
-    );
-  });
+async function openssl(args: string[], cwd: string): Promise<void> {
+  const r = await run("openssl", args, 30_000, undefined, cwd);
+  if (r.code !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr.trim()}`);
 }
 
 /** A base64 TSIG secret for HMAC-SHA512 (64 random bytes, as tsig-keygen makes). */

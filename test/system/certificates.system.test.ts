@@ -8,33 +8,34 @@
 import { strict as assert } from "node:assert";
 import { PATHS } from "../../config/model";
 import { type Applier } from "./applier";
-import { AcmeLab } from "./acme-lab";
+import type { AcmeLab } from "./acme-lab";
 import {
   CERTBOT,
   CERT_NAME,
   LB,
+  ACME_RETAINED,
   RENEW_SCRIPT,
-  containerLogs,
   dockerExec,
+  downAcmeStack,
+  firstIssuance,
   forcedRenewalUnderLoad,
   lbProcess,
   lineageSerial,
   servedCertificate,
+  upAcmeStack,
   type Swap,
 } from "./certificates";
 import {
   STACK,
+  containerLogs,
   dockerCli,
-  removeLeftovers,
   removeTestContainers,
-  removeVolumes,
   stackObjects,
   systemApplier,
   until,
 } from "./support";
 
 const log = process.env.HAPROXY_EDGE_SYSTEM_VERBOSE ? (l: string) => console.log(`    ${l}`) : undefined;
-const RETAINED = [`${STACK}-certs`, `${STACK}-letsencrypt`];
 
 describe("system: certificates from a real ACME server (pebble + bind9), hot-swapped into HAProxy", function () {
   this.timeout(600_000);
@@ -43,39 +44,18 @@ describe("system: certificates from a real ACME server (pebble + bind9), hot-swa
   let root: string;
   let lbStartedAt: number;
   let worker: { pid: number; uptimeSec: number };
-  let issued: string;
 
   before(async function () {
-    await removeLeftovers();
-    await removeVolumes(RETAINED);
-    lab = await AcmeLab.prepare();
-    applier = systemApplier(lab.stackOverrides(), log, () => lab.start());
-    await applier.up();
+    ({ lab, applier } = await upAcmeStack(log));
     root = await lab.issuingRoot();
   });
 
   after(async function () {
-    await removeTestContainers();
-    await applier?.destroy().catch((e: unknown) => console.error(e));
-    await removeVolumes(RETAINED);
-    await lab?.dispose();
+    await downAcmeStack({ lab, applier });
   });
 
   it("obtains the certificate through DNS-01 and the load balancer serves it without a restart", async () => {
-    issued = await until(
-      "certbot's first certificate",
-      () => lineageSerial().catch(() => undefined),
-      120_000,
-      500,
-    );
-    const served = await until(
-      "the issued certificate served on 127.0.0.1",
-      async () => {
-        const s = await servedCertificate(root);
-        return s.serial === issued ? s : undefined;
-      },
-      30_000,
-    );
+    const served = await firstIssuance(root);
     // openssl verified pebble's chain and the host name against pebble's root.
     assert.equal(served.verifyCode, "0 (ok)");
     assert.match(served.issuer, /Pebble Intermediate CA/);
@@ -221,7 +201,7 @@ describe("system: certificates from a real ACME server (pebble + bind9), hot-swa
     const left = await stackObjects();
     assert.deepEqual(left.containers, []);
     assert.deepEqual(left.networks, []);
-    assert.deepEqual(left.volumes, RETAINED);
+    assert.deepEqual(left.volumes, ACME_RETAINED);
 
     // The lab comes back (a new pebble: a new root, unknown account), but nothing needs it: nothing is due.
     applier = systemApplier(lab.stackOverrides(), log, () => lab.start());

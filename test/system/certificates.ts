@@ -3,12 +3,23 @@
  * serves on 127.0.0.1 (openssl s_client), certbot's lineage, the HAProxy worker process, and a forced renewal
  * under continuous TLS handshakes.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { FILES, PATHS, certificateName } from "../../config/model";
-import { HTTPS_PORT, STACK } from "./support";
+import { AcmeLab } from "./acme-lab";
+import type { Applier } from "./applier";
+import {
+  HTTPS_PORT,
+  STACK,
+  removeLeftovers,
+  removeTestContainers,
+  removeVolumes,
+  run,
+  systemApplier,
+  until,
+  type ExecResult,
+} from "./support";
 import { startHandshakeLoad, type HandshakeLoadResult } from "./tls-load";
 
 export const CERTBOT = `${STACK}-certbot`;
@@ -18,33 +29,57 @@ export const CERT_NAME = certificateName(["systest.example.com"]);
 /** Any name the certificate covers (through `*.systest.example.com`). */
 export const TLS_NAME = "www.systest.example.com";
 export const RENEW_SCRIPT = `${PATHS.certbotEdgeDir}/renew.sh`;
+/** Volumes an acme stack keeps on destroy: the served certificates and certbot's state. */
+export const ACME_RETAINED = [`${STACK}-certs`, `${STACK}-letsencrypt`];
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
+export interface AcmeStack {
+  lab: AcmeLab;
+  applier: Applier;
 }
 
-/** Runs a program, never rejecting on its exit status (bounded; a timeout is code 124). */
-export function run(file: string, args: string[], timeoutMs: number, input?: string): Promise<ExecResult> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      file,
-      args,
-      { timeout: timeoutMs, maxBuffer: 16 << 20, killSignal: "SIGKILL" },
-      (err, stdout, stderr) => {
-        const code = err ? (err.killed ? 124 : typeof err.code === "number" ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr: err && !stderr ? err.message : stderr });
-      },
-    );
-    child.stdin?.end(input ?? "");
-  });
+/**
+ * The system stack in acme mode against a fresh ACME lab, from a clean engine (leftovers and the retained
+ * volumes of an earlier run removed). The lab joins the stack's network as soon as it exists. On failure
+ * everything made so far is removed again.
+ */
+export async function upAcmeStack(log?: (line: string) => void): Promise<AcmeStack> {
+  await removeLeftovers();
+  await removeVolumes(ACME_RETAINED);
+  const lab = await AcmeLab.prepare();
+  const applier = systemApplier(lab.stackOverrides(), log, () => lab.start());
+  try {
+    await applier.up();
+  } catch (e) {
+    await downAcmeStack({ lab, applier });
+    throw e;
+  }
+  return { lab, applier };
 }
 
-/** A container's log, stdout and stderr together (a failure's message instead, never a rejection). */
-export async function containerLogs(container: string): Promise<string> {
-  const r = await run("docker", ["logs", container], 20_000);
-  return r.code === 0 ? r.stdout + r.stderr : `docker logs ${container}: exit ${r.code}: ${r.stderr}`;
+/** Removes everything {@link upAcmeStack} made, the retained volumes included. Never rejects. */
+export async function downAcmeStack(stack: Partial<AcmeStack>): Promise<void> {
+  await removeTestContainers();
+  await stack.applier?.destroy().catch((e: unknown) => console.error(e));
+  await removeVolumes(ACME_RETAINED);
+  await stack.lab?.dispose();
+}
+
+/** Waits until certbot's first certificate is issued and the load balancer serves it; returns what it serves. */
+export async function firstIssuance(rootPem: string): Promise<ServedCertificate> {
+  const issued = await until(
+    "certbot's first certificate",
+    () => lineageSerial().catch(() => undefined),
+    120_000,
+    500,
+  );
+  return until(
+    "the issued certificate served on 127.0.0.1",
+    async () => {
+      const s = await servedCertificate(rootPem);
+      return s.serial === issued ? s : undefined;
+    },
+    30_000,
+  );
 }
 
 export function dockerExec(container: string, argv: string[], timeoutMs = 60_000): Promise<ExecResult> {

@@ -36,16 +36,46 @@ export function stackConfig(overrides: Record<string, unknown> = {}) {
   return { config: file.config, secretKeys: [...file.secretKeys].map((k) => `haproxy-edge:${k}`) };
 }
 
-/** Runs the docker CLI (bounded); resolves with its stdout as is, rejects with stderr or the timeout. */
-export function dockerCli(args: string[], timeoutMs = 60_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile("docker", args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) {
-        const why = err.killed ? `timed out after ${timeoutMs} ms` : stderr.trim() || err.message;
-        reject(new Error(`docker ${args.slice(0, 3).join(" ")} …: ${why}`));
-      } else resolve(stdout);
-    });
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program, never rejecting on its exit status (bounded; a timeout is code 124). */
+export function run(
+  file: string,
+  args: string[],
+  timeoutMs: number,
+  input?: string,
+  cwd?: string,
+): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      file,
+      args,
+      { timeout: timeoutMs, maxBuffer: 16 << 20, killSignal: "SIGKILL", cwd },
+      (err, stdout, stderr) => {
+        const code = err ? (err.killed ? 124 : typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr: err && !stderr ? err.message : stderr });
+      },
+    );
+    child.stdin?.end(input ?? "");
   });
+}
+
+/** Runs the docker CLI (bounded); resolves with its stdout as is, rejects with stderr or the timeout. */
+export async function dockerCli(args: string[], timeoutMs = 60_000): Promise<string> {
+  const r = await run("docker", args, timeoutMs);
+  if (r.code === 0) return r.stdout;
+  const why = r.code === 124 ? `timed out after ${timeoutMs} ms` : r.stderr.trim();
+  throw new Error(`docker ${args.slice(0, 3).join(" ")} …: ${why}`);
+}
+
+/** A container's log, stdout and stderr together (a failure's message instead, never a rejection). */
+export async function containerLogs(container: string): Promise<string> {
+  const r = await run("docker", ["logs", container], 20_000);
+  return r.code === 0 ? r.stdout + r.stderr : `docker logs ${container}: exit ${r.code}: ${r.stderr}`;
 }
 
 /** Starts the demo backends on the stack's network (called once the applier has created the network). */
