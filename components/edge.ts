@@ -95,7 +95,7 @@ export class Edge extends pulumi.ComponentResource {
         : [];
       const worker: Worker = new Worker(
         `${name}-${w.name}`,
-        { model, worker: w, dockerHost: this.dockerHosts[w.placement.host.name] },
+        { model, worker: w, ...target(w.placement.host) },
         { parent: this, dependsOn: mergeDeps(dependsOn, deps) },
       );
       this.workers.push(worker);

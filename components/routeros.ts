@@ -213,6 +213,12 @@ export interface RouterOsContainerArgs extends RouterOsTargetArgs {
   env?: Record<string, string>;
   /** Volumes. */
   mounts: RouterOsMount[];
+  /**
+   * Mount lists (7.21+; mount names before) another {@link RouterOsContainer} owns, see
+   * {@link RouterOsContainer.mountLists}: this container sees the same directories at the same paths. Make this
+   * container depend on the owner, so `pulumi destroy` removes it before the owner's mounts.
+   */
+  sharedMountLists?: string[];
   /** Files uploaded into mount directories; a change restarts the container. */
   files: RouterOsFile[];
   /** Start it (and restart it when its files, envs, mounts or veth change); false leaves it stopped. */
@@ -240,6 +246,8 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
   public readonly started?: remote.Command;
   /** Uploaded files, in the order of `args.files`. */
   public readonly files: remote.CopyToRemote[];
+  /** This container's mount list (mount name before 7.21) per mount id, for {@link RouterOsContainerArgs.sharedMountLists}. */
+  public readonly mountLists: Record<string, string>;
   public readonly verified: pulumi.Output<string[]>;
 
   constructor(name: string, args: RouterOsContainerArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -339,6 +347,11 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
     });
 
     // Mount rows: one mount list per mount (`<container>-<id>`), valid both before and after 7.21.
+    this.mountLists = Object.fromEntries(args.mounts.map((m) => [m.id, `${containerName}-${m.id}`]));
+    const shared = (args.sharedMountLists ?? []).map((l) => routerName("shared mount list", l));
+    const own = Object.values(this.mountLists);
+    if (new Set([...own, ...shared]).size !== own.length + shared.length)
+      throw new Error(`RouterOsContainer ${name}: a shared mount list is also one of its own`);
     const mountCmds = args.mounts.map((m) =>
       mountCommands(
         {
@@ -372,7 +385,7 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
       remoteImage: args.image,
       interface: veth.name,
       rootDir: args.rootDir,
-      mountLists: args.mounts.map((m) => `${containerName}-${m.id}`),
+      mountLists: [...own, ...shared],
       ...(envKeys.length > 0 ? { envList: containerName } : {}),
       ...(args.entrypoint !== undefined ? { entrypoint: args.entrypoint } : {}),
       ...(args.cmd !== undefined ? { cmd: args.cmd } : {}),

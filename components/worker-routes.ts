@@ -21,7 +21,7 @@ import {
   type LiveRoute,
   type RouteSpec,
 } from "../dataplane/routes";
-import { openTunnel, parseSshTarget } from "../dataplane/tunnel";
+import { openRouterTunnel, openTunnel, parseSshTarget, type RouterSsh } from "../dataplane/tunnel";
 
 /** One route as a worker needs it (see {@link RouteSpec}). */
 export interface WorkerRouteArgs {
@@ -54,6 +54,13 @@ export interface WorkerRoutesArgs {
   ssh?: pulumi.Input<string>;
   /** Extra `ssh` arguments, e.g. `["-o", "StrictHostKeyChecking=yes"]` (`BatchMode=yes` is always set). */
   sshOpts?: pulumi.Input<pulumi.Input<string>[]>;
+  /**
+   * A RouterOS router whose container bridge holds the API (`url` is then the sidecar's veth address): the
+   * routes go through an SSH forward on the router, authenticated with {@link WorkerRoutesArgs.routerKey}.
+   */
+  router?: pulumi.Input<RouterSsh>;
+  /** The router's SSH private key (with `router`): pass a secret. It is kept in memory only. */
+  routerKey?: pulumi.Input<string>;
   /** Frontend that gets the ACLs and `use_backend` rules (default `fe_edge`). */
   frontend?: pulumi.Input<string>;
   /**
@@ -73,6 +80,8 @@ export interface WorkerRoutesInputs {
   password: string;
   ssh?: string;
   sshOpts?: string[];
+  router?: RouterSsh;
+  routerKey?: string;
   /** Always set (the resource defaults it to `fe_edge`): the provider itself never imports the model. */
   frontend: string;
   instance?: string;
@@ -96,8 +105,8 @@ export interface WorkerRoutesDiff extends pulumi.dynamic.DiffResult {
 }
 
 /** Inputs whose change means another worker or endpoint: the resource is replaced (deleted first). */
-export const IDENTITY_FIELDS = ["worker", "url", "ssh", "frontend"] as const;
-const UPDATE_FIELDS = ["user", "password", "sshOpts", "instance"] as const;
+export const IDENTITY_FIELDS = ["worker", "url", "ssh", "router", "frontend"] as const;
+const UPDATE_FIELDS = ["user", "password", "sshOpts", "routerKey", "instance"] as const;
 
 /** `routes.app` or `routes["my-app"]`: a Pulumi property path. */
 function routePath(route: string, field?: string): string {
@@ -175,6 +184,10 @@ export function checkWorkerRoutes(news: WorkerRoutesInputs): pulumi.dynamic.Chec
       fail("ssh", (e as Error).message);
     }
   }
+  if (news.router !== undefined) {
+    if (news.ssh !== undefined) fail("router", "give either ssh (a Docker host) or router, not both");
+    if (news.routerKey === undefined) fail("routerKey", "is required with router (the router's SSH key)");
+  }
   const routes: Record<string, RouteSpec> = {};
   if (news.routes && typeof news.routes === "object") {
     for (const [name, spec] of Object.entries(news.routes)) {
@@ -216,8 +229,13 @@ export function checkWorkerRoutes(news: WorkerRoutesInputs): pulumi.dynamic.Chec
 }
 
 /** The worker's logical endpoint: the queue and journal key (never includes the password). */
-export function endpointKey(inputs: Pick<WorkerRoutesInputs, "ssh" | "url">): string {
-  return `${inputs.ssh ? `ssh://${inputs.ssh}` : "local"}|${inputs.url}`;
+export function endpointKey(inputs: Pick<WorkerRoutesInputs, "ssh" | "url" | "router">): string {
+  const via = inputs.router
+    ? `routeros://${inputs.router.user}@${inputs.router.host}:${inputs.router.port}`
+    : inputs.ssh
+      ? `ssh://${inputs.ssh}`
+      : "local";
+  return `${via}|${inputs.url}`;
 }
 
 /** Runs `fn` against the worker's API, through an ssh tunnel when the worker is on a remote host. */
@@ -233,6 +251,19 @@ export async function withWorker<T>(
     password: inputs.password,
     frontend: inputs.frontend,
   };
+  if (inputs.router) {
+    const tunnel = await openRouterTunnel(inputs.router, inputs.routerKey ?? "", inputs.url);
+    try {
+      return await fn({ ...target, url: tunnel.url });
+    } catch (e) {
+      // The HTTP error alone ("socket hang up") would hide why: the router's reason comes first.
+      const why = tunnel.lastError();
+      if (why && e instanceof Error) e.message = `${why}; ${e.message}`;
+      throw e;
+    } finally {
+      tunnel.close();
+    }
+  }
   if (!inputs.ssh) return fn(target);
   const tunnel = await openTunnel(inputs.ssh, inputs.sshOpts ?? [], inputs.url);
   try {
@@ -315,8 +346,9 @@ export class WorkerRoutes extends pulumi.dynamic.Resource {
         frontend: args.frontend ?? WORKER_FRONTEND,
         sshOpts: args.sshOpts ?? [],
         password: pulumi.secret(args.password),
+        ...(args.routerKey !== undefined ? { routerKey: pulumi.secret(args.routerKey) } : {}),
       },
-      { ...opts, additionalSecretOutputs: ["password"] },
+      { ...opts, additionalSecretOutputs: ["password", "routerKey"] },
       "dataplane",
       "WorkerRoutes",
     );

@@ -1,6 +1,7 @@
 /**
  * A worker: HAProxy in master-worker mode behind the load balancer (PROXY protocol), with its Data Plane API
- * sidecar sharing the config volume and the master CLI socket, and the check that gates the rollout.
+ * sidecar sharing the config volume and the master CLI socket, and the check that gates the rollout. On a Docker
+ * host or as RouterOS containers (the sidecar then mounts the worker's own mount lists).
  */
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
@@ -14,13 +15,24 @@ import {
   PATHS,
   WORKER_FRONTEND,
   WORKER_HEALTH_PORT,
+  vethOf,
   type DockerHostModel,
   type EdgeModel,
   type WorkerModel,
 } from "../config/model";
-import { renderUserlist, renderWorker, sha256 } from "../render";
-import { dockerLabels, edgeContainer, tcpHealthcheck, uploadsOf, type DockerHost } from "./docker-host";
+import type { RouterSsh } from "../dataplane/tunnel";
+import { renderUserlist, renderWorker, sha256, type RenderedFile } from "../render";
+import {
+  dockerLabels,
+  edgeContainer,
+  tcpHealthcheck,
+  uploadsOf,
+  type DockerHost,
+  type UploadFile,
+} from "./docker-host";
 import { mergeDeps } from "./options";
+import { RouterOsContainer } from "./routeros";
+import { routerContainerArgs, type RouterTarget } from "./router-target";
 import { WorkerRoutes, workerRoutesOf } from "./worker-routes";
 
 /** Inputs of {@link Worker}. */
@@ -29,8 +41,9 @@ export interface WorkerArgs {
   model: EdgeModel;
   /** This worker (staging or prod-i). */
   worker: WorkerModel;
-  /** The Docker host it runs on (provider, network, images). */
-  dockerHost: DockerHost;
+  /** Where it runs: exactly one of the Docker host (provider, network, images) or the RouterOS router. */
+  dockerHost?: DockerHost;
+  router?: RouterTarget;
 }
 
 /**
@@ -43,14 +56,39 @@ export function sha512Crypt(password: string, salt: string): string {
   return encrypt(password, `$6$${salt}`);
 }
 
+/** How the check and the routes reach a worker's Data Plane API from the machine running Pulumi. */
+interface ApiAccess {
+  /** Environment of scripts/check-worker.mjs besides the URL and credentials. */
+  checkEnv: Record<string, pulumi.Input<string>>;
+  /** The matching {@link WorkerRoutes} arguments. */
+  routesArgs: { ssh?: string; sshOpts?: string[]; router?: RouterSsh; routerKey?: pulumi.Input<string> };
+}
+
+/** What both placements of a worker build from. */
+interface WorkerParts {
+  name: string;
+  model: EdgeModel;
+  worker: WorkerModel;
+  files: Record<string, RenderedFile>;
+  /** The HAProxy container's files: bootstrap, 404 page, start script. */
+  haproxyFiles: RenderedFile[];
+  /** The API sidecar's files (`live` only; the userlist is a secret). */
+  apiFiles: UploadFile[];
+  live: boolean;
+  /** The component's `opts.dependsOn`, forwarded to every child. */
+  dependsOn: pulumi.ComponentResourceOptions["dependsOn"];
+}
+
 /** One HAProxy worker with its Data Plane API and its readiness check. */
 export class Worker extends pulumi.ComponentResource {
-  public readonly haproxy: docker.Container;
+  /** The HAProxy container (Docker container, or the RouterOS container command). */
+  public readonly haproxy: pulumi.Resource;
   /** The Data Plane API sidecar (`routeUpdates: live` only). */
-  public readonly dataplaneApi?: docker.Container;
+  public readonly dataplaneApi?: pulumi.Resource;
   /**
    * Passes once HAProxy and the Data Plane API of this worker answer: the next rollout step waits for it
-   * (`live` only; in `restart` mode the container's own health gate is the check).
+   * (`live` only; in `restart` mode the container's own health gate, or on a router its running state, is the
+   * check).
    */
   public readonly check?: command.local.Command;
   /** Data Plane API password (secret; `live` only). */
@@ -65,17 +103,139 @@ export class Worker extends pulumi.ComponentResource {
 
   constructor(name: string, args: WorkerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("haproxy-edge:worker:Worker", name, {}, opts);
-    const { model, worker, dockerHost } = args;
-    const host = worker.placement.host as DockerHostModel;
+    const { model, worker } = args;
     const dependsOn = opts?.dependsOn;
-    const child = { parent: this, provider: dockerHost.provider, dependsOn };
     const live = model.routeUpdates === "live";
+    if (!args.dockerHost === !args.router) {
+      throw new Error(`Worker ${name}: give exactly one of dockerHost or router`);
+    }
 
     // Everything but the userlist is rendered without the password: plain, hashable, diffable.
     const files = renderWorker(model, worker);
     const deployed = live ? Object.keys(files) : ["haproxy.cfg", "404.html", "start.sh"];
     this.fileHashes = Object.fromEntries(deployed.map((k) => [k, sha256(files[k].content)]));
+    const haproxyFiles = [files["haproxy.cfg"], files["404.html"], files["start.sh"]];
 
+    // `live`: a random API password; only its SHA-512 crypt hash reaches the worker (userlist file, 0600).
+    let apiFiles: UploadFile[] = [];
+    if (live) {
+      const password = new random.RandomPassword(
+        `${name}-dataplaneapi-password`,
+        { length: 32, special: false },
+        { parent: this, dependsOn },
+      );
+      const salt = new random.RandomString(
+        `${name}-dataplaneapi-salt`,
+        { length: 16, special: false },
+        { parent: this, dependsOn },
+      );
+      this.password = password.result;
+      const passwordHash = pulumi.secret(
+        pulumi.all([password.result, salt.result]).apply(([p, s]) => sha512Crypt(p, s)),
+      );
+      const userlist = passwordHash.apply((h) => renderUserlist(model, worker, h).content);
+      apiFiles = [
+        files["dataplaneapi.yml"],
+        { path: FILES.userlist, content: userlist, mode: 0o600, secret: true },
+        files["404.html"],
+        files["dataplaneapi-start.sh"],
+      ];
+    }
+
+    // The containers; `instance` changes whenever HAProxy is re-created or restarted with new files.
+    let instance: pulumi.Output<string>;
+    let apiInstance: pulumi.Output<string> | undefined;
+    let access: ApiAccess;
+    const parts: WorkerParts = { name, model, worker, files, haproxyFiles, apiFiles, live, dependsOn };
+    if (args.dockerHost) {
+      const d = this.onDocker(args.dockerHost, parts);
+      this.haproxy = d.haproxy;
+      this.dataplaneApi = d.dataplaneApi;
+      instance = d.haproxy.id;
+      apiInstance = d.dataplaneApi?.id;
+      const host = worker.placement.host as DockerHostModel;
+      const ssh = host.url.startsWith("ssh://") ? host.url.slice("ssh://".length) : "";
+      access = {
+        checkEnv: { DPAPI_SSH: ssh, DPAPI_SSH_OPTS: JSON.stringify(host.sshOpts) },
+        routesArgs: { ...(ssh ? { ssh } : {}), sshOpts: host.sshOpts },
+      };
+    } else {
+      const router = args.router as RouterTarget;
+      const r = this.onRouter(router, parts);
+      this.haproxy = r.haproxy.container;
+      this.dataplaneApi = r.dataplaneApi?.container;
+      instance = (r.haproxy.started as command.remote.Command).id;
+      apiInstance = r.dataplaneApi?.started?.id;
+      const m = router.model;
+      const ssh: RouterSsh = {
+        host: m.address,
+        port: m.port,
+        user: m.user,
+        ...(m.hostKey ? { hostKey: m.hostKey } : {}),
+      };
+      const key = pulumi.secret(m.privateKey ?? "");
+      access = {
+        checkEnv: { DPAPI_ROUTER: JSON.stringify(ssh), DPAPI_ROUTER_KEY: key },
+        routesArgs: { router: ssh, routerKey: key },
+      };
+    }
+    if (!live || !this.password || !this.dataplaneApi || !apiInstance) {
+      // `restart` mode: the routes are in the bootstrap; the container's own gate is the rollout check.
+      this.registerOutputs({ haproxy: worker.containerName, fileHashes: this.fileHashes });
+      return;
+    }
+
+    this.check = new command.local.Command(
+      `${name}-check`,
+      {
+        create: "node scripts/check-worker.mjs",
+        environment: {
+          WORKER_NAME: worker.name,
+          DPAPI_URL: worker.dataplaneApi.url,
+          DPAPI_USER: worker.dataplaneApi.user,
+          DPAPI_PASSWORD: pulumi.secret(this.password),
+          DPAPI_FRONTEND: WORKER_FRONTEND,
+          ...access.checkEnv,
+          CHECK_TIMEOUT_SECONDS: "120",
+        },
+        // Re-run whenever either container is re-created (or, on a router, HAProxy restarted with new files).
+        triggers: [instance, apiInstance],
+        logging: "stdoutAndStderr",
+      },
+      { parent: this, dependsOn: mergeDeps(dependsOn, [this.haproxy, this.dataplaneApi]) },
+    );
+
+    // The routes go in through the API only once the worker is proven ready; a new HAProxy container (which may
+    // start from a fresh bootstrap configuration) re-applies them.
+    this.routes = new WorkerRoutes(
+      `${name}-routes`,
+      {
+        worker: worker.name,
+        url: worker.dataplaneApi.url,
+        user: worker.dataplaneApi.user,
+        password: this.password,
+        ...access.routesArgs,
+        frontend: WORKER_FRONTEND,
+        instance,
+        routes: workerRoutesOf(model.routes),
+      },
+      { parent: this, dependsOn: mergeDeps(dependsOn, [this.check]) },
+    );
+
+    this.registerOutputs({
+      haproxy: worker.containerName,
+      dataplaneApi: worker.dataplaneApiContainerName,
+      endpoint: worker.dataplaneApi.endpoint,
+      fileHashes: this.fileHashes,
+    });
+  }
+
+  /** Docker: volumes, the HAProxy container and (live) the API sidecar on the same volumes. */
+  private onDocker(
+    dockerHost: DockerHost,
+    { name, model, worker, files, haproxyFiles, apiFiles, live, dependsOn }: WorkerParts,
+  ): { haproxy: docker.Container; dataplaneApi?: docker.Container } {
+    const child = { parent: this, provider: dockerHost.provider, dependsOn };
     const volume = (suffix: string, labels: Record<string, string> = {}) =>
       new docker.Volume(
         `${name}-${suffix}`,
@@ -90,22 +250,20 @@ export class Worker extends pulumi.ComponentResource {
       "haproxy-edge.bootstrap-sha256": this.fileHashes["haproxy.cfg"],
     });
     const masterVolume = volume("master");
-
     const shared = [
       { volumeName: configVolume.name, containerPath: PATHS.workerConfigDir },
       { volumeName: masterVolume.name, containerPath: PATHS.workerMasterDir },
     ];
-    const network = [{ name: dockerHost.network.name, aliases: [worker.alias] }];
 
-    this.haproxy = edgeContainer(
+    const haproxy = edgeContainer(
       `${name}-haproxy`,
       {
         name: worker.containerName,
         image: dockerHost.images[model.images.haproxy].imageId,
         startScript: files["start.sh"].path,
-        uploads: uploadsOf([files["haproxy.cfg"], files["404.html"], files["start.sh"]]),
+        uploads: uploadsOf(haproxyFiles),
         volumes: shared,
-        networksAdvanced: network,
+        networksAdvanced: [{ name: dockerHost.network.name, aliases: [worker.alias] }],
         ports: worker.publish
           ? [
               {
@@ -122,42 +280,16 @@ export class Worker extends pulumi.ComponentResource {
       },
       { ...child, dependsOn: mergeDeps(dependsOn, [configVolume, masterVolume]) },
     );
-    if (!live) {
-      // `restart` mode: the routes are in the bootstrap; the container's health gate is the rollout check.
-      this.registerOutputs({ haproxy: this.haproxy.name, fileHashes: this.fileHashes });
-      return;
-    }
+    if (!live) return { haproxy };
 
-    const password = new random.RandomPassword(
-      `${name}-dataplaneapi-password`,
-      { length: 32, special: false },
-      { parent: this, dependsOn },
-    );
-    const salt = new random.RandomString(
-      `${name}-dataplaneapi-salt`,
-      { length: 16, special: false },
-      { parent: this, dependsOn },
-    );
-    this.password = password.result;
-    const passwordHash = pulumi.secret(
-      pulumi.all([password.result, salt.result]).apply(([p, s]) => sha512Crypt(p, s)),
-    );
-
-    const userlist = passwordHash.apply((h) => renderUserlist(model, worker, h).content);
     const stateVolume = volume("api-state");
-
-    this.dataplaneApi = edgeContainer(
+    const dataplaneApi = edgeContainer(
       `${name}-dataplaneapi`,
       {
         name: worker.dataplaneApiContainerName,
         image: dockerHost.images[model.images.dataplaneApi].imageId,
         startScript: files["dataplaneapi-start.sh"].path,
-        uploads: uploadsOf([
-          files["dataplaneapi.yml"],
-          { path: FILES.userlist, content: userlist, mode: 0o600, secret: true },
-          files["404.html"],
-          files["dataplaneapi-start.sh"],
-        ]),
+        uploads: uploadsOf(apiFiles),
         volumes: [...shared, { volumeName: stateVolume.name, containerPath: PATHS.dataplaneStateDir }],
         networksAdvanced: [{ name: dockerHost.network.name, aliases: [`${worker.alias}-dataplaneapi`] }],
         // The API is published on the Docker host's loopback only.
@@ -172,57 +304,70 @@ export class Worker extends pulumi.ComponentResource {
         healthcheck: tcpHealthcheck(DATAPLANE_API_CONTAINER_PORT),
         labels: dockerLabels(model.stack, "dataplaneapi", { "haproxy-edge.worker": worker.name }),
       },
-      {
-        ...child,
-        dependsOn: mergeDeps(dependsOn, [this.haproxy, stateVolume]),
-      },
+      { ...child, dependsOn: mergeDeps(dependsOn, [haproxy, stateVolume]) },
     );
+    return { haproxy, dataplaneApi };
+  }
 
-    const ssh = host.url.startsWith("ssh://") ? host.url.slice("ssh://".length) : "";
-    this.check = new command.local.Command(
-      `${name}-check`,
-      {
-        create: "node scripts/check-worker.mjs",
-        environment: {
-          WORKER_NAME: worker.name,
-          DPAPI_URL: `http://127.0.0.1:${worker.dataplaneApi.publishedPort}`,
-          DPAPI_USER: worker.dataplaneApi.user,
-          DPAPI_PASSWORD: pulumi.secret(password.result),
-          DPAPI_FRONTEND: WORKER_FRONTEND,
-          DPAPI_SSH: ssh,
-          DPAPI_SSH_OPTS: JSON.stringify(host.sshOpts),
-          CHECK_TIMEOUT_SECONDS: "120",
-        },
-        // Re-run whenever either container is re-created.
-        triggers: [this.haproxy.id, this.dataplaneApi.id],
-        logging: "stdoutAndStderr",
-      },
-      { parent: this, dependsOn: mergeDeps(dependsOn, [this.haproxy, this.dataplaneApi]) },
+  /**
+   * RouterOS: the HAProxy container (its own veth on the container bridge; edge files, config and master socket
+   * mounts) and (live) the API sidecar with its own veth, its files and state, and the worker's config and
+   * master-socket mount lists: the same router directories at the same paths, as the Docker volumes are shared.
+   */
+  private onRouter(
+    router: RouterTarget,
+    { name, model, worker, files, haproxyFiles, apiFiles, live, dependsOn }: WorkerParts,
+  ): { haproxy: RouterOsContainer; dataplaneApi?: RouterOsContainer } {
+    const haproxy = new RouterOsContainer(
+      `${name}-container`,
+      routerContainerArgs(router, model.stack, {
+        containerName: worker.containerName,
+        image: model.images.haproxy,
+        veth: vethOf(worker.placement, worker.name),
+        cmd: files["start.sh"].path,
+        rootVolume: `${worker.name}-root`,
+        mounts: [
+          { id: "edge", volume: `${worker.name}-edge`, dst: PATHS.edgeDir, readOnly: true },
+          { id: "config", volume: `${worker.name}-config`, dst: PATHS.workerConfigDir, readOnly: false },
+          { id: "master", volume: `${worker.name}-master`, dst: PATHS.workerMasterDir, readOnly: false },
+        ],
+        files: haproxyFiles,
+        filesMount: "edge",
+        start: true,
+      }),
+      { parent: this, dependsOn: mergeDeps(dependsOn, router.host.ready) },
     );
+    if (!live) return { haproxy };
 
-    // The routes go in through the API only once the worker is proven ready; a new HAProxy container (which may
-    // start from a fresh bootstrap configuration) re-applies them.
-    this.routes = new WorkerRoutes(
-      `${name}-routes`,
+    const apiVeth = worker.dataplaneApi.veth;
+    if (!apiVeth) throw new Error(`haproxy-edge bug: no API veth for ${worker.name} on a router`);
+    const dataplaneApi = new RouterOsContainer(
+      `${name}-dataplaneapi`,
       {
-        worker: worker.name,
-        url: `http://127.0.0.1:${worker.dataplaneApi.publishedPort}`,
-        user: worker.dataplaneApi.user,
-        password: password.result,
-        ...(ssh ? { ssh } : {}),
-        sshOpts: host.sshOpts,
-        frontend: WORKER_FRONTEND,
-        instance: this.haproxy.id,
-        routes: workerRoutesOf(model.routes),
+        ...routerContainerArgs(router, model.stack, {
+          containerName: worker.dataplaneApiContainerName,
+          image: model.images.dataplaneApi,
+          veth: apiVeth,
+          cmd: files["dataplaneapi-start.sh"].path,
+          rootVolume: `${worker.name}-api-root`,
+          mounts: [
+            { id: "edge", volume: `${worker.name}-api-edge`, dst: PATHS.edgeDir, readOnly: true },
+            {
+              id: "state",
+              volume: `${worker.name}-api-state`,
+              dst: PATHS.dataplaneStateDir,
+              readOnly: false,
+            },
+          ],
+          files: apiFiles,
+          filesMount: "edge",
+          start: true,
+        }),
+        sharedMountLists: [haproxy.mountLists.config, haproxy.mountLists.master],
       },
-      { parent: this, dependsOn: mergeDeps(dependsOn, [this.check]) },
+      // After HAProxy (which owns the shared mounts): destroy removes the sidecar first.
+      { parent: this, dependsOn: mergeDeps(dependsOn, [...router.host.ready, haproxy]) },
     );
-
-    this.registerOutputs({
-      haproxy: this.haproxy.name,
-      dataplaneApi: this.dataplaneApi.name,
-      endpoint: worker.dataplaneApi.endpoint,
-      fileHashes: this.fileHashes,
-    });
+    return { haproxy, dataplaneApi };
   }
 }

@@ -3,7 +3,13 @@
  * {@link StackConfig}. Pure data: no Pulumi types, no I/O.
  */
 import { ConfigError, addressInSubnet, parseStackConfig, type ParseContext } from "./parse";
-import type { DockerHostConfig, RouteConfig, RouterOsHostConfig, StackConfig } from "./schema";
+import {
+  MAX_PRODUCTION_WORKERS,
+  type DockerHostConfig,
+  type RouteConfig,
+  type RouterOsHostConfig,
+  type StackConfig,
+} from "./schema";
 
 /** Where things live inside the containers (the same on Docker and RouterOS). */
 export const PATHS = {
@@ -91,7 +97,7 @@ export interface WorkerModel {
   /** 0 for staging, i for prod-i. */
   index: number;
   placement: Placement;
-  /** Docker container names. */
+  /** Container names (the API sidecar is `<stack>-<worker>-dataplaneapi` on Docker, `-api` on a router). */
   containerName: string;
   dataplaneApiContainerName: string;
   /** Network alias on the edge network (DNS name the load balancer uses on the same host). */
@@ -106,8 +112,15 @@ export interface WorkerModel {
   trustedSources: string[];
   dataplaneApi: {
     user: string;
-    /** Published on the Docker host's 127.0.0.1. */
+    /** Published on the Docker host's 127.0.0.1 (Docker placement). */
     publishedPort: number;
+    /**
+     * The API's URL on its host: `http://127.0.0.1:<publishedPort>` on a Docker host (through an `ssh -L` tunnel
+     * for a remote one), `http://<veth address>:5555` on a router (through an SSH forward on the router).
+     */
+    url: string;
+    /** RouterOS only: the sidecar's own veth on the container bridge. */
+    veth?: { name: string; address: string };
     /** How an operator (or the Pulumi program) reaches the API. */
     endpoint: string;
   };
@@ -165,13 +178,21 @@ function defined<T>(value: T | undefined, what: string): T {
   return value;
 }
 
-/** Address slot of each service on a router's container subnet (stable whatever else is placed there). */
-function routerSlot(service: string): number {
+/**
+ * Address slot of each service on a router's container subnet (stable whatever else is placed there): lb .2,
+ * certbot .3, staging .4, prod-i .4+i, then the workers' Data Plane API sidecars (`api-<worker index>`).
+ */
+export function routerSlot(service: string): number {
   if (service === "lb") return 2;
   if (service === "certbot") return 3;
   if (service === "staging") return 4;
+  const api = /^api-(\d+)$/.exec(service);
+  if (api) return ROUTER_API_SLOT_BASE + Number(api[1]);
   return 4 + Number(service.replace("prod-", ""));
 }
+
+/** First slot of the Data Plane API sidecars on a router (after every possible worker). */
+export const ROUTER_API_SLOT_BASE = 5 + MAX_PRODUCTION_WORKERS;
 
 function hostModel(name: string, h: StackConfig["hosts"][string]): HostModel {
   if (h.kind === "docker") return { ...h, name };
@@ -187,12 +208,14 @@ function hostModel(name: string, h: StackConfig["hosts"][string]): HostModel {
 
 function placement(host: HostModel, service: string): Placement {
   if (host.kind !== "routeros") return { host };
+  return { host, veth: routerVeth(host, service) };
+}
+
+/** The veth of `service` on a router: `<prefix><service>` (`<prefix>api<i>` for a sidecar) at its slot. */
+function routerVeth(host: RouterOsHostModel, service: string): { name: string; address: string } {
   return {
-    host,
-    veth: {
-      name: `${host.vethPrefix}${service}`,
-      address: addressInSubnet(host.subnet, routerSlot(service)),
-    },
+    name: `${host.vethPrefix}${service.replace(/^api-/, "api")}`,
+    address: addressInSubnet(host.subnet, routerSlot(service)),
   };
 }
 
@@ -219,31 +242,58 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
   const workerHosts = [c.stagingWorkerHost, ...c.productionWorkerHosts];
   const workers: WorkerModel[] = workerHosts.map((hostName, index) => {
     const name = index === 0 ? "staging" : `prod-${index}`;
-    const host = defined(byName.get(hostName), `host ${hostName}`) as DockerHostModel;
-    const sameHost = hostName === c.loadBalancerHost;
-    const publish = sameHost
-      ? undefined
-      : { address: defined(host.address, `hosts.${hostName}.address`), port: c.workerPort + index };
-    const lbAddress = lbHost.address;
+    const host = defined(byName.get(hostName), `host ${hostName}`);
+    const where = placement(host, name);
     const publishedPort = c.dataplaneApiPort + index;
-    return {
+    const common = {
       name,
-      role: index === 0 ? "staging" : "production",
+      role: index === 0 ? ("staging" as const) : ("production" as const),
       index,
-      placement: placement(host, name),
+      placement: where,
       containerName: `${stack}-${name}`,
       dataplaneApiContainerName: `${stack}-${name}-dataplaneapi`,
       alias: name,
       port: c.workerPort,
+    };
+    if (host.kind === "routeros") {
+      // On a router (with the load balancer, validation ensures): reached on the container bridge, from the load
+      // balancer's veth only; the API sidecar has its own veth, reached through an SSH forward on the router.
+      const veth = vethOf(where, name);
+      const lbVeth = vethOf(placement(lbHost, "lb"), "lb");
+      const apiVeth = routerVeth(host, `api-${index}`);
+      const url = `http://${apiVeth.address}:${DATAPLANE_API_CONTAINER_PORT}`;
+      return {
+        ...common,
+        // Shorter than on Docker: RouterOS names (mount lists `<container>-<mount>`) stop at 63 characters.
+        dataplaneApiContainerName: `${stack}-${name}-api`,
+        upstream: { address: veth.address, port: c.workerPort },
+        trustedSources: [`${lbVeth.address}/32`],
+        dataplaneApi: {
+          user: c.dataplaneApiUser,
+          publishedPort,
+          url,
+          veth: apiVeth,
+          endpoint: `${url} on ${host.name}'s container bridge (ssh -L ${publishedPort}:${apiVeth.address}:${DATAPLANE_API_CONTAINER_PORT} ${host.user}@${host.address} -p ${host.port}; needs /ip ssh forwarding-enabled=local)`,
+        },
+      };
+    }
+    const sameHost = hostName === c.loadBalancerHost;
+    const publish = sameHost
+      ? undefined
+      : { address: defined(host.address, `hosts.${hostName}.address`), port: c.workerPort + index };
+    const url = `http://127.0.0.1:${publishedPort}`;
+    return {
+      ...common,
       upstream: publish ?? { address: name, port: c.workerPort },
       publish,
-      trustedSources: sameHost ? [host.subnet] : [`${lbAddress}/32`],
+      trustedSources: sameHost ? [host.subnet] : [`${lbHost.address}/32`],
       dataplaneApi: {
         user: c.dataplaneApiUser,
         publishedPort,
+        url,
         endpoint: host.url.startsWith("ssh://")
-          ? `http://127.0.0.1:${publishedPort} on ${host.url.replace(/^ssh:\/\//, "")} (ssh -L ${publishedPort}:127.0.0.1:${publishedPort})`
-          : `http://127.0.0.1:${publishedPort}`,
+          ? `${url} on ${host.url.replace(/^ssh:\/\//, "")} (ssh -L ${publishedPort}:127.0.0.1:${publishedPort})`
+          : url,
       },
     };
   });

@@ -242,14 +242,20 @@ function crossChecks(
         );
       }
     }
-    // Workers run the Data Plane API next to HAProxy; on RouterOS that is not supported yet.
+    // A worker on a router is reached over the router's container bridge: the load balancer must be there too.
     for (const p of placements.filter(
       (q) => q.path.startsWith("staging") || q.path.startsWith("production"),
     )) {
-      if (p.host && Object.hasOwn(hosts, p.host) && hosts[p.host].kind === "routeros") {
+      if (
+        p.host &&
+        Object.hasOwn(hosts, p.host) &&
+        hosts[p.host].kind === "routeros" &&
+        c.loadBalancerHost !== undefined &&
+        p.host !== c.loadBalancerHost
+      ) {
         add(
           p.path,
-          "workers must be placed on a Docker host (RouterOS placement covers the load balancer and certbot)",
+          `must be the load balancer's host "${c.loadBalancerHost}" to place a worker on router "${p.host}": the load balancer reaches it on the router's container bridge`,
           p.host,
         );
       }
@@ -274,13 +280,19 @@ function crossChecks(
         );
       }
       const len = Number(h.subnet.split("/")[1]);
-      const services = placements.filter((p) => p.host === name).length;
-      // Slots: network, router (.1), lb (.2), certbot (.3), staging (.4), prod-i (.4+i), broadcast.
-      const needed = 5 + MAX_PRODUCTION_WORKERS;
-      if (services > 0 && 2 ** (32 - len) < needed + 1) {
+      const here = placements.filter((p) => p.host === name);
+      // Slots: network, router (.1), lb (.2), certbot (.3), staging (.4), prod-i (.4+i); with live route updates
+      // the workers' API sidecars (.5+max+i); broadcast. Every possible worker keeps its slot, so adding one
+      // later never renumbers the others.
+      const sidecars =
+        (c.routeUpdates ?? "live") === "live" &&
+        here.some((p) => p.path.startsWith("staging") || p.path.startsWith("production"));
+      const needed = (sidecars ? 6 + 2 * MAX_PRODUCTION_WORKERS : 5 + MAX_PRODUCTION_WORKERS) + 1;
+      if (here.length > 0 && 2 ** (32 - len) < needed) {
+        const prefix = 32 - Math.ceil(Math.log2(needed));
         add(
           `hosts.${name}.subnet`,
-          `is too small: use a /27 or larger (${needed} addresses are reserved)`,
+          `is too small: use a /${prefix} or larger (${needed} addresses are reserved${sidecars ? ", Data Plane API sidecars included" : ""})`,
           h.subnet,
         );
       }

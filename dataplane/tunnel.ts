@@ -120,3 +120,117 @@ export async function openTunnel(
     `ssh tunnel to ${target} (127.0.0.1:${remotePort}): ${why}${stderr ? `: ${stderr.trim()}` : ""}`,
   );
 }
+
+/** SSH access to a RouterOS router, as the stack configures it. */
+export interface RouterSsh {
+  host: string;
+  port: number;
+  user: string;
+  /** The router's host key (`ssh-ed25519 AAAA...`); when given, any other key is refused. */
+  hostKey?: string;
+}
+
+/** An open tunnel through a router; `lastError` says why the router refused a forward, if it did. */
+export interface RouterTunnel extends Tunnel {
+  lastError(): string | undefined;
+}
+
+/** The hint for a refused forward (RouterOS' default is `forwarding-enabled=no`). */
+export const ROUTER_FORWARDING_HINT =
+  "the router refuses SSH port forwarding: enable it with `/ip ssh set forwarding-enabled=local`";
+
+/**
+ * Opens a tunnel to `url` (an address on the router's container bridge) through the router's SSH server, with
+ * the stack's key held in memory (never written to disk) and the router's host key pinned when it is known.
+ * Each local connection becomes one `direct-tcpip` channel. Resolves once SSH is authenticated.
+ * @throws if SSH does not connect and authenticate within `timeoutMs`, or the host key does not match.
+ */
+export async function openRouterTunnel(
+  router: RouterSsh,
+  privateKey: string,
+  url: string,
+  timeoutMs = 30_000,
+): Promise<RouterTunnel> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const net = require("node:net") as typeof import("node:net");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Client } = require("ssh2") as typeof import("ssh2");
+  const target = new URL(url);
+  const remoteHost = target.hostname;
+  const remotePort = Number(target.port || 80);
+  const where = `${router.user}@${router.host}:${router.port}`;
+  const pinned = router.hostKey ? Buffer.from(router.hostKey.split(/\s+/)[1] ?? "", "base64") : undefined;
+  let hostKeyMismatch = false;
+  let lastError: string | undefined;
+
+  const conn = new Client();
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      conn.end();
+      reject(new Error(`ssh tunnel through ${where}: no SSH session within ${timeoutMs} ms`));
+    }, timeoutMs);
+    conn.once("ready", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    conn.once("error", (e: Error) => {
+      clearTimeout(timer);
+      const why = hostKeyMismatch
+        ? "the router's host key does not match hosts.<router>.hostKey"
+        : e.message.replace(/-----BEGIN[\s\S]*$/, "");
+      reject(new Error(`ssh tunnel through ${where}: ${why}`));
+    });
+    conn.connect({
+      host: router.host,
+      port: router.port,
+      username: router.user,
+      privateKey,
+      readyTimeout: timeoutMs,
+      keepaliveInterval: 10_000,
+      keepaliveCountMax: 3,
+      ...(pinned
+        ? {
+            hostVerifier: (key: Buffer) => {
+              hostKeyMismatch = !key.equals(pinned);
+              return !hostKeyMismatch;
+            },
+          }
+        : {}),
+    });
+  });
+  // Errors after the session is up (e.g. the router closed it) end the tunnel; they are reported per forward.
+  conn.on("error", (e: Error) => (lastError = e.message));
+
+  const server = net.createServer((socket) => {
+    socket.on("error", () => socket.destroy());
+    conn.forwardOut("127.0.0.1", 0, remoteHost, remotePort, (err, channel) => {
+      if (err) {
+        const reason = (err as Error & { reason?: number }).reason;
+        // RFC 4254 §5.1: 1 = administratively prohibited (forwarding disabled), 2 = connect failed.
+        lastError =
+          reason === 1
+            ? `${ROUTER_FORWARDING_HINT} (${err.message})`
+            : `the router cannot reach ${remoteHost}:${remotePort}: ${err.message}`;
+        socket.destroy();
+        return;
+      }
+      socket.pipe(channel).pipe(socket);
+      channel.on("error", () => socket.destroy());
+      socket.on("close", () => channel.close());
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const addr = server.address();
+  const localPort = typeof addr === "object" && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${localPort}`,
+    lastError: () => lastError,
+    close: () => {
+      server.close();
+      conn.end();
+    },
+  };
+}

@@ -126,22 +126,23 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
 export function renderWorker(model: EdgeModel, worker: WorkerModel): Record<string, RenderedFile> {
   const lb = model.loadBalancer;
   const common = { stack: model.stack, name: worker.name, role: worker.role };
+  const bootstrap = file(
+    FILES.workerBootstrap,
+    render("worker-haproxy.cfg", {
+      ...common,
+      maxConnections: lb.maxConnections,
+      timeouts: lb.timeouts,
+      frontend: WORKER_FRONTEND,
+      port: worker.port,
+      trustedSources: worker.trustedSources.join(" "),
+      healthUri: HEALTH_URI,
+      healthPort: WORKER_HEALTH_PORT,
+      notFoundFile: FILES.notFoundPage,
+      ...(model.routeUpdates === "restart" ? staticRoutesView(model) : {}),
+    }),
+  );
   return {
-    "haproxy.cfg": file(
-      FILES.workerBootstrap,
-      render("worker-haproxy.cfg", {
-        ...common,
-        maxConnections: lb.maxConnections,
-        timeouts: lb.timeouts,
-        frontend: WORKER_FRONTEND,
-        port: worker.port,
-        trustedSources: worker.trustedSources.join(" "),
-        healthUri: HEALTH_URI,
-        healthPort: WORKER_HEALTH_PORT,
-        notFoundFile: FILES.notFoundPage,
-        ...(model.routeUpdates === "restart" ? staticRoutesView(model) : {}),
-      }),
-    ),
+    "haproxy.cfg": bootstrap,
     "dataplaneapi.yml": file(
       FILES.dataplaneApiConfig,
       render("dataplaneapi.yml", {
@@ -163,6 +164,8 @@ export function renderWorker(model: EdgeModel, worker: WorkerModel): Record<stri
         configDir: PATHS.workerConfigDir,
         configFile: FILES.workerConfig,
         bootstrapFile: FILES.workerBootstrap,
+        bootstrapSha256: sha256(bootstrap.content),
+        bootstrapMark: `${PATHS.workerConfigDir}/.bootstrap-sha256`,
         masterDir: PATHS.workerMasterDir,
         masterSocket: FILES.workerMasterSocket,
       }),

@@ -6,14 +6,17 @@
  *
  * It proves, through the worker's Data Plane API: HAProxy is up (`/v3/health`), the worker's frontend exists,
  * and the API refuses requests without credentials (401). For a worker on a remote Docker host it reaches the
- * API (published on that host's 127.0.0.1) through an `ssh -L` tunnel.
+ * API (published on that host's 127.0.0.1) through an `ssh -L` tunnel; for a worker on a RouterOS router, through
+ * an SSH forward on the router to the API sidecar's veth address (the key stays in memory).
  *
  * Environment: WORKER_NAME, DPAPI_URL, DPAPI_USER, DPAPI_PASSWORD (secret: never printed),
  * DPAPI_FRONTEND, DPAPI_SSH ("user@host[:port]" or empty), DPAPI_SSH_OPTS (JSON array),
+ * DPAPI_ROUTER (JSON {host, port, user, hostKey?} or empty), DPAPI_ROUTER_KEY (secret: the router's SSH key),
  * CHECK_TIMEOUT_SECONDS (total budget, default 120).
  */
 import { spawn } from "node:child_process";
 import { createServer, connect } from "node:net";
+import { Client } from "ssh2";
 
 const env = process.env;
 const name = env.WORKER_NAME ?? "worker";
@@ -70,13 +73,85 @@ async function get(url, auth) {
   return { status: res.status, body: await res.text() };
 }
 
+/**
+ * A local port forwarded through the router's SSH server to `url`'s host and port.
+ * @param {string} url
+ * @returns {Promise<{ base: string, close: () => void, lastError: () => string }>}
+ */
+async function routerTunnel(url) {
+  const router = JSON.parse(required("DPAPI_ROUTER"));
+  const where = `${router.user}@${router.host}:${router.port}`;
+  const target = new URL(url);
+  const pinned = router.hostKey
+    ? Buffer.from(String(router.hostKey).split(/\s+/)[1] ?? "", "base64")
+    : undefined;
+  const conn = new Client();
+  let lastError = "";
+  await new Promise((ok) => {
+    const budget = Math.max(1000, Math.min(30_000, deadline - Date.now()));
+    const timer = setTimeout(
+      () => fail(`no SSH session with the router ${where} within ${budget} ms`),
+      budget,
+    );
+    conn.once("ready", () => {
+      clearTimeout(timer);
+      ok(undefined);
+    });
+    conn.once("error", (e) =>
+      fail(`SSH to the router ${where}: ${e.message.replace(/-----BEGIN[\s\S]*$/, "")}`),
+    );
+    conn.connect({
+      host: router.host,
+      port: router.port,
+      username: router.user,
+      privateKey: required("DPAPI_ROUTER_KEY"),
+      readyTimeout: budget,
+      ...(pinned ? { hostVerifier: (/** @type {Buffer} */ key) => key.equals(pinned) } : {}),
+    });
+  });
+  const server = createServer((socket) => {
+    socket.on("error", () => socket.destroy());
+    conn.forwardOut("127.0.0.1", 0, target.hostname, Number(target.port || 80), (err, channel) => {
+      if (err) {
+        const reason = /** @type {{ reason?: number }} */ (err).reason;
+        // Forwarding disabled will not fix itself: fail at once instead of retrying until the deadline.
+        if (reason === 1)
+          fail(
+            `the router refuses SSH port forwarding: enable it with \`/ip ssh set forwarding-enabled=local\` (${err.message})`,
+          );
+        lastError = `the router cannot reach ${target.host}: ${err.message}`;
+        socket.destroy();
+        return;
+      }
+      socket.pipe(channel).pipe(socket);
+      channel.on("error", () => socket.destroy());
+    });
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", () => ok(undefined)));
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  return {
+    base: `http://127.0.0.1:${port}`,
+    lastError: () => lastError,
+    close: () => {
+      server.close();
+      conn.end();
+    },
+  };
+}
+
 async function main() {
   let base = required("DPAPI_URL").replace(/\/$/, "");
   const auth = `${required("DPAPI_USER")}:${required("DPAPI_PASSWORD")}`;
   const frontend = required("DPAPI_FRONTEND");
   /** @type {import("node:child_process").ChildProcess | undefined} */
   let tunnel;
-  if (env.DPAPI_SSH) {
+  /** @type {Awaited<ReturnType<typeof routerTunnel>> | undefined} */
+  let viaRouter;
+  if (env.DPAPI_ROUTER) {
+    viaRouter = await routerTunnel(base);
+    base = viaRouter.base;
+  } else if (env.DPAPI_SSH) {
     const m = /^([^@\s]+@)?([^:\s]+)(?::(\d+))?$/.exec(env.DPAPI_SSH);
     if (!m) fail(`DPAPI_SSH must be user@host[:port], got ${env.DPAPI_SSH}`);
     const target = /** @type {RegExpExecArray} */ (m);
@@ -107,6 +182,7 @@ async function main() {
         last = `GET /v3/health: ${health.status} ${health.body.trim()}`;
       } catch (e) {
         last = `GET /v3/health: ${e instanceof Error ? e.message : String(e)}`;
+        if (viaRouter?.lastError()) last = `${viaRouter.lastError()}; ${last}`;
       }
       if (Date.now() > deadline) fail(`the Data Plane API at ${env.DPAPI_URL} is not ready: ${last}`);
       await new Promise((r) => setTimeout(r, 1000));
@@ -120,6 +196,7 @@ async function main() {
     );
   } finally {
     tunnel?.kill();
+    viaRouter?.close();
   }
 }
 

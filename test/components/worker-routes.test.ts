@@ -429,10 +429,12 @@ describe("components/worker-routes", () => {
       const sf = await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: true });
       assert.ok(!sf.containsSecrets);
       const requires = [...sf.text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]);
+      // Besides Node built-ins, only ssh2 (the router tunnel), which the engine's loader resolves from the
+      // program's node_modules: it runs the provider with the program's directory as its working directory.
       assert.deepEqual(
-        requires.filter((r) => !r.startsWith("node:")),
-        [],
-        "only Node built-ins are required at run time",
+        [...new Set(requires.filter((r) => !r.startsWith("node:")))],
+        ["ssh2"],
+        "only Node built-ins and ssh2 are required at run time",
       );
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "worker-routes-provider-"));
       try {
@@ -443,6 +445,8 @@ describe("components/worker-routes", () => {
           const requireFromString = require(${JSON.stringify(require.resolve("require-from-string"))});
           const text = require("node:fs").readFileSync(${JSON.stringify(file)}, "utf8");
           const provider = requireFromString(text).handler();
+          // What the router tunnel requires resolves the way the engine's loader resolves it.
+          requireFromString('module.exports = require("ssh2").Client');
           const inputs = JSON.parse(process.argv[1]);
           (async () => {
             const out = { methods: Object.keys(provider).sort() };
@@ -484,6 +488,8 @@ function run(
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
+      // The program's directory, as for the engine's dynamic provider process.
+      cwd: path.join(__dirname, "..", ".."),
       stdio: ["ignore", "pipe", "pipe"],
       env: { PATH: process.env.PATH ?? "" },
     });

@@ -164,6 +164,24 @@ describe("config/parse", () => {
       parseOk(c);
     });
 
+    it("accepts every service on one router: workers next to the load balancer, a /27 in restart mode", () => {
+      const c = baseline();
+      withRouter(c);
+      withAcme(c);
+      Object.assign(c, {
+        loadBalancerHost: "r1",
+        stagingWorkerHost: "r1",
+        productionWorkerHosts: ["r1", "r1"],
+        routeUpdates: "restart",
+      });
+      c.hosts.r1.subnet = "172.20.0.0/27";
+      const cfg = parseOk(c, { secretKeys: ALL_SECRETS });
+      assert.equal(cfg.stagingWorkerHost, "r1");
+      c.routeUpdates = "live";
+      c.hosts.r1.subnet = "172.20.0.0/26";
+      parseOk(c, { secretKeys: ALL_SECRETS });
+    });
+
     it("accepts a worker on another Docker host when both hosts have an address", () => {
       const c = baseline();
       c.hosts.local.address = "192.168.1.10";
@@ -489,15 +507,42 @@ describe("config/parse", () => {
       message: /must be an IPv4 address: workers on other hosts accept PROXY protocol only from it/,
     },
     {
-      title: "a worker on a RouterOS host",
+      title: "a worker on a router the load balancer is not on",
       mutate: (c) => {
         withRouter(c);
         c.stagingWorkerHost = "r1";
       },
       ctx: { secretKeys: ALL_SECRETS },
       path: "stagingWorkerHost",
-      message: /workers must be placed on a Docker host/,
+      message:
+        /must be the load balancer's host "local" to place a worker on router "r1": the load balancer reaches it on the router's container bridge/,
       value: "r1",
+    },
+    {
+      title: "a production worker on a router the load balancer is not on",
+      mutate: (c) => {
+        withRouter(c);
+        c.productionWorkerHosts = ["local", "r1"];
+      },
+      ctx: { secretKeys: ALL_SECRETS },
+      path: "productionWorkerHosts[1]",
+      message: /must be the load balancer's host "local" to place a worker on router "r1"/,
+      value: "r1",
+    },
+    {
+      title: "a RouterOS /27 with live workers on it (their API sidecars need slots too)",
+      mutate: (c) => {
+        withRouter(c);
+        c.hosts.r1.subnet = "172.20.0.0/27";
+        c.loadBalancerHost = "r1";
+        c.stagingWorkerHost = "r1";
+        c.productionWorkerHosts = ["r1"];
+      },
+      ctx: { secretKeys: ALL_SECRETS },
+      path: "hosts.r1.subnet",
+      message:
+        /is too small: use a \/26 or larger \(39 addresses are reserved, Data Plane API sidecars included\)/,
+      value: "172.20.0.0/27",
     },
     // Hosts.
     {

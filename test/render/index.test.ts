@@ -634,7 +634,7 @@ describe("render/index", () => {
           }
         });
 
-        it("starts HAProxy with the master CLI on a 0600 unix socket and seeds the config once", () => {
+        it("starts HAProxy with the master CLI on a 0600 unix socket and seeds the config once per bootstrap", () => {
           const s = renderWorker(model, model.workers[0])["start.sh"];
           assert.equal(s.mode, 0o755);
           assert.ok(s.content.includes(`-S '${FILES.workerMasterSocket},mode,600'`), s.content);
@@ -642,18 +642,23 @@ describe("render/index", () => {
             s.content,
             /^exec haproxy -W -db -S .* -f '\/usr\/local\/etc\/haproxy\/haproxy\.cfg'$/m,
           );
-          assert.ok(s.content.includes(`if [ ! -s '${FILES.workerConfig}' ]; then`), s.content);
+          const bootstrap = renderWorker(model, model.workers[0])["haproxy.cfg"].content;
+          assert.ok(s.content.includes(`if [ ! -s '${FILES.workerConfig}' ] || `), s.content);
+          assert.ok(s.content.includes(`!= '${sha256(bootstrap)}' ]; then`), s.content);
         });
 
-        it("worker start.sh under dash: copies the bootstrap only when the config is absent or empty", function () {
+        it("worker start.sh under dash: copies the bootstrap only when the config is absent or empty, or the bootstrap changed", function () {
           this.timeout(10_000);
           const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "haproxy-edge-start-"));
           try {
-            const view = (p: (s: string) => string) => ({
+            const bootstrapSha256 = sha256(renderWorker(model, model.workers[0])["haproxy.cfg"].content);
+            const view = (p: (s: string) => string, hash = bootstrapSha256) => ({
               stack: model.stack,
               configDir: p(PATHS.workerConfigDir),
               configFile: p(FILES.workerConfig),
               bootstrapFile: p(FILES.workerBootstrap),
+              bootstrapSha256: hash,
+              bootstrapMark: p(`${PATHS.workerConfigDir}/.bootstrap-sha256`),
               masterDir: p(PATHS.workerMasterDir),
               masterSocket: p(FILES.workerMasterSocket),
             });
@@ -703,6 +708,23 @@ describe("render/index", () => {
             assert.equal(r.status, 0, r.stderr);
             assert.equal(fs.readFileSync(inTmp(FILES.workerConfig), "utf8"), "bootstrap\n");
             assert.ok(!fs.existsSync(`${inTmp(FILES.workerConfig)}.tmp`));
+
+            // A directory that outlives its container (a RouterOS mount) and a new bootstrap: seeded again, once.
+            const mark = inTmp(`${PATHS.workerConfigDir}/.bootstrap-sha256`);
+            assert.equal(fs.readFileSync(mark, "utf8"), `${bootstrapSha256}\n`);
+            fs.writeFileSync(inTmp(FILES.workerConfig), "routes of the old bootstrap\n");
+            fs.writeFileSync(inTmp(FILES.workerBootstrap), "new bootstrap\n");
+            const next = "0".repeat(64);
+            fs.writeFileSync(script, render("worker-start.sh", view(inTmp, next)));
+            r = run();
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(fs.readFileSync(inTmp(FILES.workerConfig), "utf8"), "new bootstrap\n");
+            assert.equal(fs.readFileSync(mark, "utf8"), `${next}\n`);
+            assert.ok(!fs.existsSync(`${mark}.tmp`));
+            fs.writeFileSync(inTmp(FILES.workerConfig), "owned by the Data Plane API\n");
+            r = run();
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(fs.readFileSync(inTmp(FILES.workerConfig), "utf8"), "owned by the Data Plane API\n");
           } finally {
             fs.rmSync(tmp, { recursive: true, force: true });
           }
