@@ -12,6 +12,8 @@ import {
   type ProgramRun,
   type Registered,
 } from "./support/program";
+import { checkRouterOutput } from "../render/routeros";
+import { SimFactory, VERSIONS, versionOf } from "./support/routeros-sim/helpers";
 import { TEST_SECRETS, loadStackFile } from "./support/stack-config";
 
 const NS = "haproxy-edge:";
@@ -459,3 +461,159 @@ describe("index.ts under Pulumi mocks, routeUpdates: restart", () => {
         assert.ok(res.dependencies.includes(haproxy(w).urn), `${res.name} does not wait for ${w}`);
   });
 });
+
+describe("index.ts under Pulumi mocks, every service on the router (live route updates)", () => {
+  const ROUTER = "edge-router";
+  const onRouter = (overrides: Record<string, unknown> = {}) => {
+    const file = loadStackFile("prod", {
+      stagingWorkerHost: ROUTER,
+      productionWorkerHosts: [ROUTER, ROUTER],
+      ...overrides,
+    });
+    return runProgram({
+      stack: "prod",
+      config: file.config,
+      secretKeys: [...file.secretKeys].map((k) => `${NS}${k}`),
+    });
+  };
+  const WORKERS = ["staging", "prod-1", "prod-2"];
+  let r: ProgramRun;
+  before(async () => {
+    r = await onRouter();
+  });
+
+  it("declares no Docker host at all: HAProxy and an API sidecar per worker as RouterOS containers", () => {
+    const counts = countByType(r.resources);
+    for (const t of [
+      "pulumi:providers:docker",
+      "docker:index/container:Container",
+      "docker:index/volume:Volume",
+    ])
+      assert.equal(counts[t], undefined, t);
+    assert.equal(counts["haproxy-edge:routeros:Container"], 2 + 2 * WORKERS.length);
+    assert.equal(counts["command:local:Command"], WORKERS.length, "one API check per worker");
+    assert.equal(counts["pulumi-nodejs:dynamic/dataplane:WorkerRoutes"], WORKERS.length);
+  });
+
+  it("mounts the worker's config and master-socket lists into its API sidecar, which goes after it", () => {
+    for (const w of WORKERS) {
+      const create = String(plain(r.byName(`prod-${w}-dataplaneapi-container`).wire.create));
+      assert.ok(
+        create.includes(
+          `mountlists="prod-${w}-api-edge,prod-${w}-api-state,prod-${w}-config,prod-${w}-master"`,
+        ),
+        create,
+      );
+      assert.ok(create.includes(`interface="edge-api${WORKERS.indexOf(w)}"`), create);
+      const worker = String(plain(r.byName(`prod-${w}-container-container`).wire.create));
+      assert.ok(worker.includes(`mountlists="prod-${w}-edge,prod-${w}-config,prod-${w}-master"`), worker);
+      // The sidecar (all of its objects) waits for the worker's container: destroy removes it first.
+      const workerContainer = r.byName(`prod-${w}-container-container`).urn;
+      for (const res of descendants(r, `prod-${w}-dataplaneapi`))
+        assert.ok(res.dependencies.includes(workerContainer), `${res.name} does not wait for ${w}`);
+    }
+  });
+
+  it("checks and writes the routes through an SSH forward on the router, the key a secret", () => {
+    WORKERS.forEach((w, i) => {
+      const check = r.byName(`prod-${w}-check`);
+      const env = check.wire.environment as Record<string, unknown>;
+      assert.equal(plain(env.DPAPI_URL), `http://172.20.0.${21 + i}:5555`);
+      assert.deepEqual(JSON.parse(String(plain(env.DPAPI_ROUTER))), {
+        host: "192.168.88.1",
+        port: 22,
+        user: "pulumi",
+      });
+      assert.equal(env.DPAPI_SSH, undefined);
+      assert.deepEqual(secretPaths(env).sort(), ["DPAPI_PASSWORD", "DPAPI_ROUTER_KEY"]);
+      assert.equal(plain(env.DPAPI_ROUTER_KEY), TEST_SECRETS.routerPrivateKey);
+
+      const routes = r.byName(`prod-${w}-routes`);
+      assert.equal(plain(routes.wire.url), `http://172.20.0.${21 + i}:5555`);
+      assert.deepEqual(plain(routes.wire.router), { host: "192.168.88.1", port: 22, user: "pulumi" });
+      assert.ok(secretPaths(routes.wire).includes("routerKey"), JSON.stringify(secretPaths(routes.wire)));
+      assert.ok(routes.additionalSecretOutputs.includes("routerKey"));
+      assert.equal(routes.wire.ssh, undefined);
+    });
+  });
+
+  it("points the load balancer at the workers' veths and each worker's PROXY frontend at the load balancer's", () => {
+    const uploads = r.ofType("command:remote:CopyToRemote");
+    const file = (remotePath: RegExp) => {
+      const u = uploads.find((x) => remotePath.test(String(plain(x.wire.remotePath))));
+      assert.ok(u, String(remotePath));
+      return String((plain(u.wire.source) as { text: string }).text);
+    };
+    const lbCfg = file(/\/lb-edge\/haproxy\.cfg$/);
+    WORKERS.forEach((w, i) => {
+      assert.match(lbCfg, new RegExp(`^ +server ${w} 172\\.20\\.0\\.${4 + i}:8080$`, "m"), w);
+      const bootstrap = file(new RegExp(`/${w}-edge/haproxy\\.cfg$`));
+      assert.match(bootstrap, /tcp-request connection reject if !\{ src 172\.20\.0\.2\/32 \}/, w);
+    });
+  });
+
+  it("keeps secrets out of every command string", () => {
+    const secrets = [TEST_SECRETS.routerPrivateKey.split("\n")[1], ...MOCK_PASSWORDS];
+    for (const c of r.ofType("command:remote:Command"))
+      for (const s of strings(withoutSecrets(c.wire)))
+        for (const secret of secrets) assert.ok(!s.includes(secret), `${c.name}: ${secret}`);
+  });
+
+  it("rolls out staging → prod-1 → prod-2 → load balancer, each after the previous worker's routes", () => {
+    const routesOf = (w: string) => r.byName(`prod-${w}-routes`).urn;
+    for (const [prev, next] of [
+      ["staging", "prod-1"],
+      ["prod-1", "prod-2"],
+    ])
+      for (const res of descendants(r, `prod-${next}`))
+        assert.ok(
+          res.dependencies.includes(routesOf(prev)),
+          `${res.name} does not wait for ${prev}'s routes`,
+        );
+    for (const res of descendants(r, "prod-lb"))
+      assert.ok(
+        res.dependencies.includes(routesOf("prod-2")),
+        `${res.name} does not wait for prod-2's routes`,
+      );
+  });
+
+  for (const version of VERSIONS) {
+    it(`RouterOS ${version} accepts every command in order, the sidecars' shared mounts included, and deletes back to empty`, async () => {
+      const run = await onRouter({ hosts: routerHosts(version) });
+      const sims = new SimFactory();
+      try {
+        const sim = sims.make(version, {}, ["usb1"]);
+        const commands = run.ofType("command:remote:Command");
+        for (const c of commands) {
+          const out = sim.run(String(plain(c.wire.create)));
+          assert.doesNotThrow(() => checkRouterOutput(out), `${c.name}: ${out}`);
+        }
+        const containers = sim.state.tables["/container"].items.map((i) => i.props);
+        const key = versionOf(version).containerMountsKey;
+        const sidecar = containers.find((c) => c.comment?.endsWith(":ctr-prod-prod-1-api"));
+        assert.ok(sidecar, JSON.stringify(containers));
+        assert.deepEqual(sidecar[key]?.split(","), [
+          "prod-prod-1-api-edge",
+          "prod-prod-1-api-state",
+          "prod-prod-1-config",
+          "prod-prod-1-master",
+        ]);
+        assert.equal(containers.length, 2 + 2 * WORKERS.length);
+        for (const c of [...commands].reverse()) {
+          const out = sim.run(String(plain(c.wire.delete)));
+          assert.doesNotThrow(() => checkRouterOutput(out), `${c.name} delete: ${out}`);
+        }
+        for (const [menu, table] of Object.entries(sim.state.tables)) assert.deepEqual(table.items, [], menu);
+      } finally {
+        sims.cleanup();
+      }
+    });
+  }
+});
+
+/** The prod stack's hosts with the router at another RouterOS version. */
+function routerHosts(version: string): Record<string, unknown> {
+  const file = loadStackFile("prod");
+  const hosts = JSON.parse(file.config[`${NS}hosts`]) as Record<string, Record<string, unknown>>;
+  return { ...hosts, "edge-router": { ...hosts["edge-router"], version } };
+}

@@ -356,6 +356,33 @@ describe("components/worker-routes", () => {
       assert.deepEqual(Object.keys(pw.detailedDiff), ["password", "instance"]);
     });
 
+    it("through a router: a new router is another endpoint (replace), a new key is an update", () => {
+      const router = { host: "192.168.88.1", port: 22, user: "pulumi" };
+      const viaRouter = { ...base({ app }), url: "http://172.20.0.22:5555", router, routerKey: "k1" };
+      assert.deepEqual(diffWorkerRoutes(base({ app }), viaRouter).replaces, ["url", "router"]);
+      const moved = { ...viaRouter, router: { ...router, host: "192.168.88.2" } };
+      assert.deepEqual(diffWorkerRoutes(viaRouter, moved).replaces, ["router"]);
+      const rotated = diffWorkerRoutes(viaRouter, { ...viaRouter, routerKey: "k2" });
+      assert.deepEqual(rotated.replaces, []);
+      assert.deepEqual(Object.keys(rotated.detailedDiff), ["routerKey"]);
+      assert.equal(
+        endpointKey(viaRouter),
+        "routeros://pulumi@192.168.88.1:22|http://172.20.0.22:5555",
+        "the journal and queue key names the router, never the key",
+      );
+      assert.deepEqual(checkWorkerRoutes(viaRouter).failures, []);
+      const noKey: WorkerRoutesInputs = { ...viaRouter };
+      delete noKey.routerKey;
+      assert.deepEqual(
+        checkWorkerRoutes(noKey).failures?.map((f) => f.property),
+        ["routerKey"],
+      );
+      assert.deepEqual(
+        checkWorkerRoutes({ ...viaRouter, ssh: "deploy@docker-1" }).failures?.map((f) => f.property),
+        ["router"],
+      );
+    });
+
     it("checks inputs and canonicalizes routes; unknown preview values pass", () => {
       const ok = checkWorkerRoutes(base({ app: { ...app, hosts: ["App.Example.com"] } }));
       assert.deepEqual(ok.failures, []);

@@ -232,6 +232,71 @@ describe("config/model", () => {
     });
   });
 
+  describe("every service on the router (prod with its workers moved there)", () => {
+    const onRouter = (routeUpdates: "live" | "restart") => {
+      const { config, secretKeys } = loadStackFile("prod", {
+        stagingWorkerHost: "edge-router",
+        productionWorkerHosts: ["edge-router", "edge-router"],
+        routeUpdates,
+      });
+      return loadModel(decodeRawConfig(stripNamespace(config)), {
+        project: "haproxy-edge",
+        stack: "prod",
+        secretKeys,
+      });
+    };
+
+    it("gives each worker its own veth at its slot, reached by the load balancer on the bridge", () => {
+      const m = onRouter("live");
+      assert.deepEqual(
+        m.workers.map((w) => [w.name, w.placement.host.name, w.placement.veth]),
+        [
+          ["staging", "edge-router", { name: "edge-staging", address: "172.20.0.4" }],
+          ["prod-1", "edge-router", { name: "edge-prod-1", address: "172.20.0.5" }],
+          ["prod-2", "edge-router", { name: "edge-prod-2", address: "172.20.0.6" }],
+        ],
+      );
+      for (const w of m.workers) {
+        assert.deepEqual(w.upstream, { address: w.placement.veth?.address, port: 8080 });
+        assert.equal(w.publish, undefined, "nothing is published on a router");
+        // PROXY headers are accepted from the load balancer's veth only.
+        assert.deepEqual(w.trustedSources, ["172.20.0.2/32"]);
+      }
+    });
+
+    it("gives each API sidecar its own veth after every possible worker, and a short container name", () => {
+      const m = onRouter("live");
+      assert.deepEqual(
+        m.workers.map((w) => [w.dataplaneApiContainerName, w.dataplaneApi.veth, w.dataplaneApi.url]),
+        [
+          ["prod-staging-api", { name: "edge-api0", address: "172.20.0.21" }, "http://172.20.0.21:5555"],
+          ["prod-prod-1-api", { name: "edge-api1", address: "172.20.0.22" }, "http://172.20.0.22:5555"],
+          ["prod-prod-2-api", { name: "edge-api2", address: "172.20.0.23" }, "http://172.20.0.23:5555"],
+        ],
+      );
+      const addresses = [
+        m.loadBalancer.placement.veth?.address,
+        m.certbot?.placement.veth?.address,
+        ...m.workers.flatMap((w) => [w.placement.veth?.address, w.dataplaneApi.veth?.address]),
+      ];
+      assert.equal(new Set(addresses).size, addresses.length, `unique: ${addresses.join(" ")}`);
+      assert.match(
+        m.workers[1].dataplaneApi.endpoint,
+        /^http:\/\/172\.20\.0\.22:5555 on edge-router's container bridge \(ssh -L 5556:172\.20\.0\.22:5555 pulumi@192\.168\.88\.1 -p 22; needs \/ip ssh forwarding-enabled=local\)$/,
+      );
+    });
+
+    it("keeps every service at the same address whatever the route update mode", () => {
+      const live = onRouter("live");
+      const restart = onRouter("restart");
+      assert.deepEqual(
+        restart.workers.map((w) => [w.placement.veth, w.upstream, w.trustedSources]),
+        live.workers.map((w) => [w.placement.veth, w.upstream, w.trustedSources]),
+      );
+      assert.deepEqual(restart.loadBalancer.placement, live.loadBalancer.placement);
+    });
+  });
+
   describe("certificateName", () => {
     it("spells a leading wildcard as wildcard.", () => {
       assert.equal(certificateName(["*.x.com"]), "wildcard.x.com");

@@ -744,6 +744,49 @@ describe("render/index", () => {
     });
   }
 
+  describe("prod with every worker on the router", () => {
+    for (const routeUpdates of ["live", "restart"]) {
+      it(`${routeUpdates}: haproxy -c accepts the load balancer and every worker bootstrap, addressed by veth`, async function () {
+        this.timeout(30_000);
+        const model = stackModel("prod", {
+          stagingWorkerHost: "edge-router",
+          productionWorkerHosts: JSON.stringify(["edge-router", "edge-router"]),
+          routeUpdates,
+        });
+        const lbCfg = renderLoadBalancer(model)["haproxy.cfg"];
+        for (const w of model.workers)
+          assert.ok(
+            lbCfg.content.includes(`server ${w.name} ${w.upstream.address}:${w.upstream.port}\n`),
+            w.name,
+          );
+        assert.ok(
+          !lbCfg.content.includes("resolvers edge_dns resolve-prefer"),
+          "addresses, no names to resolve",
+        );
+        const lbRun = await haproxyCheck(await lbCheckFiles(model), [lbCfg.path]);
+        assert.ok(lbRun.ok, `haproxy -c failed:\n${lbRun.output}`);
+        assert.deepEqual(problems(lbRun.output), [], lbRun.output);
+        for (const w of model.workers) {
+          const f: Record<string, RenderedFile> = {
+            ...renderWorker(model, w),
+            "userlist.cfg": renderUserlist(model, w, PASSWORD_HASH),
+          };
+          assert.ok(f["haproxy.cfg"].content.includes("!{ src 172.20.0.2/32 }"), w.name);
+          const paths =
+            routeUpdates === "live"
+              ? [f["haproxy.cfg"].path, f["userlist.cfg"].path]
+              : [f["haproxy.cfg"].path];
+          const files = Object.fromEntries(
+            [f["haproxy.cfg"], f["userlist.cfg"], f["404.html"]].map((x) => [x.path, x.content]),
+          );
+          const r = await haproxyCheck(files, paths);
+          assert.ok(r.ok, `haproxy -c failed for ${w.name}:\n${r.output}`);
+          assert.deepEqual(problems(r.output), [], `${w.name}:\n${r.output}`);
+        }
+      });
+    }
+  });
+
   describe("certbot (prod)", () => {
     let model: EdgeModel;
     let cb: Record<string, RenderedFile>;
