@@ -180,23 +180,33 @@ export async function openRouterTunnel(
         : e.message.replace(/-----BEGIN[\s\S]*$/, "");
       reject(new Error(`ssh tunnel through ${where}: ${why}`));
     });
-    conn.connect({
-      host: router.host,
-      port: router.port,
-      username: router.user,
-      privateKey,
-      readyTimeout: timeoutMs,
-      keepaliveInterval: 10_000,
-      keepaliveCountMax: 3,
-      ...(pinned
-        ? {
-            hostVerifier: (key: Buffer) => {
-              hostKeyMismatch = !key.equals(pinned);
-              return !hostKeyMismatch;
-            },
-          }
-        : {}),
-    });
+    try {
+      conn.connect({
+        host: router.host,
+        port: router.port,
+        username: router.user,
+        privateKey,
+        readyTimeout: timeoutMs,
+        keepaliveInterval: 10_000,
+        keepaliveCountMax: 3,
+        ...(pinned
+          ? {
+              hostVerifier: (key: Buffer) => {
+                hostKeyMismatch = !key.equals(pinned);
+                return !hostKeyMismatch;
+              },
+            }
+          : {}),
+      });
+    } catch (e) {
+      // ssh2 parses the key synchronously: a bad key throws here, before any network traffic.
+      clearTimeout(timer);
+      reject(
+        new Error(
+          `ssh tunnel through ${where}: the router key is not a usable private key (${(e as Error).message})`,
+        ),
+      );
+    }
   });
   // Errors after the session is up (e.g. the router closed it) end the tunnel; they are reported per forward.
   conn.on("error", (e: Error) => (lastError = e.message));

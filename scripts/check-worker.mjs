@@ -87,6 +87,7 @@ async function routerTunnel(url) {
     : undefined;
   const conn = new Client();
   let lastError = "";
+  let hostKeyMismatch = false;
   await new Promise((ok) => {
     const budget = Math.max(1000, Math.min(30_000, deadline - Date.now()));
     const timer = setTimeout(
@@ -98,16 +99,34 @@ async function routerTunnel(url) {
       ok(undefined);
     });
     conn.once("error", (e) =>
-      fail(`SSH to the router ${where}: ${e.message.replace(/-----BEGIN[\s\S]*$/, "")}`),
+      fail(
+        `SSH to the router ${where}: ${
+          hostKeyMismatch
+            ? "the router's host key does not match hosts.<router>.hostKey"
+            : e.message.replace(/-----BEGIN[\s\S]*$/, "")
+        }`,
+      ),
     );
-    conn.connect({
-      host: router.host,
-      port: router.port,
-      username: router.user,
-      privateKey: required("DPAPI_ROUTER_KEY"),
-      readyTimeout: budget,
-      ...(pinned ? { hostVerifier: (/** @type {Buffer} */ key) => key.equals(pinned) } : {}),
-    });
+    try {
+      conn.connect({
+        host: router.host,
+        port: router.port,
+        username: router.user,
+        privateKey: required("DPAPI_ROUTER_KEY"),
+        readyTimeout: budget,
+        ...(pinned
+          ? {
+              hostVerifier: (/** @type {Buffer} */ key) => {
+                hostKeyMismatch = !key.equals(pinned);
+                return !hostKeyMismatch;
+              },
+            }
+          : {}),
+      });
+    } catch (e) {
+      // ssh2 parses the key synchronously: a bad key throws here, before any network traffic.
+      fail(`DPAPI_ROUTER_KEY is not a usable private key: ${e instanceof Error ? e.message : String(e)}`);
+    }
   });
   const server = createServer((socket) => {
     socket.on("error", () => socket.destroy());

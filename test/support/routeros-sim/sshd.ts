@@ -64,6 +64,14 @@ export interface StartOptions {
   options?: Partial<SimOptions>;
   /** Bound of sshd's start, ms (default 15000). */
   startTimeoutMs?: number;
+  /**
+   * RouterOS `/ip ssh set forwarding-enabled=local`: SSH local forwards (`direct-tcpip`, as `ssh -L` and ssh2's
+   * `forwardOut` open them) are allowed, to 127.0.0.1 only (`AllowTcpForwarding local`, `PermitOpen 127.0.0.1:*`),
+   * so nothing but this machine's loopback can be reached through it. Default false: RouterOS' default
+   * `forwarding-enabled=no` (`AllowTcpForwarding no`), where every forward is refused as administratively
+   * prohibited.
+   */
+  forwarding?: boolean;
 }
 
 export interface RouterOsSimServer extends SshTarget {
@@ -159,7 +167,14 @@ function keygen(path: string, comment: string): void {
   });
 }
 
-function sshdConfig(dir: string, port: number, user: string, wrapper: string, sftpMarker: string): string {
+function sshdConfig(
+  dir: string,
+  port: number,
+  user: string,
+  wrapper: string,
+  sftpMarker: string,
+  forwarding: boolean,
+): string {
   return [
     `ListenAddress 127.0.0.1`,
     `Port ${port}`,
@@ -177,7 +192,7 @@ function sshdConfig(dir: string, port: number, user: string, wrapper: string, sf
     `PermitRootLogin prohibit-password`,
     `PermitUserEnvironment no`,
     `PermitTunnel no`,
-    `AllowTcpForwarding no`,
+    ...(forwarding ? [`AllowTcpForwarding local`, `PermitOpen 127.0.0.1:*`] : [`AllowTcpForwarding no`]),
     `AllowStreamLocalForwarding no`,
     `AllowAgentForwarding no`,
     `X11Forwarding no`,
@@ -251,7 +266,10 @@ export async function startRouterOsSim(opts: StartOptions): Promise<RouterOsSimS
     let port = 0;
     for (let attempt = 0; attempt < 3 && port === 0; attempt++) {
       const candidate = await freePort();
-      writeFileSync(join(dir, "sshd_config"), sshdConfig(dir, candidate, user, wrapper, sftpMarker));
+      writeFileSync(
+        join(dir, "sshd_config"),
+        sshdConfig(dir, candidate, user, wrapper, sftpMarker, opts.forwarding === true),
+      );
       const log = openSync(logPath, "a");
       child = spawn(SSHD, ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", log, log] });
       closeSync(log);
