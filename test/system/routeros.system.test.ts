@@ -6,70 +6,28 @@
  * router is left empty, the uploaded files removed), and every delete is run again.
  */
 import { strict as assert } from "node:assert";
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { loadModel, type EdgeModel } from "../../config/model";
-import { decodeRawConfig } from "../../config/parse";
-import { checkRouterOutput } from "../../render/routeros";
-import { loadStackFile, TEST_SECRETS } from "../support/stack-config";
+import type { EdgeModel } from "../../config/model";
+import { TEST_SECRETS } from "../support/stack-config";
 import { startRouterOsSim, type RouterOsSimServer } from "../support/routeros-sim/sshd";
-import type { SimState } from "../support/routeros-sim/state";
-import { Applier, type Created, type DestroyReport } from "./applier";
+import type { Applier, Created, DestroyReport } from "./applier";
+import {
+  COMMAND,
+  ROUTER_VERSION,
+  TAG,
+  UPLOAD,
+  assertCreatesChangeNothing,
+  assertDeletesChangeNothing,
+  assertNoSecretInCommands,
+  assertRouterCleared,
+  assertSafeDeleteOrder,
+  assertSentinels,
+  assertUploadsOnDisk,
+  deletedCommands,
+  exampleOverrides,
+  exampleStack,
+  rows,
+} from "./routeros-support";
 import { STACK, removeLeftovers, stackObjects } from "./support";
-
-const log = process.env.HAPROXY_EDGE_SYSTEM_VERBOSE ? (l: string) => console.log(`    ${l}`) : undefined;
-const ROUTER_VERSION = "7.21.2";
-const COMMAND = "command:remote:Command";
-const UPLOAD = "command:remote:CopyToRemote";
-const TAG = `haproxy-edge:${STACK}:`;
-
-/** The example stack, pointed at the simulator and the local engine (top-level config keys). */
-function exampleOverrides(sim: RouterOsSimServer): Record<string, unknown> {
-  const file = loadStackFile("prod");
-  const hosts = JSON.parse(file.config["haproxy-edge:hosts"]) as Record<string, Record<string, unknown>>;
-  return {
-    hosts: {
-      "edge-router": {
-        ...hosts["edge-router"],
-        address: "127.0.0.1",
-        port: sim.port,
-        user: sim.user,
-        privateKey: sim.privateKey,
-        hostKey: sim.hostPublicKey.split(/\s+/).slice(0, 2).join(" "),
-        version: ROUTER_VERSION,
-      },
-      "docker-1": {
-        kind: "docker",
-        url: "unix:///var/run/docker.sock",
-        // The workers publish on the Docker host's address: loopback only here (the network rule).
-        address: "127.0.0.1",
-        subnet: "172.30.90.0/24",
-      },
-    },
-    // The workers run for real on this machine: local images, no Data Plane API (see Pulumi.systest.yaml).
-    haproxyImage: "haproxy-edge/haproxy:3.0",
-    routeUpdates: "restart",
-    publishAddress: "127.0.0.1",
-  };
-}
-
-/**
- * The simulator's objects (ids and properties) and settings: what "changes nothing" compares. Not compared: the
- * clock, the log, and a container's run phase (re-running the start command restarts it, by design).
- */
-function objects(state: SimState) {
-  const tables = Object.fromEntries(
-    Object.entries(state.tables).map(([menu, t]) => [
-      menu,
-      t.items.map((i) => ({ id: i.id, props: i.props })),
-    ]),
-  );
-  return { tables, settings: state.settings };
-}
-
-function rows(state: SimState, menu: string) {
-  return state.tables[menu]?.items.map((i) => i.props) ?? [];
-}
 
 describe("system: the example RouterOS stack applied over SSH to the RouterOS CLI simulator", function () {
   this.timeout(600_000);
@@ -83,20 +41,7 @@ describe("system: the example RouterOS stack applied over SSH to the RouterOS CL
   before(async function () {
     await removeLeftovers();
     sim = await startRouterOsSim({ version: ROUTER_VERSION, disks: ["usb1"] });
-    const file = loadStackFile("prod", exampleOverrides(sim));
-    model = loadModel(
-      decodeRawConfig(
-        Object.fromEntries(Object.entries(file.config).map(([k, v]) => [k.replace(/^haproxy-edge:/, ""), v])),
-      ),
-      { project: "haproxy-edge", stack: STACK, secretKeys: file.secretKeys },
-    );
-    applier = new Applier({
-      stack: STACK,
-      config: file.config,
-      secretKeys: [...file.secretKeys].map((k) => `haproxy-edge:${k}`),
-      log,
-      commandTimeoutMs: 60_000,
-    });
+    ({ model, applier } = exampleStack(exampleOverrides(sim)));
     await applier.up();
     commands = applier.created.filter((c) => c.type === COMMAND);
     uploads = applier.created.filter((c) => c.type === UPLOAD);
@@ -109,7 +54,7 @@ describe("system: the example RouterOS stack applied over SSH to the RouterOS CL
 
   it("ran every command to its sentinel, with no RouterOS error", () => {
     assert.ok(commands.length >= 20, `${commands.length} commands`);
-    for (const c of commands) assert.doesNotThrow(() => checkRouterOutput(String(c.state.stdout)), c.name);
+    assertSentinels(commands);
   });
 
   it("left the router holding every expected object, tagged, with the expected properties", () => {
@@ -192,92 +137,31 @@ describe("system: the example RouterOS stack applied over SSH to the RouterOS CL
 
   it("uploaded every file over SFTP with exactly the rendered content", () => {
     assert.ok(uploads.length >= 5, `${uploads.length} uploads`);
-    for (const u of uploads) {
-      const text = (u.inputs.source as { text: string }).text;
-      const onDisk = fs.readFileSync(path.join(sim.diskRoot, String(u.inputs.remotePath)), "utf8");
-      assert.equal(onDisk, text, String(u.inputs.remotePath));
-    }
+    assertUploadsOnDisk(sim, uploads);
   });
 
   it("puts no secret in any command string", () => {
-    const secrets = [TEST_SECRETS.acmeTsigSecret, sim.privateKey.split("\n")[1]];
-    for (const c of commands) {
-      for (const k of ["create", "update", "delete"]) {
-        for (const s of secrets) assert.ok(!String(c.inputs[k] ?? "").includes(s), `${c.name}.${k}`);
-      }
-    }
+    assertNoSecretInCommands(commands, [TEST_SECRETS.acmeTsigSecret, sim.privateKey.split("\n")[1]]);
   });
 
   it("changes nothing when every create is run again", async () => {
-    const before = objects(sim.state());
-    for (const c of commands) {
-      const out = await sim.exec(String(c.inputs.create));
-      assert.doesNotThrow(() => checkRouterOutput(out), c.name);
-    }
-    assert.deepEqual(objects(sim.state()), before);
+    await assertCreatesChangeNothing(sim, commands);
   });
 
   it("destroy runs the deletes in the safe order and leaves the router empty, files removed", async () => {
     report = await applier.destroy();
     const left = await stackObjects();
     assert.deepEqual(left.containers, [], "the workers on the local engine are gone too");
-    for (const c of commands) {
-      assert.doesNotThrow(
-        () => checkRouterOutput(applier.deleteOutputs.get(c.name) ?? ""),
-        `${c.name} delete`,
-      );
-    }
-    const state = sim.state();
-    for (const [menu, table] of Object.entries(state.tables))
-      assert.deepEqual(table.items, [], `${menu} still holds objects`);
-    for (const u of uploads)
-      assert.ok(
-        !fs.existsSync(path.join(sim.diskRoot, String(u.inputs.remotePath))),
-        String(u.inputs.remotePath),
-      );
-
-    // scheduler → script → containers → mounts/envs → NAT → bridge ports → veths → address → bridge.
-    const rank: [RegExp, number][] = [
-      [/-renew-scheduler$/, 0],
-      [/-renew-script$/, 1],
-      [/-(container|start)$/, 2],
-      [/-(mount|env)-/, 3],
-      [/-nat-|-masquerade$/, 4],
-      [/-bridge-port$/, 5],
-      [/-veth$/, 6],
-      [/-bridge-address$/, 7],
-      [/-bridge$/, 8],
-    ];
-    const order = report.removed
-      .filter((r) => r.startsWith(`${COMMAND} `))
-      .map((r) => r.slice(COMMAND.length + 1));
+    assertRouterCleared(sim, applier, commands, uploads);
     // Within each service (its container, NAT rules, schedule) and then the router-wide objects last.
-    const groups = [`${STACK}-lb-`, `${STACK}-certbot-`, `${STACK}-edge-router-`];
-    for (const g of groups) {
-      const seq = order
-        .filter((n) => n.startsWith(g))
-        .map((name) => ({ name, rank: rank.find(([re]) => re.test(name))?.[1] }))
-        .filter((x): x is { name: string; rank: number } => x.rank !== undefined);
-      assert.ok(seq.length > 0, g);
-      for (let i = 1; i < seq.length; i++) {
-        assert.ok(
-          seq[i - 1].rank <= seq[i].rank,
-          `${seq[i - 1].name} was deleted before ${seq[i].name}: ${order.join(", ")}`,
-        );
-      }
-    }
-    const firstRouterWide = order.findIndex((n) => n.startsWith(`${STACK}-edge-router-`));
-    assert.ok(
-      order.slice(firstRouterWide).every((n) => n.startsWith(`${STACK}-edge-router-`)),
-      `router-wide objects go last: ${order.join(", ")}`,
+    assertSafeDeleteOrder(
+      deletedCommands(report),
+      [`${STACK}-lb-`, `${STACK}-certbot-`, `${STACK}-edge-router-`],
+      `${STACK}-edge-router-`,
     );
   });
 
   it("changes nothing when every delete is run again", async () => {
-    for (const c of commands) {
-      const out = await sim.exec(String(c.inputs.delete));
-      assert.doesNotThrow(() => checkRouterOutput(out), c.name);
-    }
-    for (const [menu, table] of Object.entries(sim.state().tables)) assert.deepEqual(table.items, [], menu);
+    await assertDeletesChangeNothing(sim, commands);
   });
 });

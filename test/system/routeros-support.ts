@@ -1,0 +1,237 @@
+/**
+ * Shared by the RouterOS system tests (routeros.system.test.ts, routeros-workers.system.test.ts): the example stack
+ * (Pulumi.prod.yaml) pointed at the RouterOS CLI simulator, its model and applier, and the checks both tests make
+ * of the router: every command's sentinel, the uploads on the simulated disk, no secret in a command string,
+ * re-running creates and deletes, the empty router after destroy, and the safe order of the deletes.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { loadModel, type EdgeModel } from "../../config/model";
+import { decodeRawConfig } from "../../config/parse";
+import { checkRouterOutput } from "../../render/routeros";
+import { loadStackFile } from "../support/stack-config";
+import type { RouterOsSimServer } from "../support/routeros-sim/sshd";
+import type { SimState } from "../support/routeros-sim/state";
+import { Applier, type Created, type DestroyReport } from "./applier";
+import { STACK } from "./support";
+
+export const log = process.env.HAPROXY_EDGE_SYSTEM_VERBOSE
+  ? (l: string) => console.log(`    ${l}`)
+  : undefined;
+export const ROUTER_VERSION = "7.21.2";
+export const COMMAND = "command:remote:Command";
+export const UPLOAD = "command:remote:CopyToRemote";
+export const TAG = `haproxy-edge:${STACK}:`;
+
+/** The example's router, pointed at the simulator (`extra` overrides its settings, e.g. `subnet`). */
+export function simulatedRouter(
+  sim: RouterOsSimServer,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const file = loadStackFile("prod");
+  const hosts = JSON.parse(file.config["haproxy-edge:hosts"]) as Record<string, Record<string, unknown>>;
+  return {
+    ...hosts["edge-router"],
+    address: "127.0.0.1",
+    port: sim.port,
+    user: sim.user,
+    privateKey: sim.privateKey,
+    hostKey: sim.hostPublicKey.split(/\s+/).slice(0, 2).join(" "),
+    version: ROUTER_VERSION,
+    ...extra,
+  };
+}
+
+/**
+ * The example stack, pointed at the simulator (top-level config keys).
+ * - `docker` (as the example): the load balancer and certbot on the router, the workers on the local engine.
+ * - `router`: every service on the router (no Docker host at all), routes rendered into the workers' bootstraps
+ *   (`routeUpdates: restart`: the `live` sidecars need the real Data Plane API and its SSH forward), on the
+ *   smallest subnet `restart` allows (a /27: 22 addresses reserved).
+ */
+export function exampleOverrides(
+  sim: RouterOsSimServer,
+  workers: "docker" | "router" = "docker",
+): Record<string, unknown> {
+  if (workers === "router") {
+    return {
+      hosts: { "edge-router": simulatedRouter(sim, { subnet: "172.20.0.0/27" }) },
+      stagingWorkerHost: "edge-router",
+      productionWorkerHosts: ["edge-router", "edge-router"],
+      routeUpdates: "restart",
+    };
+  }
+  return {
+    hosts: {
+      "edge-router": simulatedRouter(sim),
+      "docker-1": {
+        kind: "docker",
+        url: "unix:///var/run/docker.sock",
+        // The workers publish on the Docker host's address: loopback only here (the network rule).
+        address: "127.0.0.1",
+        subnet: "172.30.90.0/24",
+      },
+    },
+    // The workers run for real on this machine: local images, no Data Plane API (see Pulumi.systest.yaml).
+    haproxyImage: "haproxy-edge/haproxy:3.0",
+    routeUpdates: "restart",
+    publishAddress: "127.0.0.1",
+  };
+}
+
+/** The example stack with `overrides`: its model (as index.ts builds it) and an applier for it. */
+export function exampleStack(overrides: Record<string, unknown>): { model: EdgeModel; applier: Applier } {
+  const file = loadStackFile("prod", overrides);
+  const model = loadModel(
+    decodeRawConfig(
+      Object.fromEntries(Object.entries(file.config).map(([k, v]) => [k.replace(/^haproxy-edge:/, ""), v])),
+    ),
+    { project: "haproxy-edge", stack: STACK, secretKeys: file.secretKeys },
+  );
+  const applier = new Applier({
+    stack: STACK,
+    config: file.config,
+    secretKeys: [...file.secretKeys].map((k) => `haproxy-edge:${k}`),
+    log,
+    commandTimeoutMs: 60_000,
+  });
+  return { model, applier };
+}
+
+/**
+ * The simulator's objects (ids and properties) and settings: what "changes nothing" compares. Not compared: the
+ * clock, the log, and a container's run phase (re-running the start command restarts it, by design).
+ */
+export function objects(state: SimState) {
+  const tables = Object.fromEntries(
+    Object.entries(state.tables).map(([menu, t]) => [
+      menu,
+      t.items.map((i) => ({ id: i.id, props: i.props })),
+    ]),
+  );
+  return { tables, settings: state.settings };
+}
+
+/** The properties of every row of a menu. */
+export function rows(state: SimState, menu: string) {
+  return state.tables[menu]?.items.map((i) => i.props) ?? [];
+}
+
+/** Every command's stdout carries the sentinel and no RouterOS error. */
+export function assertSentinels(commands: Created[]): void {
+  for (const c of commands) assert.doesNotThrow(() => checkRouterOutput(String(c.state.stdout)), c.name);
+}
+
+/** Every upload's file is on the simulated disk with exactly the uploaded content. */
+export function assertUploadsOnDisk(sim: RouterOsSimServer, uploads: Created[]): void {
+  for (const u of uploads) {
+    const text = (u.inputs.source as { text: string }).text;
+    const onDisk = fs.readFileSync(path.join(sim.diskRoot, String(u.inputs.remotePath)), "utf8");
+    assert.equal(onDisk, text, String(u.inputs.remotePath));
+  }
+}
+
+/** No `secrets` value in any command's create, update or delete string. */
+export function assertNoSecretInCommands(commands: Created[], secrets: string[]): void {
+  for (const c of commands) {
+    for (const k of ["create", "update", "delete"]) {
+      for (const s of secrets) assert.ok(!String(c.inputs[k] ?? "").includes(s), `${c.name}.${k}`);
+    }
+  }
+}
+
+/** Runs every create again over SSH: each succeeds, and the router's objects do not change. */
+export async function assertCreatesChangeNothing(sim: RouterOsSimServer, commands: Created[]): Promise<void> {
+  const before = objects(sim.state());
+  for (const c of commands) {
+    const out = await sim.exec(String(c.inputs.create));
+    assert.doesNotThrow(() => checkRouterOutput(out), c.name);
+  }
+  assert.deepEqual(objects(sim.state()), before);
+}
+
+/** Runs every delete again over SSH: each succeeds, and every menu stays empty. */
+export async function assertDeletesChangeNothing(sim: RouterOsSimServer, commands: Created[]): Promise<void> {
+  for (const c of commands) {
+    const out = await sim.exec(String(c.inputs.delete));
+    assert.doesNotThrow(() => checkRouterOutput(out), c.name);
+  }
+  for (const [menu, table] of Object.entries(sim.state().tables)) assert.deepEqual(table.items, [], menu);
+}
+
+/** After destroy: every delete printed its sentinel, every menu is empty, and every uploaded file is gone. */
+export function assertRouterCleared(
+  sim: RouterOsSimServer,
+  applier: Applier,
+  commands: Created[],
+  uploads: Created[],
+): void {
+  for (const c of commands) {
+    assert.doesNotThrow(() => checkRouterOutput(applier.deleteOutputs.get(c.name) ?? ""), `${c.name} delete`);
+  }
+  const state = sim.state();
+  for (const [menu, table] of Object.entries(state.tables))
+    assert.deepEqual(table.items, [], `${menu} still holds objects`);
+  for (const u of uploads)
+    assert.ok(
+      !fs.existsSync(path.join(sim.diskRoot, String(u.inputs.remotePath))),
+      String(u.inputs.remotePath),
+    );
+}
+
+/** Names of the commands `destroy` removed, in its order. */
+export function deletedCommands(report: DestroyReport): string[] {
+  return report.removed.filter((r) => r.startsWith(`${COMMAND} `)).map((r) => r.slice(COMMAND.length + 1));
+}
+
+/** The safe delete order: scheduler → script → containers → mounts/envs → NAT → bridge ports → veths → address → bridge. */
+export const DELETE_RANK: [RegExp, number][] = [
+  [/-renew-scheduler$/, 0],
+  [/-renew-script$/, 1],
+  [/-(container|start)$/, 2],
+  [/-(mount|env)-/, 3],
+  [/-nat-|-masquerade$/, 4],
+  [/-bridge-port$/, 5],
+  [/-veth$/, 6],
+  [/-bridge-address$/, 7],
+  [/-bridge$/, 8],
+];
+
+export interface RankedDelete {
+  name: string;
+  rank: number;
+}
+
+/**
+ * Within each group of commands (a name prefix: a service's container, NAT rules, schedule; or the router-wide
+ * objects), the deletes ran in {@link DELETE_RANK} order, and the router-wide group (`routerWide`, also one of
+ * `groups`) went last. Returns each group's ranked deletes, in their order.
+ */
+export function assertSafeDeleteOrder(
+  order: string[],
+  groups: string[],
+  routerWide: string,
+): Map<string, RankedDelete[]> {
+  const sequences = new Map<string, RankedDelete[]>();
+  for (const g of groups) {
+    const seq = order
+      .filter((n) => n.startsWith(g))
+      .map((name) => ({ name, rank: DELETE_RANK.find(([re]) => re.test(name))?.[1] }))
+      .filter((x): x is RankedDelete => x.rank !== undefined);
+    assert.ok(seq.length > 0, g);
+    for (let i = 1; i < seq.length; i++) {
+      assert.ok(
+        seq[i - 1].rank <= seq[i].rank,
+        `${seq[i - 1].name} was deleted before ${seq[i].name}: ${order.join(", ")}`,
+      );
+    }
+    sequences.set(g, seq);
+  }
+  const firstRouterWide = order.findIndex((n) => n.startsWith(routerWide));
+  assert.ok(
+    order.slice(firstRouterWide).every((n) => n.startsWith(routerWide)),
+    `router-wide objects go last: ${order.join(", ")}`,
+  );
+  return sequences;
+}
