@@ -21,7 +21,13 @@ import {
   type LiveRoute,
   type RouteSpec,
 } from "../dataplane/routes";
-import { openRouterTunnel, openTunnel, parseSshTarget, type RouterSsh } from "../dataplane/tunnel";
+import {
+  openRouterTunnel,
+  openTunnel,
+  parseSshTarget,
+  type RouterSsh,
+  type Tunnel,
+} from "../dataplane/tunnel";
 
 /** One route as a worker needs it (see {@link RouteSpec}). */
 export interface WorkerRouteArgs {
@@ -238,7 +244,10 @@ export function endpointKey(inputs: Pick<WorkerRoutesInputs, "ssh" | "url" | "ro
   return `${via}|${inputs.url}`;
 }
 
-/** Runs `fn` against the worker's API, through an ssh tunnel when the worker is on a remote host. */
+/**
+ * Runs `fn` against the worker's API: through an SSH forward on the router for a worker on a router, through an
+ * `ssh -L` tunnel for a worker on a remote Docker host, directly otherwise.
+ */
 export async function withWorker<T>(
   inputs: WorkerRoutesInputs,
   fn: (t: SyncTarget) => Promise<T>,
@@ -251,23 +260,19 @@ export async function withWorker<T>(
     password: inputs.password,
     frontend: inputs.frontend,
   };
-  if (inputs.router) {
-    const tunnel = await openRouterTunnel(inputs.router, inputs.routerKey ?? "", inputs.url);
-    try {
-      return await fn({ ...target, url: tunnel.url });
-    } catch (e) {
-      // The HTTP error alone ("socket hang up") would hide why: the router's reason comes first.
-      const why = tunnel.lastError();
-      if (why && e instanceof Error) e.message = `${why}; ${e.message}`;
-      throw e;
-    } finally {
-      tunnel.close();
-    }
-  }
-  if (!inputs.ssh) return fn(target);
-  const tunnel = await openTunnel(inputs.ssh, inputs.sshOpts ?? [], inputs.url);
+  const tunnel: (Tunnel & { lastError?: () => string | undefined }) | undefined = inputs.router
+    ? await openRouterTunnel(inputs.router, inputs.routerKey ?? "", inputs.url)
+    : inputs.ssh
+      ? await openTunnel(inputs.ssh, inputs.sshOpts ?? [], inputs.url)
+      : undefined;
+  if (!tunnel) return fn(target);
   try {
     return await fn({ ...target, url: tunnel.url });
+  } catch (e) {
+    // The HTTP error alone ("socket hang up") would hide why: the router's reason comes first.
+    const why = tunnel.lastError?.();
+    if (why && e instanceof Error) e.message = `${why}; ${e.message}`;
+    throw e;
   } finally {
     tunnel.close();
   }

@@ -4,7 +4,7 @@
  */
 import { ConfigError, addressInSubnet, parseStackConfig, type ParseContext } from "./parse";
 import {
-  MAX_PRODUCTION_WORKERS,
+  routerSlot,
   type DockerHostConfig,
   type RouteConfig,
   type RouterOsHostConfig,
@@ -177,22 +177,6 @@ function defined<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`haproxy-edge bug: ${what} is missing after validation`);
   return value;
 }
-
-/**
- * Address slot of each service on a router's container subnet (stable whatever else is placed there): lb .2,
- * certbot .3, staging .4, prod-i .4+i, then the workers' Data Plane API sidecars (`api-<worker index>`).
- */
-export function routerSlot(service: string): number {
-  if (service === "lb") return 2;
-  if (service === "certbot") return 3;
-  if (service === "staging") return 4;
-  const api = /^api-(\d+)$/.exec(service);
-  if (api) return ROUTER_API_SLOT_BASE + Number(api[1]);
-  return 4 + Number(service.replace("prod-", ""));
-}
-
-/** First slot of the Data Plane API sidecars on a router (after every possible worker). */
-export const ROUTER_API_SLOT_BASE = 5 + MAX_PRODUCTION_WORKERS;
 
 function hostModel(name: string, h: StackConfig["hosts"][string]): HostModel {
   if (h.kind === "docker") return { ...h, name };

@@ -4,11 +4,11 @@
  */
 import { z } from "zod";
 import {
-  MAX_PRODUCTION_WORKERS,
   SECRET_PATHS,
   hostNameSchema,
   hostSchema,
   routeSchema,
+  routerAddressesNeeded,
   STRING_KEYS,
   topLevel,
   type HostConfig,
@@ -281,13 +281,11 @@ function crossChecks(
       }
       const len = Number(h.subnet.split("/")[1]);
       const here = placements.filter((p) => p.host === name);
-      // Slots: network, router (.1), lb (.2), certbot (.3), staging (.4), prod-i (.4+i); with live route updates
-      // the workers' API sidecars (.5+max+i); broadcast. Every possible worker keeps its slot, so adding one
-      // later never renumbers the others.
+      // Live route updates give each worker placed here an API sidecar with an address of its own.
       const sidecars =
         (c.routeUpdates ?? "live") === "live" &&
         here.some((p) => p.path.startsWith("staging") || p.path.startsWith("production"));
-      const needed = (sidecars ? 6 + 2 * MAX_PRODUCTION_WORKERS : 5 + MAX_PRODUCTION_WORKERS) + 1;
+      const needed = routerAddressesNeeded(sidecars);
       if (here.length > 0 && 2 ** (32 - len) < needed) {
         const prefix = 32 - Math.ceil(Math.log2(needed));
         add(

@@ -194,6 +194,32 @@ export const hostNameSchema = z
 /** At most this many production workers (each gets a fixed address slot on a router's container subnet). */
 export const MAX_PRODUCTION_WORKERS = 16;
 
+/** First slot of the workers' Data Plane API sidecars on a router (after every possible worker). */
+const ROUTER_API_SLOT_BASE = 5 + MAX_PRODUCTION_WORKERS;
+
+/**
+ * Address slot (offset in the subnet) of each service on a router's container subnet, stable whatever else is
+ * placed there: the router .1, `lb` .2, `certbot` .3, `staging` .4, `prod-i` .4+i, then the API sidecars
+ * `api-<worker index>` from .21.
+ */
+export function routerSlot(service: string): number {
+  if (service === "lb") return 2;
+  if (service === "certbot") return 3;
+  if (service === "staging") return 4;
+  const api = /^api-(\d+)$/.exec(service);
+  if (api) return ROUTER_API_SLOT_BASE + Number(api[1]);
+  return 4 + Number(service.replace("prod-", ""));
+}
+
+/**
+ * Addresses a router's subnet must hold (network address to broadcast) when services are placed on it: every
+ * possible worker keeps its slot, so adding one later never renumbers the others; with sidecars, theirs too.
+ */
+export function routerAddressesNeeded(sidecars: boolean): number {
+  const last = sidecars ? `api-${MAX_PRODUCTION_WORKERS}` : `prod-${MAX_PRODUCTION_WORKERS}`;
+  return routerSlot(last) + 2;
+}
+
 /** Every top-level key, with its schema. */
 export const topLevel = {
   hosts: z.record(hostNameSchema, hostSchema).default(() => ({

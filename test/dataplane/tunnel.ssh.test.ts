@@ -454,5 +454,19 @@ describe("dataplane/tunnel through a RouterOS router's SSH forward (tunnel.ssh)"
       assertNoKeyMaterial(r.stderr, router.privateKey);
       assert.equal(fake.requests.length, 0, "nothing reached the API");
     });
+
+    it("with an unusable key, fails at once saying so", async () => {
+      const r = await checkWorker({
+        ...checkEnv(fake, router, routerOf(router)),
+        DPAPI_ROUTER_KEY: "not a key",
+      });
+      assert.equal(r.code, 1, r.stdout);
+      assert.ok(r.ms < 10_000, `took ${r.ms} ms of CHECK_TIMEOUT_SECONDS=60`);
+      assert.match(
+        r.stderr,
+        /^haproxy-edge check staging: FAILED: DPAPI_ROUTER_KEY is not a usable private key/m,
+      );
+      assert.equal(fake.requests.length, 0, "nothing reached the API");
+    });
   });
 });
