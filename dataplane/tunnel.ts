@@ -65,7 +65,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Does 127.0.0.1:port accept a connection (within 1 s)? */
-async function accepts(port: number): Promise<boolean> {
+export async function accepts(port: number): Promise<boolean> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const net = require("node:net") as typeof import("node:net");
   return new Promise((resolve) => {

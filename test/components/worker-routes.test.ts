@@ -21,25 +21,18 @@ import {
   type WorkerRoutesOutputs,
 } from "../../components/worker-routes";
 import { DataplaneClient } from "../../dataplane/client";
-import type { Acl, Backend, RouteSpec, SwitchingRule } from "../../dataplane/routes";
+import type { Backend, RouteSpec } from "../../dataplane/routes";
 import { cleanStaleTransactions, journalPath } from "../../dataplane/sync";
 import { FakeDataplane } from "../support/fake-dataplane";
-
-const app: RouteSpec = {
-  hosts: ["app.example.com"],
-  servers: ["10.0.0.1:8080", "10.0.0.2:8080"],
-  balance: "roundrobin",
-  healthCheckPath: "/healthz",
-};
-const api: RouteSpec = {
-  hosts: ["app.example.com"],
-  servers: ["10.0.0.3:8080"],
-  pathPrefix: "/api",
-  balance: "leastconn",
-  healthCheckPath: "/",
-};
-const foreignAcl: Acl = { acl_name: "is_office", criterion: "src", value: "192.0.2.0/24" };
-const foreignRule: SwitchingRule = { name: "be_manual", cond: "if", cond_test: "is_office" };
+import {
+  addForeignEntries,
+  api,
+  app,
+  fe,
+  foreignAcl,
+  foreignRule,
+  ours,
+} from "../support/worker-routes-fixtures";
 
 function inputs(fake: FakeDataplane, routes: Record<string, RouteSpec>): WorkerRoutesInputs {
   return {
@@ -53,21 +46,13 @@ function inputs(fake: FakeDataplane, routes: Record<string, RouteSpec>): WorkerR
   };
 }
 
-const ours = (fake: FakeDataplane) =>
-  fake.config.backends.filter((b) => b.name.startsWith("route_")).map((b) => b.name);
-const fe = (fake: FakeDataplane) => fake.config.frontends.fe_edge;
-
 describe("components/worker-routes", () => {
   let fake: FakeDataplane;
   const provider = workerRoutesProvider({ reloadTimeoutMs: 5000, requestTimeoutMs: 2000 });
 
   beforeEach(async () => {
     fake = await new FakeDataplane().start();
-    fake.mutate((c) => {
-      c.backends.push({ name: "be_manual", mode: "http" });
-      c.frontends.fe_edge.acls.push(foreignAcl);
-      c.frontends.fe_edge.rules.push(foreignRule);
-    });
+    addForeignEntries(fake);
   });
   afterEach(async () => {
     await fake.stop();

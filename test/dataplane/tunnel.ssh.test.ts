@@ -18,7 +18,6 @@ import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
-import * as net from "node:net";
 import * as path from "node:path";
 import {
   endpointKey,
@@ -26,30 +25,23 @@ import {
   type WorkerRoutesInputs,
   type WorkerRoutesOutputs,
 } from "../../components/worker-routes";
-import type { Acl, Backend, RouteSpec, SwitchingRule } from "../../dataplane/routes";
+import type { Backend, RouteSpec } from "../../dataplane/routes";
 import { journalPath } from "../../dataplane/sync";
-import { openRouterTunnel, ROUTER_FORWARDING_HINT, type RouterSsh } from "../../dataplane/tunnel";
+import { accepts, openRouterTunnel, ROUTER_FORWARDING_HINT, type RouterSsh } from "../../dataplane/tunnel";
 import { FakeDataplane } from "../support/fake-dataplane";
+import {
+  addForeignEntries,
+  api,
+  app,
+  fe,
+  foreignAcl,
+  foreignRule,
+  ours,
+} from "../support/worker-routes-fixtures";
 import { startRouterOsSim, type RouterOsSimServer } from "../support/routeros-sim/sshd";
 
 const REPO = path.resolve(__dirname, "../..");
 const CHECK_WORKER = path.join(REPO, "scripts", "check-worker.mjs");
-
-const app: RouteSpec = {
-  hosts: ["app.example.com"],
-  servers: ["10.0.0.1:8080", "10.0.0.2:8080"],
-  balance: "roundrobin",
-  healthCheckPath: "/healthz",
-};
-const api: RouteSpec = {
-  hosts: ["app.example.com"],
-  servers: ["10.0.0.3:8080"],
-  pathPrefix: "/api",
-  balance: "leastconn",
-  healthCheckPath: "/",
-};
-const foreignAcl: Acl = { acl_name: "is_office", criterion: "src", value: "192.0.2.0/24" };
-const foreignRule: SwitchingRule = { name: "be_manual", cond: "if", cond_test: "is_office" };
 
 /** The router as the stack configures it, host key pinned. */
 function routerOf(sim: RouterOsSimServer, hostKey = sim.hostPublicKey): RouterSsh {
@@ -73,10 +65,6 @@ function inputs(
     routes,
   };
 }
-
-const ours = (fake: FakeDataplane) =>
-  fake.config.backends.filter((b) => b.name.startsWith("route_")).map((b) => b.name);
-const fe = (fake: FakeDataplane) => fake.config.frontends.fe_edge;
 
 /** Fails if `text` holds any part of the private key (its armour or any line of its base64 body). */
 function assertNoKeyMaterial(text: string, privateKey: string): void {
@@ -110,20 +98,6 @@ function httpGet(url: string, auth?: string, timeoutMs = 10_000): Promise<{ stat
     );
     req.on("timeout", () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
     req.on("error", reject);
-  });
-}
-
-/** Does 127.0.0.1:`port` accept a connection (within 1 s)? */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: "127.0.0.1", port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(1000, () => done(false));
-    s.once("connect", () => done(true));
-    s.once("error", () => done(false));
   });
 }
 
@@ -189,11 +163,7 @@ describe("dataplane/tunnel through a RouterOS router's SSH forward (tunnel.ssh)"
 
   beforeEach(async () => {
     fake = await new FakeDataplane().start();
-    fake.mutate((c) => {
-      c.backends.push({ name: "be_manual", mode: "http" });
-      c.frontends.fe_edge.acls.push(foreignAcl);
-      c.frontends.fe_edge.rules.push(foreignRule);
-    });
+    addForeignEntries(fake);
   });
   afterEach(async () => {
     await fake.stop();
