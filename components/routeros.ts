@@ -4,9 +4,10 @@
  * and scheduled scripts.
  *
  * These components only declare resources. Every RouterOS object is one `remote.Command` whose one-line
- * `create`/`delete` strings come from the pure builders in `render/routeros.ts`; files are uploaded over SFTP
- * with `remote.CopyToRemote`. RouterOS answers errors on stdout with exit status 0, so each command's stdout is
- * checked with {@link checkRouterOutput} (see {@link RouterOsCommandChecks}).
+ * `create`/`delete` strings come from the pure builders in `render/routeros.ts`; files are written over SFTP
+ * by {@link RouterOsSftpFile} (`remote.CopyToRemote` cannot be previewed with content not known yet).
+ * RouterOS answers errors on stdout with exit status 0, so each command's stdout is checked with
+ * {@link checkRouterOutput} (see {@link RouterOsCommandChecks}).
  */
 import { remote, type types } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
@@ -38,6 +39,7 @@ import {
   type RouterCommand,
 } from "../render/routeros";
 import { mergeDeps } from "./options";
+import { RouterOsSftpFile } from "./routeros-file";
 
 type DependsOn = pulumi.ComponentResourceOptions["dependsOn"];
 
@@ -245,7 +247,7 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
   /** The start command (with `start`): replaced, i.e. re-run, when files, envs, mounts, veth or image change. */
   public readonly started?: remote.Command;
   /** Uploaded files, in the order of `args.files`. */
-  public readonly files: remote.CopyToRemote[];
+  public readonly files: RouterOsSftpFile[];
   /** This container's mount list (mount name before 7.21) per mount id, for {@link RouterOsContainerArgs.sharedMountLists}. */
   public readonly mountLists: Record<string, string>;
   public readonly verified: pulumi.Output<string[]>;
@@ -325,23 +327,31 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
     );
 
     // Files: SFTP uploads into the mount directories (which exist by then). An update re-uploads changed content.
-    // CopyToRemote leaves its file behind on delete: the cleanup command (deleted after the uploads) removes them.
+    // Each file is removed by its own delete; the cleanup command (deleted after them) also removes what an
+    // interrupted run left behind.
     const cleanup =
       filePaths.length > 0
         ? cmd("files-cleanup", fileCleanupCommands({ paths: filePaths }), [dirs])
         : undefined;
     const fileHashes: pulumi.Output<string>[] = [];
+    // SFTP needs the connection's endpoint (not secret) and its key (secret, kept so).
+    const ssh = pulumi.output(connection);
+    const sftpRouter = pulumi.unsecret(
+      ssh.apply((c) => ({
+        host: c.host,
+        port: c.port ?? 22,
+        user: c.user ?? "root",
+        ...(c.hostKey ? { hostKey: c.hostKey } : {}),
+      })),
+    );
+    const sftpKey = pulumi.secret(ssh.apply((c) => c.privateKey ?? ""));
     this.files = args.files.map((f, i) => {
       const text = f.secret ? pulumi.secret(f.content) : pulumi.output(f.content);
       const hash = text.apply((t) => `${filePaths[i]}:${sha256(t)}`);
       fileHashes.push(f.secret ? pulumi.secret(hash) : hash);
-      return new remote.CopyToRemote(
+      return new RouterOsSftpFile(
         `${name}-file-${f.mountId}-${f.name}`,
-        {
-          connection,
-          source: text.apply((t) => new pulumi.asset.StringAsset(t)),
-          remotePath: filePaths[i],
-        },
+        { router: sftpRouter, privateKey: sftpKey, path: filePaths[i], content: text },
         { parent: this, dependsOn: mergeDeps(inherited, cleanup ? [dirs, cleanup] : [dirs]) },
       );
     });

@@ -140,34 +140,27 @@ export const ROUTER_FORWARDING_HINT =
   "the router refuses SSH port forwarding: enable it with `/ip ssh set forwarding-enabled=local`";
 
 /**
- * Opens a tunnel to `url` (an address on the router's container bridge) through the router's SSH server, with
- * the stack's key held in memory (never written to disk) and the router's host key pinned when it is known.
- * Each local connection becomes one `direct-tcpip` channel. Resolves once SSH is authenticated.
- * @throws if SSH does not connect and authenticate within `timeoutMs`, or the host key does not match.
+ * An authenticated SSH session with a router: the stack's key held in memory (never written to disk), the
+ * router's host key pinned when it is known. `what` names the purpose in errors ("ssh tunnel", "sftp").
+ * @throws if SSH does not connect and authenticate within `timeoutMs`, the host key does not match, or the
+ * key is unusable (no key material is ever part of the message).
  */
-export async function openRouterTunnel(
+export async function connectRouter(
   router: RouterSsh,
   privateKey: string,
-  url: string,
+  what: string,
   timeoutMs = 30_000,
-): Promise<RouterTunnel> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const net = require("node:net") as typeof import("node:net");
+): Promise<import("ssh2").Client> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Client } = require("ssh2") as typeof import("ssh2");
-  const target = new URL(url);
-  const remoteHost = target.hostname;
-  const remotePort = Number(target.port || 80);
   const where = `${router.user}@${router.host}:${router.port}`;
   const pinned = router.hostKey ? Buffer.from(router.hostKey.split(/\s+/)[1] ?? "", "base64") : undefined;
   let hostKeyMismatch = false;
-  let lastError: string | undefined;
-
   const conn = new Client();
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       conn.end();
-      reject(new Error(`ssh tunnel through ${where}: no SSH session within ${timeoutMs} ms`));
+      reject(new Error(`${what} through ${where}: no SSH session within ${timeoutMs} ms`));
     }, timeoutMs);
     conn.once("ready", () => {
       clearTimeout(timer);
@@ -178,7 +171,7 @@ export async function openRouterTunnel(
       const why = hostKeyMismatch
         ? "the router's host key does not match hosts.<router>.hostKey"
         : e.message.replace(/-----BEGIN[\s\S]*$/, "");
-      reject(new Error(`ssh tunnel through ${where}: ${why}`));
+      reject(new Error(`${what} through ${where}: ${why}`));
     });
     try {
       conn.connect({
@@ -203,11 +196,33 @@ export async function openRouterTunnel(
       clearTimeout(timer);
       reject(
         new Error(
-          `ssh tunnel through ${where}: the router key is not a usable private key (${(e as Error).message})`,
+          `${what} through ${where}: the router key is not a usable private key (${(e as Error).message})`,
         ),
       );
     }
   });
+  return conn;
+}
+
+/**
+ * Opens a tunnel to `url` (an address on the router's container bridge) through the router's SSH server
+ * ({@link connectRouter}). Each local connection becomes one `direct-tcpip` channel. Resolves once SSH is
+ * authenticated.
+ * @throws as {@link connectRouter} does.
+ */
+export async function openRouterTunnel(
+  router: RouterSsh,
+  privateKey: string,
+  url: string,
+  timeoutMs = 30_000,
+): Promise<RouterTunnel> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const net = require("node:net") as typeof import("node:net");
+  const target = new URL(url);
+  const remoteHost = target.hostname;
+  const remotePort = Number(target.port || 80);
+  let lastError: string | undefined;
+  const conn = await connectRouter(router, privateKey, "ssh tunnel", timeoutMs);
   // Errors after the session is up (e.g. the router closed it) end the tunnel; they are reported per forward.
   conn.on("error", (e: Error) => (lastError = e.message));
 

@@ -15,6 +15,8 @@
 # build is never reused. Needs Go >= 1.24 (`go` on PATH, $GO, or /usr/local/go/bin/go)
 # and the Go module proxy (once). Logs go to stderr.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --- recipe: the commit is pinned by hash, never by tag ---
 MODULE="github.com/haproxytech/dataplaneapi"
@@ -118,7 +120,7 @@ if ! env GOBIN="$TMP" CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
 fi
 rm -f -- "$TMP/build.log"
 [[ -x "$TMP/dataplaneapi" ]] || die "go install produced no $TMP/dataplaneapi"
-version="$("$TMP/dataplaneapi" --version 2>&1 | head -n 1)" || true
+version="$(first_line "$TMP/dataplaneapi" --version 2>&1)" || true
 log "built in $((SECONDS - start)) s: ${version:-?}"
 printf 'module=%s\ncommit=%s\ntag=%s\ngo=%s\nldflags=%s\n' "$MODULE" "$COMMIT" "$GIT_TAG" "$go_version" "$ldflags" \
   >"$TMP/BUILDINFO"

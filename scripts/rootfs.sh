@@ -18,6 +18,8 @@
 # is never reused. Bump SCRIPT_VERSION to force a rebuild (e.g. to pick up a
 # newer trixie point release). Needs root (and network, once). Logs go to stderr.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --- recipe: anything here that changes the result must change the hash ---
 SCRIPT_VERSION="haproxy-edge-rootfs/2"
@@ -144,7 +146,7 @@ find "$TMP/tmp" "$TMP/var/tmp" -mindepth 1 -delete 2>/dev/null || true
 rm -f -- "$TMP/etc/hostname" "$TMP/etc/resolv.conf"
 
 # Sanity: the binary runs and is the 3.0 branch; nothing is mounted inside.
-version="$(chroot "$TMP" /usr/sbin/haproxy -v | head -n1)"
+version="$(first_line chroot "$TMP" /usr/sbin/haproxy -v)"
 log "built in $((SECONDS - start)) s: $version"
 [[ "$version" == *" 3.0."* ]] || die "expected HAProxy 3.0.x in $SUITE, got: $version"
 if grep -qF " $TMP/" /proc/self/mountinfo || grep -qF " $TMP " /proc/self/mountinfo; then

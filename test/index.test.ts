@@ -106,7 +106,7 @@ describe("index.ts under Pulumi mocks", () => {
       "haproxy-edge:routeros:Container": 2,
       "haproxy-edge:routeros:Schedule": 1,
       "command:remote:Command": 28,
-      "command:remote:CopyToRemote": 11,
+      "pulumi-nodejs:dynamic/routeros:SftpFile": 11,
     });
     const provider = prod.ofType("pulumi:providers:docker")[0];
     assert.equal(plain(provider.wire.host), "ssh://deploy@docker-1.lan");
@@ -282,14 +282,12 @@ describe("index.ts under Pulumi mocks", () => {
               `${cmd.name}: the SSH connection is not secret`,
             );
           }
-          const ini = r
-            .ofType("command:remote:CopyToRemote")
-            .find((c) => String(plain(c.wire.remotePath)).endsWith("/rfc2136.ini"));
+          const files = r.ofType("pulumi-nodejs:dynamic/routeros:SftpFile");
+          for (const f of files)
+            assert.ok(secretPaths(f.wire).includes("privateKey"), `${f.name}: the SSH key is not secret`);
+          const ini = files.find((c) => String(plain(c.wire.path)).endsWith("/rfc2136.ini"));
           assert.ok(ini, "rfc2136.ini is uploaded to the router");
-          assert.ok(
-            secretPaths(ini.wire).some((p) => p.startsWith("source")),
-            "rfc2136.ini content is not secret",
-          );
+          assert.ok(secretPaths(ini.wire).includes("content"), "rfc2136.ini content is not secret");
         }
       });
 
@@ -538,11 +536,11 @@ describe("index.ts under Pulumi mocks, every service on the router (live route u
   });
 
   it("points the load balancer at the workers' veths and each worker's PROXY frontend at the load balancer's", () => {
-    const uploads = r.ofType("command:remote:CopyToRemote");
+    const uploads = r.ofType("pulumi-nodejs:dynamic/routeros:SftpFile");
     const file = (remotePath: RegExp) => {
-      const u = uploads.find((x) => remotePath.test(String(plain(x.wire.remotePath))));
+      const u = uploads.find((x) => remotePath.test(String(plain(x.wire.path))));
       assert.ok(u, String(remotePath));
-      return String((plain(u.wire.source) as { text: string }).text);
+      return String(plain(u.wire.content));
     };
     const lbCfg = file(/\/lb-edge\/haproxy\.cfg$/);
     WORKERS.forEach((w, i) => {

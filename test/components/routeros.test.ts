@@ -184,7 +184,7 @@ describe("components/routeros", function () {
     assert.equal(count("haproxy-edge:routeros:Host"), 1);
     assert.equal(count("haproxy-edge:routeros:Container"), 1);
     assert.equal(count("haproxy-edge:routeros:Schedule"), 1);
-    assert.equal(count("command:remote:CopyToRemote"), 2);
+    assert.equal(count("pulumi-nodejs:dynamic/routeros:SftpFile"), 2);
     const commands = regs.filter((r) => r.type === "command:remote:Command").map((r) => r.name);
     assert.deepEqual(commands.sort(), [
       "lb-bridge-port",
@@ -236,13 +236,13 @@ describe("components/routeros", function () {
     }
     assert.ok(byName("lb-bridge-port").deps.map(nameOf).includes("lb-veth"));
     assert.ok(byName("lb-file-edge-haproxy.cfg").deps.map(nameOf).includes("lb-dirs"));
-    // Destroy order: the uploads go first, then the cleanup command removes the files they leave behind.
+    // Destroy order: each file removes itself, then the cleanup command removes what an interrupted run left.
     for (const f of ["lb-file-edge-haproxy.cfg", "lb-file-edge-placeholder.pem"]) {
       assert.ok(byName(f).deps.map(nameOf).includes("lb-files-cleanup"), f);
     }
     const cleanup = String(inputs.get("lb-files-cleanup")?.delete);
     for (const f of ["lb-file-edge-haproxy.cfg", "lb-file-edge-placeholder.pem"]) {
-      const remotePath = String(inputs.get(f)?.remotePath);
+      const remotePath = String(inputs.get(f)?.path);
       assert.ok(cleanup.includes(`"${remotePath}"`), `${f}: ${remotePath} not removed by ${cleanup}`);
     }
     assert.ok(byName("lb-mount-edge").deps.map(nameOf).includes("lb-dirs"));
@@ -306,11 +306,13 @@ describe("components/routeros", function () {
 
   it("uploads the secret file as a secret, and triggers restarts on a secret hash", async () => {
     const secretFile = byName("lb-file-edge-placeholder.pem");
-    assert.ok(isSecretWrapper(secretFile.raw.source), "source is a secret");
-    assert.equal(secretFile.raw.remotePath, "disk1/haproxy-edge/prod/lb-edge/placeholder.pem");
+    assert.ok(isSecretWrapper(secretFile.raw.content), "content is a secret");
+    assert.ok(isSecretWrapper(secretFile.raw.privateKey), "the SSH key is a secret");
+    assert.equal(secretFile.raw.path, "disk1/haproxy-edge/prod/lb-edge/placeholder.pem");
     const plainFile = byName("lb-file-edge-haproxy.cfg");
-    assert.ok(!isSecretWrapper(plainFile.raw.source), "a plain file stays readable in diffs");
-    assert.ok(JSON.stringify(plainFile.raw.source).includes("log stdout local0"));
+    assert.ok(!isSecretWrapper(plainFile.raw.content), "a plain file stays readable in diffs");
+    assert.ok(isSecretWrapper(plainFile.raw.privateKey), "the SSH key is a secret");
+    assert.ok(JSON.stringify(plainFile.raw.content).includes("log stdout local0"));
 
     const triggers = byName("lb-start").raw.triggers;
     assert.ok(JSON.stringify(triggers).includes(SECRET_SIG), "the secret file's hash is a secret");

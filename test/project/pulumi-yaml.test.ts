@@ -1,8 +1,10 @@
 /**
- * Pulumi.yaml declares every scalar setting of config/schema.ts with the same type and default, so that
- * `pulumi config` and the program agree on what a stack may set.
+ * Pulumi.yaml declares the scalar settings of config/schema.ts with the same type and default, so that
+ * `pulumi config` and the program agree on what a stack may set. The real CLI treats a declared key without a
+ * default as required, so an optional key without a default is not declared but listed in the file's comment.
  */
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
 import type { z } from "zod";
 import { parseStackConfig } from "../../config/parse";
 import { STRING_KEYS, topLevel, type TopLevelKey } from "../../config/schema";
@@ -25,6 +27,16 @@ interface ProjectFile {
 const CTX = { project: "haproxy-edge", stack: "dev", secretKeys: new Set<string>() };
 const STRUCTURED = new Set<string>(["hosts", "routes"]);
 const SCALAR_KEYS = (Object.keys(topLevel) as TopLevelKey[]).filter((k) => !STRUCTURED.has(k));
+/** The one required scalar key: Pulumi may declare it without a default. */
+const REQUIRED = new Set<string>(["domains"]);
+/** Optional keys without a schema default: declaring them would make the CLI require them. */
+const UNDECLARED = SCALAR_KEYS.filter(
+  (k) =>
+    !REQUIRED.has(k) &&
+    topLevel[k].safeParse(undefined).success &&
+    topLevel[k].parse(undefined) === undefined,
+);
+const DECLARED = SCALAR_KEYS.filter((k) => !UNDECLARED.includes(k));
 
 /** The zod type under defaults, optionals and pipes: "string", "number", "array", "enum", ... */
 function baseType(schema: z.ZodType): { type: string; schema: z.ZodType } {
@@ -66,12 +78,28 @@ describe("Pulumi.yaml", () => {
     assert.equal(runtime, "nodejs");
   });
 
-  it("declares exactly the scalar keys of the schema (not hosts and routes)", () => {
-    assert.ok(SCALAR_KEYS.length > 30, `only ${SCALAR_KEYS.length} scalar keys found`);
-    assert.deepEqual(Object.keys(config).sort(), [...SCALAR_KEYS].sort());
+  it("declares exactly the scalar keys that are required or have a default (not hosts and routes)", () => {
+    assert.ok(DECLARED.length > 30, `only ${DECLARED.length} declared keys found`);
+    assert.deepEqual(Object.keys(config).sort(), [...DECLARED].sort());
   });
 
-  for (const key of SCALAR_KEYS) {
+  it("lists every optional key without a default, and hosts and routes, in its comment", () => {
+    assert.deepEqual([...UNDECLARED].sort(), [
+      "acmeCaBundle",
+      "acmeDnsServer",
+      "acmeEmail",
+      "acmeTsigKeyName",
+      "acmeTsigSecret",
+      "certbotHost",
+    ]);
+    const text = fs.readFileSync("Pulumi.yaml", "utf8");
+    const optional = /^#\s+optional: (.*)$/m.exec(text)?.[1] ?? "";
+    const structured = /^#\s+structured[^:]*: (.*)$/m.exec(text)?.[1] ?? "";
+    for (const key of UNDECLARED) assert.match(optional, new RegExp(`\\b${key}\\b`), `${key} not listed`);
+    for (const key of STRUCTURED) assert.match(structured, new RegExp(`\\b${key}\\b`), `${key} not listed`);
+  });
+
+  for (const key of DECLARED) {
     describe(key, () => {
       it("has a type matching the schema and a description", () => {
         const decl = config[key];
@@ -86,10 +114,9 @@ describe("Pulumi.yaml", () => {
 
       it("has the schema's default, or none when the schema has none", () => {
         const decl = config[key] ?? {};
-        const schemaDefault = key === "domains" ? undefined : defaults[key];
-        if (schemaDefault === undefined)
-          assert.ok(!("default" in decl), `Pulumi.yaml has a default the program lacks`);
-        else assert.deepEqual(decl.default, schemaDefault);
+        if (REQUIRED.has(key))
+          assert.ok(!("default" in decl), `Pulumi.yaml has a default for a required key`);
+        else assert.deepEqual(decl.default, defaults[key]);
       });
     });
   }
@@ -112,13 +139,12 @@ describe("Pulumi.yaml", () => {
     }
   });
 
-  it("marks acmeTsigSecret as secret, and only it", () => {
-    assert.equal(config.acmeTsigSecret?.secret, true);
+  it("marks no declared key secret (the secret acmeTsigSecret is optional; the program enforces --secret)", () => {
     assert.deepEqual(
       Object.entries(config)
         .filter(([, d]) => d.secret === true)
         .map(([k]) => k),
-      ["acmeTsigSecret"],
+      [],
     );
   });
 });

@@ -1,8 +1,10 @@
 /**
- * System tier: the program's declared resources, applied by the applier to the real local Docker engine
- * (images built by scripts/images.sh), then proven with real traffic through the load balancer on
- * 127.0.0.1 and from client containers on the stack's own network. Then the stack is destroyed, checked
- * gone, re-created, and the same traffic tests run again.
+ * System tier: the program applied by the real Pulumi engine (`pulumi up` with the real docker, command and
+ * random providers; test/system/engine.ts) to the real local Docker engine (images built by
+ * scripts/images.sh), then proven with real traffic through the load balancer on 127.0.0.1 and from client
+ * containers on the stack's own network. Every `up` is followed by `pulumi preview --expect-no-changes`; a
+ * container removed by hand shows in `pulumi refresh` and the next `up` repairs it. Then the stack is
+ * destroyed, checked gone, re-created, and the same traffic tests run again.
  */
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
@@ -10,12 +12,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { FILES } from "../../config/model";
-import { Applier, type Created, type DestroyReport } from "./applier";
+import { Engine, type StateResource } from "./engine";
 import {
   CLIENT_IPS,
   HTTPS_PORT,
   HTTP_PORT,
   STACK,
+  STACK_FILE,
   curlFrom,
   docker,
   dockerCli,
@@ -25,7 +28,7 @@ import {
   removeLeftovers,
   removeTestContainers,
   stackObjects,
-  systemApplier,
+  startDemoBackends,
   until,
   type Echo,
 } from "./support";
@@ -44,24 +47,45 @@ const log = process.env.SYSTEM_TEST_VERBOSE ? (l: string) => console.log(`      
 
 /** Everything a traffic suite needs from one apply. */
 interface Applied {
-  applier: Applier;
+  /** The stack's resources after the apply (engine state). */
+  resources: StateResource[];
   /** The self-signed certificate (PEM, certificate first) the load balancer serves. */
   ca: string;
+  /** The stack's outputs. */
+  outputs: Record<string, unknown>;
 }
 
-async function apply(): Promise<Applied> {
-  const applier = systemApplier({}, log);
-  await applier.up();
-  const cert = applier.created.find(
+/** `pulumi up`, the demo backends on the stack's network, and the state the traffic tests read. */
+async function apply(engine: Engine): Promise<Applied> {
+  await engine.mustUp();
+  await startDemoBackends();
+  const resources = await engine.resources();
+  const cert = resources.find(
     (c) => c.type.startsWith("pulumi-nodejs:dynamic") && c.name.endsWith("-certificate"),
   );
   assert.ok(cert, "no certificate resource");
-  const pem = String(cert.state.pem);
-  return { applier, ca: pem.slice(0, pem.indexOf("-----END CERTIFICATE-----") + 26) };
+  const pem = String(cert.outputs.pem);
+  const ca = pem.slice(0, pem.indexOf("-----END CERTIFICATE-----") + 26);
+  await until(
+    "every route served through the edge",
+    async () => {
+      for (const [host, pathname] of [
+        [HOSTS.app, "/"],
+        [HOSTS.app, "/api/"],
+        [HOSTS.admin, "/"],
+      ]) {
+        const r = await httpsRequest(host, pathname, { ca });
+        if (r.status !== 200) return undefined;
+      }
+      return true;
+    },
+    60_000,
+  );
+  return { resources, ca, outputs: await engine.outputs() };
 }
 
-function containers(applier: Applier): Created[] {
-  return applier.created.filter((c) => c.type === CONTAINER_TYPE);
+function containers(applied: Applied): StateResource[] {
+  return applied.resources.filter((c) => c.type === CONTAINER_TYPE);
 }
 
 async function echo(ctx: Applied, host: string, pathname = "/", headers: Record<string, string> = {}) {
@@ -117,7 +141,7 @@ async function servicePorts(container: string): Promise<string[]> {
 /** The traffic tests, run after the first apply and again after teardown and recreation. */
 function trafficSuite(ctx: () => Applied) {
   it("every container of the stack is running and healthy", async () => {
-    const names = containers(ctx().applier).map((c) => String(c.inputs.name));
+    const names = containers(ctx()).map((c) => String(c.inputs.name));
     assert.deepEqual(names.sort(), [`${STACK}-lb`, `${STACK}-prod-1`, `${STACK}-prod-2`, `${STACK}-staging`]);
     for (const name of names) {
       const c = await docker.request<{ State: { Running: boolean; Health?: { Status: string } } }>({
@@ -349,9 +373,9 @@ function writeTemp(name: string, content: string): string {
 }
 
 /** Non-secret uploaded files of every container, by container name and path. */
-function uploadedFiles(applier: Applier): Record<string, string> {
+function uploadedFiles(applied: Applied): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const c of containers(applier)) {
+  for (const c of containers(applied)) {
     for (const u of (c.inputs.uploads ?? []) as { file: string; content: string; permissions: string }[]) {
       if (u.permissions === "0600") continue; // secrets (userlist, key material) are regenerated
       out[`${String(c.inputs.name)}:${u.file}`] = u.content;
@@ -360,61 +384,124 @@ function uploadedFiles(applier: Applier): Record<string, string> {
   return out;
 }
 
-describe("system: the edge stack on a real Docker engine", function () {
+/** `pulumi preview --expect-no-changes` succeeds: the apply converged (idempotency is a test). */
+async function assertNoChanges(engine: Engine): Promise<void> {
+  const r = await engine.preview(["--expect-no-changes"]);
+  assert.equal(r.code, 0, `pulumi preview --expect-no-changes:\n${r.stdout}\n${r.stderr}`);
+}
+
+describe("system: the edge stack through the real engine on a real Docker engine", function () {
+  let engine: Engine | undefined;
   let first: Applied | undefined;
   let second: Applied | undefined;
 
   before(async function () {
     await removeLeftovers();
-    first = await apply();
+    engine = await Engine.create({ stack: STACK, stackFile: STACK_FILE, log });
+    first = await apply(engine);
   });
 
   after(async function () {
     await removeTestContainers();
-    for (const a of [second, first]) await a?.applier.destroy().catch((e) => console.error(e));
+    await engine?.dispose().catch((e) => console.error(e));
     await removeLeftovers();
     fs.rmSync(tempDir, { recursive: true, force: true });
   });
 
-  describe("after the first apply", () => {
+  describe("after the first `pulumi up`", () => {
+    it("`pulumi preview --expect-no-changes` finds nothing to do", async () => {
+      await assertNoChanges(engine as Engine);
+    });
     trafficSuite(() => first as Applied);
   });
 
-  describe("after teardown and recreation", () => {
-    let report: DestroyReport;
+  describe("drift: a container removed by hand", () => {
+    const victim = `${STACK}-prod-2`;
+    const victimUrnName = `${STACK}-prod-2-haproxy`;
+    let refresh: { code: number; stdout: string };
+    let repairedAt = "";
+    before(async function () {
+      assert.ok(engine && first, "first apply failed");
+      await dockerCli(["rm", "-f", victim]);
+      refresh = await engine.refresh();
+    });
+
+    it("shows in `pulumi refresh` as deleted, and the state no longer holds it", async () => {
+      assert.equal(refresh.code, 0, refresh.stdout);
+      assert.match(
+        refresh.stdout,
+        new RegExp(`docker:index:Container\\s+${victimUrnName}\\s+deleted`),
+        refresh.stdout,
+      );
+      const names = (await (engine as Engine).resources())
+        .filter((r) => r.type === CONTAINER_TYPE)
+        .map((r) => String(r.inputs.name));
+      assert.ok(!names.includes(victim), names.join(" "));
+      const preview = await (engine as Engine).preview(["--expect-no-changes"]);
+      assert.notEqual(preview.code, 0, "preview sees no change although the container is gone");
+    });
+
+    it("the next `pulumi up` recreates it, and nothing else changes", async () => {
+      const e = engine as Engine;
+      const before = new Map(containers(first as Applied).map((c) => [String(c.inputs.name), c.id]));
+      first = await apply(e);
+      const after = new Map(containers(first).map((c) => [String(c.inputs.name), c.id]));
+      for (const [name, id] of before) {
+        if (name === victim) assert.notEqual(after.get(name), id, "the victim was not recreated");
+        else assert.equal(after.get(name), id, `${name} was replaced`);
+      }
+      const c = await docker.request<{ State: { Running: boolean; StartedAt: string } }>({
+        method: "GET",
+        path: `/containers/${victim}/json`,
+      });
+      assert.ok(c.State.Running);
+      repairedAt = c.State.StartedAt;
+      assert.ok(repairedAt);
+      await assertNoChanges(e);
+    });
+  });
+
+  describe("after `pulumi destroy` and `pulumi up` again", () => {
+    let destroyed: { code: number; stdout: string };
+    let stateBefore: StateResource[];
+    let stateAfter: StateResource[];
     let afterDestroy: Awaited<ReturnType<typeof stackObjects>>;
     let firstFiles: Record<string, string>;
     let firstHashes: unknown;
 
     before(async function () {
-      assert.ok(first, "first apply failed");
-      firstFiles = uploadedFiles(first.applier);
-      firstHashes = first.applier.run?.outputs.fileHashes;
+      assert.ok(engine && first, "first apply failed");
+      firstFiles = uploadedFiles(first);
+      firstHashes = first.outputs.fileHashes;
+      stateBefore = await engine.resources();
       await removeTestContainers(); // demo backends hold the network
-      report = await first.applier.destroy();
+      destroyed = await engine.destroy();
       first = undefined;
+      stateAfter = await engine.resources();
       afterDestroy = await stackObjects();
-      second = await apply();
+      second = await apply(engine);
     });
 
     it("teardown removed every container and network; only the retained volumes are left", () => {
+      assert.equal(destroyed.code, 0, destroyed.stdout);
+      assert.deepEqual(stateAfter, [], "the state still holds resources");
       assert.deepEqual(afterDestroy.containers, []);
       assert.deepEqual(afterDestroy.networks, []);
       assert.deepEqual(afterDestroy.volumes, [`${STACK}-certs`]);
       assert.deepEqual(
-        report.retained.map((r) => `${r.type} ${String(r.inputs.name)}`),
+        stateBefore.filter((r) => r.retainOnDelete).map((r) => `${r.type} ${String(r.inputs.name)}`),
         [`docker:index/volume:Volume ${STACK}-certs`],
       );
-      const removed = (type: string) => report.removed.filter((r) => r.startsWith(`${type} `)).length;
-      assert.equal(removed("docker:index/container:Container"), 4, report.removed.join("\n"));
-      assert.equal(removed("docker:index/volume:Volume"), 7, "config + master per worker, LB runtime");
-      assert.equal(removed("docker:index/network:Network"), 1);
+      const count = (type: string) => stateBefore.filter((r) => r.type === type && !r.retainOnDelete).length;
+      assert.equal(count("docker:index/container:Container"), 4);
+      assert.equal(count("docker:index/volume:Volume"), 7, "config + master per worker, LB runtime");
+      assert.equal(count("docker:index/network:Network"), 1);
     });
 
     it("recreation rendered byte-identical files, and the containers hold exactly them", async () => {
       assert.ok(second);
-      assert.deepEqual(second.applier.run?.outputs.fileHashes, firstHashes);
-      const files = uploadedFiles(second.applier);
+      assert.deepEqual(second.outputs.fileHashes, firstHashes);
+      const files = uploadedFiles(second);
       assert.deepEqual(Object.keys(files).sort(), Object.keys(firstFiles).sort());
       for (const [key, content] of Object.entries(files)) assert.equal(content, firstFiles[key], key);
       const lbConfig = Object.keys(files).find(
@@ -423,6 +510,10 @@ describe("system: the edge stack on a real Docker engine", function () {
       assert.ok(lbConfig);
       const inside = await dockerCli(["exec", `${STACK}-lb`, "cat", lbConfig.split(":")[1]]);
       assert.equal(inside, files[lbConfig]);
+    });
+
+    it("`pulumi preview --expect-no-changes` finds nothing to do", async () => {
+      await assertNoChanges(engine as Engine);
     });
 
     trafficSuite(() => second as Applied);

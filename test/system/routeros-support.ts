@@ -21,7 +21,8 @@ export const log = process.env.HAPROXY_EDGE_SYSTEM_VERBOSE
   : undefined;
 export const ROUTER_VERSION = "7.21.2";
 export const COMMAND = "command:remote:Command";
-export const UPLOAD = "command:remote:CopyToRemote";
+/** Files written to the router over SFTP (components/routeros-file.ts). */
+export const UPLOAD = "pulumi-nodejs:dynamic/routeros:SftpFile";
 export const TAG = `haproxy-edge:${STACK}:`;
 
 /** The example's router, pointed at the simulator (`extra` overrides its settings, e.g. `subnet`). */
@@ -126,9 +127,9 @@ export function assertSentinels(commands: Created[]): void {
 /** Every upload's file is on the simulated disk with exactly the uploaded content. */
 export function assertUploadsOnDisk(sim: RouterOsSimServer, uploads: Created[]): void {
   for (const u of uploads) {
-    const text = (u.inputs.source as { text: string }).text;
-    const onDisk = fs.readFileSync(path.join(sim.diskRoot, String(u.inputs.remotePath)), "utf8");
-    assert.equal(onDisk, text, String(u.inputs.remotePath));
+    const text = String(u.inputs.content);
+    const onDisk = fs.readFileSync(path.join(sim.diskRoot, String(u.inputs.path)), "utf8");
+    assert.equal(onDisk, text, String(u.inputs.path));
   }
 }
 
@@ -174,10 +175,7 @@ export function assertRouterCleared(
   for (const [menu, table] of Object.entries(state.tables))
     assert.deepEqual(table.items, [], `${menu} still holds objects`);
   for (const u of uploads)
-    assert.ok(
-      !fs.existsSync(path.join(sim.diskRoot, String(u.inputs.remotePath))),
-      String(u.inputs.remotePath),
-    );
+    assert.ok(!fs.existsSync(path.join(sim.diskRoot, String(u.inputs.path))), String(u.inputs.path));
 }
 
 /** Names of the commands `destroy` removed, in its order. */

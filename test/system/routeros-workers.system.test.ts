@@ -171,7 +171,7 @@ describe("system: the example stack with every service on one RouterOS router (s
       assert.deepEqual(
         uploads
           .filter((u) => u.name.startsWith(`${STACK}-${w.name}-`))
-          .map((u) => String(u.inputs.remotePath))
+          .map((u) => String(u.inputs.path))
           .sort(),
         ["404.html", "haproxy.cfg", "start.sh"].map(
           (f) => `${router.disk}/haproxy-edge/${STACK}/${w.name}-edge/${f}`,

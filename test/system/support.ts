@@ -78,9 +78,15 @@ export async function containerLogs(container: string): Promise<string> {
   return r.code === 0 ? r.stdout + r.stderr : `docker logs ${container}: exit ${r.code}: ${r.stderr}`;
 }
 
-/** Starts the demo backends on the stack's network (called once the applier has created the network). */
+/** Starts the demo backends on the stack's network (once it exists); those already there are kept. */
 export async function startDemoBackends(): Promise<void> {
+  const existing = new Set(
+    (await dockerCli(["ps", "-a", "--format", "{{.Names}}", "--filter", `label=haproxy-edge.test=${STACK}`]))
+      .split("\n")
+      .filter(Boolean),
+  );
   for (const b of DEMO_BACKENDS) {
+    if (existing.has(`${STACK}-demo-${b.name}`)) continue;
     await dockerCli([
       "run",
       "-d",

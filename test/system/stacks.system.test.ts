@@ -1,0 +1,99 @@
+/**
+ * The example stacks pass the real CLI: `pulumi preview` of Pulumi.dev.yaml as a new user runs it, and of a
+ * copy of Pulumi.prod.yaml whose hosts are on 127.0.0.1 (the file's LAN hosts are never contacted), with its
+ * secrets set through `pulumi config set --secret`.
+ */
+import { strict as assert } from "node:assert";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import { parse } from "yaml";
+import { Engine } from "./engine";
+
+/** The number of resources `pulumi preview` plans to create, from its summary ("+ 42 to create"). */
+function toCreate(stdout: string): number {
+  const m = /\+\s*(\d+) to create/.exec(stdout);
+  return m ? Number(m[1]) : 0;
+}
+
+/** The planned creates of `pulumi preview --json`, as `type name`. */
+async function planned(engine: Engine): Promise<string[]> {
+  const steps = await engine.previewSteps();
+  assert.ok(
+    steps.every((s) => s.op === "create"),
+    steps.map((s) => `${s.op} ${s.urn}`).join("\n"),
+  );
+  return steps.map((s) => `${s.type} ${s.name}`);
+}
+
+describe("system: the example stacks through the real CLI", function () {
+  it("`pulumi preview` of the dev stack (Pulumi.dev.yaml as it is) plans the whole edge", async () => {
+    const engine = await Engine.create({ stack: "dev", stackFile: "Pulumi.dev.yaml" });
+    try {
+      const r = await engine.preview();
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      assert.ok(toCreate(r.stdout) > 30, r.stdout);
+      const plan = await planned(engine);
+      for (const name of [
+        "lb-haproxy",
+        "staging-haproxy",
+        "prod-1-haproxy",
+        "prod-2-haproxy",
+        "staging-dataplaneapi",
+      ])
+        assert.ok(
+          plan.includes(`docker:index/container:Container dev-${name}`),
+          `${name}: ${plan.join("\n")}`,
+        );
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it("`pulumi preview` of a copy of the prod stack, hosts on 127.0.0.1 and secrets set with --secret", async () => {
+    const file = parse(fs.readFileSync("Pulumi.prod.yaml", "utf8")) as { config: Record<string, unknown> };
+    const hosts = structuredClone(file.config["haproxy-edge:hosts"]) as Record<
+      string,
+      Record<string, unknown>
+    >;
+    assert.equal(hosts["edge-router"]?.kind, "routeros");
+    assert.equal(hosts["docker-1"]?.kind, "docker");
+    hosts["edge-router"].address = "127.0.0.1";
+    // Nothing listens there: preview needs no connection, and none may go to the file's LAN hosts.
+    hosts["docker-1"].url = "ssh://deploy@127.0.0.1:1";
+    hosts["docker-1"].address = "127.0.0.1";
+    const key = generateKeyPairSync("ed25519").privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+    const tsig = randomBytes(64).toString("base64");
+    const engine = await Engine.create({
+      stack: "prod",
+      stackFile: "Pulumi.prod.yaml",
+      overrides: { hosts },
+      secrets: { acmeTsigSecret: tsig, "hosts.edge-router.privateKey": key },
+    });
+    try {
+      const stored = fs.readFileSync(engine.configFile, "utf8");
+      assert.ok(
+        !stored.includes(tsig) && !stored.includes(key.split("\n")[1]),
+        "a secret is stored in clear",
+      );
+      assert.match(stored, /secure: v1:/);
+      const r = await engine.preview();
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      assert.ok(toCreate(r.stdout) > 30, r.stdout);
+      for (const secret of [tsig, key.split("\n")[1]]) {
+        assert.ok(!r.stdout.includes(secret) && !r.stderr.includes(secret), "a secret is printed");
+      }
+      const plan = await planned(engine);
+      assert.ok(
+        plan.some((p) => p.startsWith("command:remote:Command prod-")),
+        plan.join("\n"),
+      );
+      for (const name of ["staging-haproxy", "prod-1-haproxy", "prod-2-haproxy"])
+        assert.ok(
+          plan.includes(`docker:index/container:Container prod-${name}`),
+          `${name}: ${plan.join("\n")}`,
+        );
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
