@@ -13,7 +13,9 @@
 # It is built into a temporary directory next to it and renamed into place only
 # when complete, under a lock, so concurrent callers are safe and an interrupted
 # build is never reused. Needs Go >= 1.24 (`go` on PATH, $GO, or /usr/local/go/bin/go)
-# and the Go module proxy (once). Logs go to stderr.
+# and the Go module proxy (once). Where the proxy refuses github.com/haproxytech/*, the same commit
+# is built from the archives in ../shared/vendor (HAPROXY_EDGE_VENDOR_DIR); the log and BUILDINFO
+# say which source was used. Logs go to stderr.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,6 +28,9 @@ GIT_TAG="v3.2.7"
 BUILD_TIME="2025-01-01T00:00:00"
 MIN_GO_MINOR=24 # go1.24
 BUILD_TIMEOUT="${HAPROXY_EDGE_GO_BUILD_TIMEOUT:-1500}"
+# Where the module proxy refuses github.com/haproxytech/*: the same commit and its haproxytech modules.
+VENDOR_DIR="${HAPROXY_EDGE_VENDOR_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/../shared/vendor}"
+VENDOR_ARCHIVES=("dataplaneapi-${GIT_TAG}" client-native-v6.2.6 client-native-v5.1.15 go-logger-v1.1.0)
 
 log() { printf 'dataplaneapi.sh: %s\n' "$*" >&2; }
 die() {
@@ -108,22 +113,48 @@ chmod 0755 "$TMP"
 ldflags="-X main.GitTag=${GIT_TAG} -X main.GitCommit=${COMMIT:0:8} -X main.GitDirty= -X main.BuildTime=${BUILD_TIME}"
 log "building ${MODULE}@${COMMIT} (${GIT_TAG}) with $go_version (up to ${BUILD_TIMEOUT} s)"
 start=$SECONDS
-# A dedicated GOBIN: `go install` writes only the one binary, into the temp dir.
+# The normal source: the Go module proxy. A dedicated GOBIN: `go install` writes only the one binary.
+source_used="Go module proxy ${MODULE}@${COMMIT}"
 if ! env GOBIN="$TMP" CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
   timeout "$BUILD_TIMEOUT" "$GO_BIN" install -trimpath -ldflags "$ldflags" \
-  "${MODULE}/cmd/dataplaneapi@${COMMIT}" 2>&1 | tee "$TMP/build.log" >&2; then
-  if grep -q '403 Forbidden' "$TMP/build.log"; then
-    die "the Go module proxy ($("$GO_BIN" env GOPROXY)) refuses ${MODULE} or one of its modules (403 above):" \
-      "set GOPROXY to a proxy that serves them, or HAPROXY_EDGE_DATAPLANEAPI_BIN to a prebuilt binary"
+  "${MODULE}/cmd/dataplaneapi@${COMMIT}" >"$TMP/build.log" 2>&1; then
+  if ! grep -qE '(403|404|410) |not available|invalid version' "$TMP/build.log"; then
+    cat "$TMP/build.log" >&2
+    die "go install ${MODULE}/cmd/dataplaneapi@${COMMIT} failed (output above; timeout ${BUILD_TIMEOUT} s)"
   fi
-  die "go install ${MODULE}/cmd/dataplaneapi@${COMMIT} failed (exit status above; timeout ${BUILD_TIMEOUT} s)"
+  # The proxy refuses github.com/haproxytech/* here: build the same commit from ../shared/vendor, with the
+  # haproxytech modules it needs extracted side by side and wired in with replace directives.
+  log "the Go module proxy does not serve ${MODULE} or a module it needs: $(grep -m1 -oE '(403|404|410) [^"]*' "$TMP/build.log" || echo 'refused')"
+  [[ -d "$VENDOR_DIR" ]] || die "no vendor directory $VENDOR_DIR (set HAPROXY_EDGE_VENDOR_DIR, GOPROXY, or HAPROXY_EDGE_DATAPLANEAPI_BIN)"
+  src="$TMP/src"
+  mkdir -p "$src"
+  for a in "${VENDOR_ARCHIVES[@]}"; do
+    [[ -f "$VENDOR_DIR/$a.tar.gz" ]] || die "missing $VENDOR_DIR/$a.tar.gz"
+    mkdir -p "$src/$a"
+    tar -xzf "$VENDOR_DIR/$a.tar.gz" -C "$src/$a" --strip-components=1
+  done
+  source_used="vendor $(for a in "${VENDOR_ARCHIVES[@]}"; do printf '%s.tar.gz ' "$a"; done)"
+  log "building from $source_used"
+  for m in "dataplaneapi-${GIT_TAG}" client-native-v6.2.6 client-native-v5.1.15; do
+    env -C "$src/$m" "$GO_BIN" mod edit \
+      -replace "github.com/haproxytech/client-native/v6=$src/client-native-v6.2.6" \
+      -replace "github.com/haproxytech/client-native/v5=$src/client-native-v5.1.15" \
+      -replace "github.com/haproxytech/go-logger=$src/go-logger-v1.1.0"
+  done
+  if ! env -C "$src/dataplaneapi-${GIT_TAG}" CGO_ENABLED=0 GOFLAGS=-buildvcs=false timeout "$BUILD_TIMEOUT" \
+    "$GO_BIN" build -mod=mod -trimpath -ldflags "$ldflags" -o "$TMP/dataplaneapi" ./cmd/dataplaneapi \
+    >>"$TMP/build.log" 2>&1; then
+    tail -n 30 "$TMP/build.log" >&2
+    die "go build of dataplaneapi from $VENDOR_DIR failed (output above; timeout ${BUILD_TIMEOUT} s)"
+  fi
+  rm -rf -- "$src"
 fi
 rm -f -- "$TMP/build.log"
 [[ -x "$TMP/dataplaneapi" ]] || die "go install produced no $TMP/dataplaneapi"
-version="$(first_line "$TMP/dataplaneapi" --version 2>&1)" || true
+version="$(first_line "$TMP/dataplaneapi" --version 2>/dev/null)" || true
 log "built in $((SECONDS - start)) s: ${version:-?}"
-printf 'module=%s\ncommit=%s\ntag=%s\ngo=%s\nldflags=%s\n' "$MODULE" "$COMMIT" "$GIT_TAG" "$go_version" "$ldflags" \
-  >"$TMP/BUILDINFO"
+printf 'module=%s\ncommit=%s\ntag=%s\ngo=%s\nldflags=%s\nsource=%s\n' "$MODULE" "$COMMIT" "$GIT_TAG" "$go_version" \
+  "$ldflags" "$source_used" >"$TMP/BUILDINFO"
 
 if mv -T -- "$TMP" "$FINAL"; then
   TMP=""

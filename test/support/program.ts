@@ -45,23 +45,7 @@ export interface RunOptions {
   certificatePem?: string;
   /** Receives every registration as it happens (also when the program throws). */
   sink?: Registered[];
-  /**
-   * Replaces the mock provider: called for every registration (components too), in the order the program
-   * registers them, with what the program sent; returns the resource's id and output state. The system
-   * tier's applier creates the resource for real here.
-   */
-  /** Outputs of failed resources reject the run instead of never resolving. */
-  settleOutputs?: boolean;
-  provision?: (request: Registration) => Promise<{ id: string; state: Record<string, unknown> }>;
 }
-
-/** What a registration asks for, before its resource exists (no URN yet). */
-export type Registration = Omit<Registered, "urn"> & {
-  /** `<provider URN>::<provider id>` for an explicit provider, or "". */
-  provider: string;
-  /** The URN the mock monitor will give it. */
-  urn: string;
-};
 
 /** Mock outputs that resources would get from their providers. */
 function mockState(type: string, name: string, inputs: Record<string, unknown>, opts: RunOptions) {
@@ -81,16 +65,14 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>, 
   return state;
 }
 
-async function resolve(value: unknown, settle = false): Promise<unknown> {
+async function resolve(value: unknown): Promise<unknown> {
   if (pulumi.Output.isInstance(value)) {
-    // `promise()` is the SDK's internal accessor: unlike `apply`, it rejects when the resource failed.
-    if (settle) return (value as unknown as { promise(): Promise<unknown> }).promise();
     return new Promise((ok) => (value as pulumi.Output<unknown>).apply((v) => ok(v)));
   }
-  if (Array.isArray(value)) return Promise.all(value.map((v) => resolve(v, settle)));
+  if (Array.isArray(value)) return Promise.all(value.map((v) => resolve(v)));
   if (value && typeof value === "object" && !pulumi.Resource.isInstance(value)) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = await resolve(v, settle);
+    for (const [k, v] of Object.entries(value)) out[k] = await resolve(v);
     return out;
   }
   return value;
@@ -100,15 +82,9 @@ async function resolve(value: unknown, settle = false): Promise<unknown> {
 export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const project = opts.project ?? "haproxy-edge";
   const resources: Registered[] = opts.sink ?? [];
-  const pending = new Map<string, Registration>();
   await pulumi.runtime.setMocks(
     {
-      newResource: (a) => {
-        if (!opts.provision) return { id: `${a.name}-id`, state: mockState(a.type, a.name, a.inputs, opts) };
-        const request = pending.get(`${a.type}::${a.name}`);
-        if (!request) throw new Error(`registration of ${a.type} ${a.name} was not seen`);
-        return opts.provision(request);
-      },
+      newResource: (a) => ({ id: `${a.name}-id`, state: mockState(a.type, a.name, a.inputs, opts) }),
       call: (a) => a.inputs,
     },
     project,
@@ -122,15 +98,6 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   };
   const original = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) => {
-    const key = `${req.getType()}::${req.getName()}`;
-    if (opts.provision) {
-      if (pending.has(key)) throw new Error(`two registrations of ${req.getType()} ${req.getName()}`);
-      pending.set(key, {
-        ...describe(req),
-        provider: req.getProvider(),
-        urn: mockUrn(project, opts.stack, req.getParent(), req.getType(), req.getName()),
-      });
-    }
     return original(req, (err, resp) => {
       if (!err) {
         resources.push({ ...describe(req), urn: resp.getUrn() });
@@ -145,7 +112,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const program = require(entry) as Record<string, unknown>;
-    outputs = (await resolve({ ...program }, opts.settleOutputs)) as Record<string, unknown>;
+    outputs = (await resolve({ ...program })) as Record<string, unknown>;
   } finally {
     // Drains every pending registration, also when the program threw.
     await pulumi.runtime.disconnect();
@@ -175,19 +142,7 @@ function describe(req: RegisterRequest): Omit<Registered, "urn"> {
   };
 }
 
-/** The URN Pulumi's mock monitor gives a resource (runtime/mocks.js `newUrn`): the parent's type chain. */
-function mockUrn(project: string, stack: string, parent: string, type: string, name: string): string {
-  let chain = type;
-  if (parent) {
-    const qualifiedType = parent.split("::")[2];
-    const parentType = qualifiedType.split("$").pop();
-    chain = `${parentType}$${type}`;
-  }
-  return `urn:pulumi:${stack}::${project}::${chain}::${name}`;
-}
-
 interface RegisterRequest {
-  getProvider(): string;
   getType(): string;
   getName(): string;
   getCustom(): boolean;

@@ -7,7 +7,6 @@
  */
 import { strict as assert } from "node:assert";
 import { PATHS } from "../../config/model";
-import { type Applier } from "./applier";
 import type { AcmeLab } from "./acme-lab";
 import {
   CERTBOT,
@@ -31,27 +30,34 @@ import {
   dockerCli,
   removeTestContainers,
   stackObjects,
-  systemApplier,
+  assertNoChanges,
   until,
+  upSystem,
 } from "./support";
+import type { Engine } from "./engine";
 
 const log = process.env.HAPROXY_EDGE_SYSTEM_VERBOSE ? (l: string) => console.log(`    ${l}`) : undefined;
 
 describe("system: certificates from a real ACME server (pebble + bind9), hot-swapped into HAProxy", function () {
   this.timeout(600_000);
   let lab: AcmeLab;
-  let applier: Applier | undefined;
+  let engine: Engine | undefined;
   let root: string;
   let lbStartedAt: number;
   let worker: { pid: number; uptimeSec: number };
 
   before(async function () {
-    ({ lab, applier } = await upAcmeStack(log));
+    ({ lab, engine } = await upAcmeStack(log));
     root = await lab.issuingRoot();
   });
 
   after(async function () {
-    await downAcmeStack({ lab, applier });
+    await downAcmeStack({ lab, engine });
+  });
+
+  it("`pulumi preview --expect-no-changes` right after `pulumi up` finds nothing to do", async () => {
+    assert.ok(engine);
+    await assertNoChanges(engine);
   });
 
   it("obtains the certificate through DNS-01 and the load balancer serves it without a restart", async () => {
@@ -196,16 +202,16 @@ describe("system: certificates from a real ACME server (pebble + bind9), hot-swa
   it("teardown keeps the certificates and the ACME account; a recreated stack serves the same certificate at once", async () => {
     const served = (await servedCertificate(root)).serial;
     await removeTestContainers(); // demo backends and the lab hold the network
-    assert.ok(applier, "the stack was applied");
-    await applier.destroy();
+    assert.ok(engine, "the stack was applied");
+    const destroyed = await engine.destroy();
+    assert.equal(destroyed.code, 0, destroyed.stdout);
     const left = await stackObjects();
     assert.deepEqual(left.containers, []);
     assert.deepEqual(left.networks, []);
     assert.deepEqual(left.volumes, ACME_RETAINED);
 
     // The lab comes back (a new pebble: a new root, unknown account), but nothing needs it: nothing is due.
-    applier = systemApplier(lab.stackOverrides(), log, () => lab.start());
-    await applier.up();
+    await upSystem(engine, () => lab.start());
     const first = await servedCertificate(root);
     assert.equal(first.serial, served, "served from the retained volume, before certbot did anything");
     const logs = await until(

@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { FILES, PATHS, certificateName } from "../../config/model";
 import { AcmeLab } from "./acme-lab";
-import type { Applier } from "./applier";
+import type { Engine } from "./engine";
 import {
   HTTPS_PORT,
   STACK,
@@ -16,8 +16,9 @@ import {
   removeTestContainers,
   removeVolumes,
   run,
-  systemApplier,
+  systemEngine,
   until,
+  upSystem,
   type ExecResult,
 } from "./support";
 import { startHandshakeLoad, type HandshakeLoadResult } from "./tls-load";
@@ -34,32 +35,33 @@ export const ACME_RETAINED = [`${STACK}-certs`, `${STACK}-letsencrypt`];
 
 export interface AcmeStack {
   lab: AcmeLab;
-  applier: Applier;
+  engine: Engine;
 }
 
 /**
- * The system stack in acme mode against a fresh ACME lab, from a clean engine (leftovers and the retained
- * volumes of an earlier run removed). The lab joins the stack's network as soon as it exists. On failure
- * everything made so far is removed again.
+ * The system stack in acme mode against a fresh ACME lab, from a clean Docker engine (leftovers and the
+ * retained volumes of an earlier run removed), through `pulumi up`. The lab joins the stack's network as soon
+ * as it exists. On failure everything made so far is removed again.
  */
 export async function upAcmeStack(log?: (line: string) => void): Promise<AcmeStack> {
   await removeLeftovers();
   await removeVolumes(ACME_RETAINED);
   const lab = await AcmeLab.prepare();
-  const applier = systemApplier(lab.stackOverrides(), log, () => lab.start());
+  let engine: Engine | undefined;
   try {
-    await applier.up();
+    engine = await systemEngine(lab.stackOverrides(), log);
+    await upSystem(engine, () => lab.start());
   } catch (e) {
-    await downAcmeStack({ lab, applier });
+    await downAcmeStack({ lab, engine });
     throw e;
   }
-  return { lab, applier };
+  return { lab, engine };
 }
 
 /** Removes everything {@link upAcmeStack} made, the retained volumes included. Never rejects. */
 export async function downAcmeStack(stack: Partial<AcmeStack>): Promise<void> {
   await removeTestContainers();
-  await stack.applier?.destroy().catch((e: unknown) => console.error(e));
+  await stack.engine?.dispose().catch((e: unknown) => console.error(e));
   await removeVolumes(ACME_RETAINED);
   await stack.lab?.dispose();
 }

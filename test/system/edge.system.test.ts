@@ -12,13 +12,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { FILES } from "../../config/model";
-import { Engine, type StateResource } from "./engine";
+import { loadStackFile } from "../support/stack-config";
+import { Engine, type PreviewStep, type StateResource } from "./engine";
 import {
   CLIENT_IPS,
   HTTPS_PORT,
   HTTP_PORT,
   STACK,
   STACK_FILE,
+  assertNoChanges,
   curlFrom,
   docker,
   dockerCli,
@@ -28,7 +30,7 @@ import {
   removeLeftovers,
   removeTestContainers,
   stackObjects,
-  startDemoBackends,
+  upSystem,
   until,
   type Echo,
 } from "./support";
@@ -55,10 +57,9 @@ interface Applied {
   outputs: Record<string, unknown>;
 }
 
-/** `pulumi up`, the demo backends on the stack's network, and the state the traffic tests read. */
+/** `pulumi up` (the demo backends join the stack's network), and the state the traffic tests read. */
 async function apply(engine: Engine): Promise<Applied> {
-  await engine.mustUp();
-  await startDemoBackends();
+  await upSystem(engine);
   const resources = await engine.resources();
   const cert = resources.find(
     (c) => c.type.startsWith("pulumi-nodejs:dynamic") && c.name.endsWith("-certificate"),
@@ -384,12 +385,6 @@ function uploadedFiles(applied: Applied): Record<string, string> {
   return out;
 }
 
-/** `pulumi preview --expect-no-changes` succeeds: the apply converged (idempotency is a test). */
-async function assertNoChanges(engine: Engine): Promise<void> {
-  const r = await engine.preview(["--expect-no-changes"]);
-  assert.equal(r.code, 0, `pulumi preview --expect-no-changes:\n${r.stdout}\n${r.stderr}`);
-}
-
 describe("system: the edge stack through the real engine on a real Docker engine", function () {
   let engine: Engine | undefined;
   let first: Applied | undefined;
@@ -517,5 +512,75 @@ describe("system: the edge stack through the real engine on a real Docker engine
     });
 
     trafficSuite(() => second as Applied);
+  });
+
+  describe("a route change through `pulumi preview --diff` and `pulumi up`", () => {
+    /** The system stack's routes with the `api` route's server moved from api-1 to admin-1. */
+    const changed = () => {
+      const file = loadStackFile(STACK_FILE);
+      const routes = JSON.parse(file.config["haproxy-edge:routes"]) as { name: string; servers: string[] }[];
+      return routes.map((r) => (r.name === "api" ? { ...r, servers: ["172.30.90.103:8080"] } : r));
+    };
+    let steps: PreviewStep[];
+    let diff: string;
+    before(async function () {
+      assert.ok(engine && second, "the stack was not re-created");
+      await engine.configure({ routes: changed() });
+      steps = await engine.previewSteps();
+      const r = await engine.preview(["--diff"]);
+      assert.equal(r.code, 0, r.stdout);
+      diff = r.stdout;
+    });
+
+    it("plans changes to the workers only: their rendered files and the config volume's bootstrap hash", async () => {
+      assert.ok(steps.length > 0, "no change planned");
+      const state = new Map(((await (engine as Engine).resources()) ?? []).map((r) => [r.urn, r]));
+      for (const step of steps) {
+        assert.match(step.name, new RegExp(`^${STACK}-(staging|prod-1|prod-2)-`), `${step.op} ${step.urn}`);
+        for (const key of Object.keys(step.detailedDiff)) {
+          if (step.type === CONTAINER_TYPE)
+            assert.match(key, /^uploads\[\d+\]/, `${step.name}: ${key} changes`);
+          else {
+            // The worker's config volume is re-seeded when its bootstrap changes: it is named by its hash.
+            assert.equal(step.type, "docker:index/volume:Volume", `${step.name}: ${key} changes`);
+            assert.equal(key, "labels[0].value", `${step.name}: ${key} changes`);
+            const labels = state.get(step.urn)?.inputs.labels as { label: string }[];
+            assert.equal(labels[0].label, "haproxy-edge.bootstrap-sha256");
+          }
+        }
+      }
+      const containers = steps.filter((s) => s.type === CONTAINER_TYPE).map((s) => s.name);
+      assert.deepEqual(containers.sort(), WORKERS.map((w) => `${STACK}-${w}-haproxy`).sort());
+    });
+
+    it("shows, in the diff, the route's server line and the bootstrap hash, and no other line of any file", () => {
+      const contentLines = diff.split("\n").filter((l) => /^\s+[-+] {2,}\S/.test(l));
+      const server = contentLines.filter((l) => /\bserver s1 172\.30\.90\.10[23]:8080\b/.test(l));
+      const hash = contentLines.filter((l) => /\b[0-9a-f]{64}\b/.test(l));
+      assert.ok(
+        server.some((l) => l.includes("172.30.90.103:8080")),
+        diff,
+      );
+      assert.ok(
+        server.some((l) => l.includes("172.30.90.102:8080")),
+        diff,
+      );
+      assert.ok(hash.length > 0, "the bootstrap hash change is shown");
+      for (const l of contentLines)
+        assert.ok(server.includes(l) || hash.includes(l), `unexpected change: ${l}`);
+    });
+
+    it("`pulumi up` applies it: the route's path reaches the new server, other routes unchanged", async () => {
+      const e = engine as Engine;
+      second = await apply(e);
+      await until(
+        "the api route served by admin-1",
+        async () =>
+          (await echo(second as Applied, HOSTS.app, "/api/x")).backend === "admin-1" ? true : undefined,
+        30_000,
+      );
+      assert.match((await echo(second, HOSTS.app, "/page")).backend, /^app-[12]$/);
+      await assertNoChanges(e);
+    });
   });
 });

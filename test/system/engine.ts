@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse, stringify } from "yaml";
+import { SECRET_PATHS } from "../../config/schema";
 
 const ROOT = path.resolve(__dirname, "../..");
 const PROJECT = "haproxy-edge";
@@ -72,6 +73,24 @@ export interface EngineOptions {
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
+/**
+ * `value` (at config path `key`) without the strings at {@link SECRET_PATHS}; those go into `secrets` by path.
+ * Walks objects only (the secret paths hold no arrays).
+ */
+function splitSecrets(key: string, value: unknown, secrets: Map<string, string>): unknown {
+  if (typeof value === "string" && SECRET_PATHS.some((re) => re.test(key))) {
+    secrets.set(key, value);
+    return undefined;
+  }
+  if (!value || typeof value !== "object" || Array.isArray(value)) return value;
+  const kept = new Map<string, unknown>();
+  for (const [k, v] of Object.entries(value)) {
+    const rest = splitSecrets(`${key}.${k}`, v, secrets);
+    if (rest !== undefined) kept.set(k, rest);
+  }
+  return Object.fromEntries(kept);
+}
+
 /** Replaces the export format's secret objects with their plaintext values. */
 function unwrapSecrets(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(unwrapSecrets);
@@ -132,23 +151,29 @@ export class Engine {
     return engine;
   }
 
-  /** Rewrites the stack's config: the stack file with `overrides`, then the secrets. */
+  /**
+   * Rewrites the stack's config: the stack file with `overrides`, then the secrets. A value at a path the
+   * program requires to be secret (config/schema.ts `SECRET_PATHS`, e.g. `hosts.<router>.privateKey`) is taken
+   * out of the file and set with `--secret`, as an operator would.
+   */
   async configure(overrides: Record<string, unknown>): Promise<void> {
     const file = path.isAbsolute(this.opts.stackFile)
       ? this.opts.stackFile
       : path.join(ROOT, this.opts.stackFile);
     const doc = (parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
     const config = new Map(Object.entries(doc.config ?? {}));
+    const secrets = new Map(Object.entries(this.opts.secrets ?? {}));
     for (const [k, v] of Object.entries(overrides)) {
-      if (v === undefined) config.delete(`${PROJECT}:${k}`);
-      else config.set(`${PROJECT}:${k}`, v);
+      const plain = v === undefined ? undefined : splitSecrets(k, v, secrets);
+      if (plain === undefined) config.delete(`${PROJECT}:${k}`);
+      else config.set(`${PROJECT}:${k}`, plain);
     }
     fs.writeFileSync(
       this.configFile,
       stringify({ encryptionsalt: this.salt, config: Object.fromEntries(config) }),
       { mode: 0o600 },
     );
-    for (const [key, value] of Object.entries(this.opts.secrets ?? {})) {
+    for (const [key, value] of secrets) {
       // The value goes through stdin, never the command line.
       await this.must(
         ["config", "set", "--secret", "--path", `${PROJECT}:${key}`, ...this.stackArgs()],

@@ -1,19 +1,20 @@
 /**
  * Shared by the RouterOS system tests (routeros.system.test.ts, routeros-workers.system.test.ts): the example stack
- * (Pulumi.prod.yaml) pointed at the RouterOS CLI simulator, its model and applier, and the checks both tests make
- * of the router: every command's sentinel, the uploads on the simulated disk, no secret in a command string,
- * re-running creates and deletes, the empty router after destroy, and the safe order of the deletes.
+ * (Pulumi.prod.yaml) pointed at the RouterOS CLI simulator, its model and its real-engine stack, and the checks
+ * both tests make of the router: every command's sentinel, the uploads on the simulated disk, no secret in a
+ * command string, re-running creates and deletes, the empty router after destroy, and the safe order of the
+ * deletes.
  */
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { loadModel, type EdgeModel } from "../../config/model";
 import { decodeRawConfig } from "../../config/parse";
-import { checkRouterOutput } from "../../render/routeros";
-import { loadStackFile } from "../support/stack-config";
+import { ROUTEROS_ERROR, checkRouterOutput } from "../../render/routeros";
+import { TEST_SECRETS, loadStackFile } from "../support/stack-config";
 import type { RouterOsSimServer } from "../support/routeros-sim/sshd";
 import type { SimState } from "../support/routeros-sim/state";
-import { Applier, type Created, type DestroyReport } from "./applier";
+import { Engine, type CliResult, type StateResource } from "./engine";
 import { STACK } from "./support";
 
 export const log = process.env.HAPROXY_EDGE_SYSTEM_VERBOSE
@@ -81,8 +82,13 @@ export function exampleOverrides(
   };
 }
 
-/** The example stack with `overrides`: its model (as index.ts builds it) and an applier for it. */
-export function exampleStack(overrides: Record<string, unknown>): { model: EdgeModel; applier: Applier } {
+/**
+ * The example stack with `overrides`: its model (as index.ts builds it) and its stack on the real engine (the TSIG
+ * secret and the router key set with `--secret`, as an operator does).
+ */
+export async function exampleStack(
+  overrides: Record<string, unknown>,
+): Promise<{ model: EdgeModel; engine: Engine }> {
   const file = loadStackFile("prod", overrides);
   const model = loadModel(
     decodeRawConfig(
@@ -90,14 +96,14 @@ export function exampleStack(overrides: Record<string, unknown>): { model: EdgeM
     ),
     { project: "haproxy-edge", stack: STACK, secretKeys: file.secretKeys },
   );
-  const applier = new Applier({
+  const engine = await Engine.create({
     stack: STACK,
-    config: file.config,
-    secretKeys: [...file.secretKeys].map((k) => `haproxy-edge:${k}`),
+    stackFile: "Pulumi.prod.yaml",
+    overrides,
+    secrets: { acmeTsigSecret: TEST_SECRETS.acmeTsigSecret },
     log,
-    commandTimeoutMs: 60_000,
   });
-  return { model, applier };
+  return { model, engine };
 }
 
 /**
@@ -120,12 +126,12 @@ export function rows(state: SimState, menu: string) {
 }
 
 /** Every command's stdout carries the sentinel and no RouterOS error. */
-export function assertSentinels(commands: Created[]): void {
-  for (const c of commands) assert.doesNotThrow(() => checkRouterOutput(String(c.state.stdout)), c.name);
+export function assertSentinels(commands: StateResource[]): void {
+  for (const c of commands) assert.doesNotThrow(() => checkRouterOutput(String(c.outputs.stdout)), c.name);
 }
 
 /** Every upload's file is on the simulated disk with exactly the uploaded content. */
-export function assertUploadsOnDisk(sim: RouterOsSimServer, uploads: Created[]): void {
+export function assertUploadsOnDisk(sim: RouterOsSimServer, uploads: StateResource[]): void {
   for (const u of uploads) {
     const text = String(u.inputs.content);
     const onDisk = fs.readFileSync(path.join(sim.diskRoot, String(u.inputs.path)), "utf8");
@@ -134,7 +140,7 @@ export function assertUploadsOnDisk(sim: RouterOsSimServer, uploads: Created[]):
 }
 
 /** No `secrets` value in any command's create, update or delete string. */
-export function assertNoSecretInCommands(commands: Created[], secrets: string[]): void {
+export function assertNoSecretInCommands(commands: StateResource[], secrets: string[]): void {
   for (const c of commands) {
     for (const k of ["create", "update", "delete"]) {
       for (const s of secrets) assert.ok(!String(c.inputs[k] ?? "").includes(s), `${c.name}.${k}`);
@@ -143,7 +149,10 @@ export function assertNoSecretInCommands(commands: Created[], secrets: string[])
 }
 
 /** Runs every create again over SSH: each succeeds, and the router's objects do not change. */
-export async function assertCreatesChangeNothing(sim: RouterOsSimServer, commands: Created[]): Promise<void> {
+export async function assertCreatesChangeNothing(
+  sim: RouterOsSimServer,
+  commands: StateResource[],
+): Promise<void> {
   const before = objects(sim.state());
   for (const c of commands) {
     const out = await sim.exec(String(c.inputs.create));
@@ -153,7 +162,10 @@ export async function assertCreatesChangeNothing(sim: RouterOsSimServer, command
 }
 
 /** Runs every delete again over SSH: each succeeds, and every menu stays empty. */
-export async function assertDeletesChangeNothing(sim: RouterOsSimServer, commands: Created[]): Promise<void> {
+export async function assertDeletesChangeNothing(
+  sim: RouterOsSimServer,
+  commands: StateResource[],
+): Promise<void> {
   for (const c of commands) {
     const out = await sim.exec(String(c.inputs.delete));
     assert.doesNotThrow(() => checkRouterOutput(out), c.name);
@@ -161,16 +173,20 @@ export async function assertDeletesChangeNothing(sim: RouterOsSimServer, command
   for (const [menu, table] of Object.entries(sim.state().tables)) assert.deepEqual(table.items, [], menu);
 }
 
-/** After destroy: every delete printed its sentinel, every menu is empty, and every uploaded file is gone. */
+/**
+ * After `pulumi destroy`: it succeeded, no delete printed a RouterOS error (the provider logs each command's
+ * output), every menu is empty, and every uploaded file is gone.
+ */
 export function assertRouterCleared(
   sim: RouterOsSimServer,
-  applier: Applier,
-  commands: Created[],
-  uploads: Created[],
+  destroyed: CliResult,
+  commands: StateResource[],
+  uploads: StateResource[],
 ): void {
-  for (const c of commands) {
-    assert.doesNotThrow(() => checkRouterOutput(applier.deleteOutputs.get(c.name) ?? ""), `${c.name} delete`);
-  }
+  assert.equal(destroyed.code, 0, `${destroyed.stdout}\n${destroyed.stderr}`);
+  const errors = destroyed.stdout.split("\n").filter((l) => ROUTEROS_ERROR.test(l.replace(/^.*?\s{2,}/, "")));
+  assert.deepEqual(errors, [], "a delete printed a RouterOS error");
+  assert.ok(commands.length > 0);
   const state = sim.state();
   for (const [menu, table] of Object.entries(state.tables))
     assert.deepEqual(table.items, [], `${menu} still holds objects`);
@@ -178,58 +194,62 @@ export function assertRouterCleared(
     assert.ok(!fs.existsSync(path.join(sim.diskRoot, String(u.inputs.path))), String(u.inputs.path));
 }
 
-/** Names of the commands `destroy` removed, in its order. */
-export function deletedCommands(report: DestroyReport): string[] {
-  return report.removed.filter((r) => r.startsWith(`${COMMAND} `)).map((r) => r.slice(COMMAND.length + 1));
-}
-
-/** The safe delete order: scheduler → script → containers → mounts/envs → NAT → bridge ports → veths → address → bridge. */
-export const DELETE_RANK: [RegExp, number][] = [
-  [/-renew-scheduler$/, 0],
-  [/-renew-script$/, 1],
-  [/-(container|start)$/, 2],
-  [/-(mount|env)-/, 3],
-  [/-nat-|-masquerade$/, 4],
-  [/-bridge-port$/, 5],
-  [/-veth$/, 6],
-  [/-bridge-address$/, 7],
-  [/-bridge$/, 8],
-];
-
-export interface RankedDelete {
-  name: string;
-  rank: number;
+/** Names of the commands `pulumi destroy` removed, in the order it reported them deleted. */
+export function deletedCommands(destroyed: CliResult): string[] {
+  const re = new RegExp(`^\\s*-\\s+${COMMAND}\\s+(\\S+)\\s+deleted\\b`);
+  return destroyed.stdout
+    .split("\n")
+    .map((l) => re.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined);
 }
 
 /**
- * Within each group of commands (a name prefix: a service's container, NAT rules, schedule; or the router-wide
- * objects), the deletes ran in {@link DELETE_RANK} order, and the router-wide group (`routerWide`, also one of
- * `groups`) went last. Returns each group's ranked deletes, in their order.
+ * What RouterOS needs of a delete order, within one group of commands (a service's container, NAT rules and
+ * schedule; or the router-wide objects): each pair's first command is deleted before its second. The engine
+ * deletes independent resources in parallel, so only these pairs have an order.
+ */
+export const DELETE_BEFORE: [RegExp, RegExp, string][] = [
+  [/-renew-scheduler$/, /-renew-script$/, "the scheduler runs the script"],
+  [/-start$/, /-container$/, "the start command starts the container"],
+  [
+    /-(container|start)$/,
+    /-(mount|env)-|-nat-|-bridge-port$|-veth$/,
+    "a container holds its mounts, envs and veth",
+  ],
+  [/-nat-/, /-veth$/, "a dst-nat rule forwards to the veth's address"],
+  [/-bridge-port$/, /-veth$/, "the bridge port holds the veth"],
+  [/-masquerade$/, /-bridge-address$/, "the masquerade covers the bridge's subnet"],
+  [/-bridge-address$/, /-bridge$/, "the address is on the bridge"],
+];
+
+/**
+ * Within each group (a name prefix), every {@link DELETE_BEFORE} pair was deleted in order, and the router-wide
+ * group (`routerWide`, also one of `groups`) went last. Returns each group's deleted commands, in their order.
  */
 export function assertSafeDeleteOrder(
   order: string[],
   groups: string[],
   routerWide: string,
-): Map<string, RankedDelete[]> {
-  const sequences = new Map<string, RankedDelete[]>();
+): Map<string, string[]> {
+  const deleted = new Map<string, string[]>();
   for (const g of groups) {
-    const seq = order
-      .filter((n) => n.startsWith(g))
-      .map((name) => ({ name, rank: DELETE_RANK.find(([re]) => re.test(name))?.[1] }))
-      .filter((x): x is RankedDelete => x.rank !== undefined);
-    assert.ok(seq.length > 0, g);
-    for (let i = 1; i < seq.length; i++) {
-      assert.ok(
-        seq[i - 1].rank <= seq[i].rank,
-        `${seq[i - 1].name} was deleted before ${seq[i].name}: ${order.join(", ")}`,
-      );
+    const names = order.filter((n) => n.startsWith(g));
+    assert.ok(names.length > 0, g);
+    for (const [first, second, why] of DELETE_BEFORE) {
+      const last = Math.max(...names.map((n, i) => (first.test(n) ? i : -1)));
+      const before = names.findIndex((n) => second.test(n));
+      if (last >= 0 && before >= 0)
+        assert.ok(
+          last < before,
+          `${names[last]} was deleted after ${names[before]} (${why}): ${order.join(", ")}`,
+        );
     }
-    sequences.set(g, seq);
+    deleted.set(g, names);
   }
   const firstRouterWide = order.findIndex((n) => n.startsWith(routerWide));
   assert.ok(
     order.slice(firstRouterWide).every((n) => n.startsWith(routerWide)),
     `router-wide objects go last: ${order.join(", ")}`,
   );
-  return sequences;
+  return deleted;
 }

@@ -19,7 +19,7 @@ import { haproxyCheck } from "../support/haproxy-check";
 import { TEST_SECRETS } from "../support/stack-config";
 import { startRouterOsSim, type RouterOsSimServer } from "../support/routeros-sim/sshd";
 import type { SimState } from "../support/routeros-sim/state";
-import type { Applier, Created, DestroyReport } from "./applier";
+import type { CliResult, Engine, StateResource } from "./engine";
 import {
   COMMAND,
   ROUTER_VERSION,
@@ -37,7 +37,7 @@ import {
   exampleStack,
   rows,
 } from "./routeros-support";
-import { STACK } from "./support";
+import { assertNoChanges, STACK } from "./support";
 
 /** The commands of one worker's RouterOsContainer on the router (restart mode: no API sidecar). */
 const WORKER_COMMANDS = [
@@ -106,12 +106,13 @@ function keyLine(pem: string): string {
 describe("system: the example stack with every service on one RouterOS router (simulator over SSH)", function () {
   this.timeout(600_000);
   let sim: RouterOsSimServer;
-  let applier: Applier;
+  let engine: Engine | undefined;
   let model: EdgeModel;
   let router: RouterOsHostModel;
-  let commands: Created[];
-  let uploads: Created[];
-  let report: DestroyReport | undefined;
+  let resources: StateResource[];
+  let commands: StateResource[];
+  let uploads: StateResource[];
+  let report: CliResult | undefined;
 
   const veth = (p: { placement: { veth?: { name: string; address: string } } }) => {
     assert.ok(p.placement.veth, "a service on the router has a veth");
@@ -122,18 +123,24 @@ describe("system: the example stack with every service on one RouterOS router (s
 
   before(async function () {
     sim = await startRouterOsSim({ version: ROUTER_VERSION, disks: ["usb1"] });
-    ({ model, applier } = exampleStack(exampleOverrides(sim, "router")));
+    ({ model, engine } = await exampleStack(exampleOverrides(sim, "router")));
     const host = model.hosts.find((h) => h.kind === "routeros");
     assert.ok(host && host.kind === "routeros");
     router = host;
-    await applier.up();
-    commands = applier.created.filter((c) => c.type === COMMAND);
-    uploads = applier.created.filter((c) => c.type === UPLOAD);
+    await engine.mustUp();
+    resources = await engine.resources();
+    commands = resources.filter((c) => c.type === COMMAND);
+    uploads = resources.filter((c) => c.type === UPLOAD);
   });
 
   after(async function () {
-    if (!report) await applier?.destroy().catch((e: unknown) => console.error(e));
+    await engine?.dispose().catch((e: unknown) => console.error(e));
     await sim?.stop();
+  });
+
+  it("`pulumi preview --expect-no-changes` right after `pulumi up` finds nothing to do", async () => {
+    assert.ok(engine);
+    await assertNoChanges(engine);
   });
 
   it("places every service on the router, with no Docker host and no API sidecar", () => {
@@ -153,7 +160,7 @@ describe("system: the example stack with every service on one RouterOS router (s
     );
     assert.equal(model.loadBalancer.placement.host.name, "edge-router");
     assert.equal(model.certbot?.placement.host.name, "edge-router");
-    const docker = applier.created.filter((c) => c.type.startsWith("docker:"));
+    const docker = resources.filter((c) => c.type.startsWith("docker:"));
     assert.deepEqual(
       docker.map((c) => c.name),
       [],
@@ -179,7 +186,7 @@ describe("system: the example stack with every service on one RouterOS router (s
         w.name,
       );
     }
-    assert.ok(!applier.created.some((c) => /dataplaneapi|-api\b/.test(c.name)), "no Data Plane API");
+    assert.ok(!resources.some((c) => /dataplaneapi|-api\b/.test(c.name)), "no Data Plane API");
   });
 
   it("ran every command to its sentinel, with no RouterOS error", () => {
@@ -386,8 +393,9 @@ describe("system: the example stack with every service on one RouterOS router (s
   });
 
   it("destroy removes each service's objects in a safe order, the router-wide ones last, and empties the router", async () => {
-    report = await applier.destroy();
-    assertRouterCleared(sim, applier, commands, uploads);
+    assert.ok(engine);
+    report = await engine.destroy();
+    assertRouterCleared(sim, report, commands, uploads);
     const order = deletedCommands(report);
     const workerGroups = model.workers.map((w) => `${STACK}-${w.name}-`);
     const sequences = assertSafeDeleteOrder(
@@ -395,18 +403,15 @@ describe("system: the example stack with every service on one RouterOS router (s
       [`${STACK}-lb-`, `${STACK}-certbot-`, ...workerGroups, `${STACK}-edge-router-`],
       `${STACK}-edge-router-`,
     );
-    // Each worker: start and container → its three mounts → bridge port → veth, nothing left out.
+    // Each worker: start, then its container, then its three mounts, bridge port and veth (the veth after the
+    // bridge port), its directories and files; nothing left out.
     for (const g of workerGroups) {
-      const seq = sequences.get(g) ?? [];
+      const names = sequences.get(g) ?? [];
       assert.deepEqual(
-        seq.map((x) => x.rank),
-        [2, 2, 3, 3, 3, 5, 6],
-        seq.map((x) => x.name).join(", "),
+        names.map((n) => n.slice(g.length)).sort(),
+        WORKER_COMMANDS.map((c) => `container-${c}`).sort(),
       );
-      assert.deepEqual(
-        seq.slice(0, 2).map((x) => x.name),
-        [`${g}container-start`, `${g}container-container`],
-      );
+      assert.deepEqual(names.slice(0, 2), [`${g}container-start`, `${g}container-container`]);
     }
     // Services in reverse rollout order: certbot, the load balancer, then prod-N … staging.
     assert.deepEqual(

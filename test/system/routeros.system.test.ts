@@ -1,6 +1,6 @@
 /**
  * System tier, RouterOS: the example stack (Pulumi.prod.yaml: the load balancer and certbot on a RouterOS 7.21
- * router, the workers on a Docker host) applied by the applier. The router is the RouterOS CLI simulator behind a
+ * router, the workers on a Docker host) applied by `pulumi up` (the real engine and command provider). The router is the RouterOS CLI simulator behind a
  * real OpenSSH server on 127.0.0.1 (key authentication, SFTP into the folder standing for its disk); the Docker
  * host is the local engine. Then every command is run again (nothing changes), the stack is destroyed (the
  * router is left empty, the uploaded files removed), and every delete is run again.
@@ -9,7 +9,7 @@ import { strict as assert } from "node:assert";
 import type { EdgeModel } from "../../config/model";
 import { TEST_SECRETS } from "../support/stack-config";
 import { startRouterOsSim, type RouterOsSimServer } from "../support/routeros-sim/sshd";
-import type { Applier, Created, DestroyReport } from "./applier";
+import type { CliResult, Engine, StateResource } from "./engine";
 import {
   COMMAND,
   ROUTER_VERSION,
@@ -27,29 +27,36 @@ import {
   exampleStack,
   rows,
 } from "./routeros-support";
-import { STACK, removeLeftovers, stackObjects } from "./support";
+import { assertNoChanges, STACK, removeLeftovers, stackObjects } from "./support";
 
-describe("system: the example RouterOS stack applied over SSH to the RouterOS CLI simulator", function () {
+describe("system: the example RouterOS stack through `pulumi up` over SSH to the RouterOS CLI simulator", function () {
   this.timeout(600_000);
   let sim: RouterOsSimServer;
-  let applier: Applier;
+  let engine: Engine | undefined;
   let model: EdgeModel;
-  let commands: Created[];
-  let uploads: Created[];
-  let report: DestroyReport | undefined;
+  let resources: StateResource[];
+  let commands: StateResource[];
+  let uploads: StateResource[];
+  let report: CliResult | undefined;
 
   before(async function () {
     await removeLeftovers();
     sim = await startRouterOsSim({ version: ROUTER_VERSION, disks: ["usb1"] });
-    ({ model, applier } = exampleStack(exampleOverrides(sim)));
-    await applier.up();
-    commands = applier.created.filter((c) => c.type === COMMAND);
-    uploads = applier.created.filter((c) => c.type === UPLOAD);
+    ({ model, engine } = await exampleStack(exampleOverrides(sim)));
+    await engine.mustUp();
+    resources = await engine.resources();
+    commands = resources.filter((c) => c.type === COMMAND);
+    uploads = resources.filter((c) => c.type === UPLOAD);
   });
 
   after(async function () {
-    if (!report) await applier?.destroy().catch((e: unknown) => console.error(e));
+    await engine?.dispose().catch((e: unknown) => console.error(e));
     await sim?.stop();
+  });
+
+  it("`pulumi preview --expect-no-changes` right after `pulumi up` finds nothing to do", async () => {
+    assert.ok(engine);
+    await assertNoChanges(engine);
   });
 
   it("ran every command to its sentinel, with no RouterOS error", () => {
@@ -149,10 +156,11 @@ describe("system: the example RouterOS stack applied over SSH to the RouterOS CL
   });
 
   it("destroy runs the deletes in the safe order and leaves the router empty, files removed", async () => {
-    report = await applier.destroy();
+    assert.ok(engine);
+    report = await engine.destroy();
     const left = await stackObjects();
     assert.deepEqual(left.containers, [], "the workers on the local engine are gone too");
-    assertRouterCleared(sim, applier, commands, uploads);
+    assertRouterCleared(sim, report, commands, uploads);
     // Within each service (its container, NAT rules, schedule) and then the router-wide objects last.
     assertSafeDeleteOrder(
       deletedCommands(report),

@@ -5,9 +5,8 @@
 import { execFile } from "node:child_process";
 import * as https from "node:https";
 import * as http from "node:http";
-import { loadStackFile } from "../support/stack-config";
-import { Applier } from "./applier";
 import { DockerApi, DockerApiError } from "./docker-api";
+import { Engine, type CliResult } from "./engine";
 
 export const STACK = "systest";
 export const STACK_FILE = "test/system/Pulumi.systest.yaml";
@@ -15,7 +14,11 @@ export const NETWORK = `${STACK}-edge`;
 export const HTTP_PORT = 18080;
 export const HTTPS_PORT = 18443;
 /** Images built by scripts/images.sh. */
-export const IMAGES = { base: "haproxy-edge/base:trixie", demo: "haproxy-edge/demo-backend:1" };
+export const IMAGES = {
+  base: "haproxy-edge/base:trixie",
+  haproxy: "haproxy-edge/haproxy:3.0",
+  demo: "haproxy-edge/demo-backend:1",
+};
 
 /** Demo backends the test stack's routes point at (fixed addresses on the stack's edge network). */
 export const DEMO_BACKENDS = [
@@ -29,12 +32,6 @@ export const DEMO_BACKENDS = [
 export const CLIENT_IPS = { plain: "172.30.90.200", blocked: "172.30.90.201", limited: "172.30.90.202" };
 
 export const docker = new DockerApi();
-
-/** The system stack's config, as the program receives it (`overrides`: top-level keys without namespace). */
-export function stackConfig(overrides: Record<string, unknown> = {}) {
-  const file = loadStackFile(STACK_FILE, overrides);
-  return { config: file.config, secretKeys: [...file.secretKeys].map((k) => `haproxy-edge:${k}`) };
-}
 
 export interface ExecResult {
   code: number;
@@ -235,25 +232,48 @@ export async function until<T>(
   throw new Error(`${what}: not ready within ${timeoutMs} ms (${last})`);
 }
 
-/** An applier for the system stack (`overrides`: top-level keys); demo backends join its network once it exists. */
-export function systemApplier(
+/** The system stack on a fresh local backend of the real engine (`overrides`: top-level keys). */
+export function systemEngine(
   overrides: Record<string, unknown> = {},
   log?: (line: string) => void,
-  /** More test containers to start on the stack's network once it exists (e.g. the ACME lab). */
-  onNetwork?: () => Promise<void>,
-): Applier {
-  return new Applier({
-    stack: STACK,
-    ...stackConfig(overrides),
-    log,
-    afterCreate: async (r) => {
-      // The demo backends are not part of the program: they join the stack's network as soon as it exists.
-      if (r.type === "docker:index/network:Network") {
-        await startDemoBackends();
-        await onNetwork?.();
-      }
-    },
+): Promise<Engine> {
+  return Engine.create({ stack: STACK, stackFile: STACK_FILE, overrides, log });
+}
+
+/** Resolves once the stack's network exists (polled), or when `done` aborts first. */
+async function networkExists(done: AbortSignal): Promise<boolean> {
+  while (!done.aborted) {
+    const r = await run("docker", ["network", "inspect", NETWORK], 10_000);
+    if (r.code === 0) return true;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return false;
+}
+
+/**
+ * `pulumi up` of the system stack. The demo backends (not part of the program), and whatever `onNetwork`
+ * starts (e.g. the ACME lab), join the stack's network as soon as it exists, while `up` goes on.
+ */
+export async function upSystem(engine: Engine, onNetwork?: () => Promise<void>): Promise<CliResult> {
+  let joined: Promise<void> | undefined;
+  const join = async () => {
+    await startDemoBackends();
+    await onNetwork?.();
+  };
+  const r = await engine.mustUp(async (done) => {
+    if (await networkExists(done)) joined = join();
+    await joined;
   });
+  // `up` created nothing new (the network existed before): join now.
+  await (joined ?? join());
+  return r;
+}
+
+/** `pulumi preview --expect-no-changes` succeeds: the apply converged (idempotency is a test). */
+export async function assertNoChanges(engine: Engine): Promise<void> {
+  const r = await engine.preview(["--expect-no-changes"]);
+  if (r.code !== 0)
+    throw new Error(`pulumi preview --expect-no-changes exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
 }
 
 /** Removes whatever an earlier, interrupted run left: test containers, and the stack's containers, networks and volumes. */
