@@ -138,6 +138,7 @@ export class Worker extends pulumi.ComponentResource {
         files["dataplaneapi.yml"],
         { path: FILES.userlist, content: userlist, mode: 0o600, secret: true },
         files["404.html"],
+        files["dataplaneapi-status.sh"],
         files["dataplaneapi-start.sh"],
       ];
     }

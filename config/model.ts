@@ -48,6 +48,8 @@ export const FILES = {
   lbConfig: `${PATHS.edgeDir}/haproxy.cfg`,
   userlist: `${PATHS.edgeDir}/userlist.cfg`,
   dataplaneApiConfig: `${PATHS.edgeDir}/dataplaneapi.yml`,
+  /** The Data Plane API's `status_cmd` (its /v3/health): HAProxy's master answers and runs a worker. */
+  dataplaneApiStatusScript: `${PATHS.edgeDir}/dataplaneapi-status.sh`,
   placeholderCert: `${PATHS.edgeDir}/placeholder.pem`,
 } as const;
 

@@ -154,6 +154,7 @@ export function renderWorker(model: EdgeModel, worker: WorkerModel): Record<stri
         configDir: PATHS.workerConfigDir,
         configFile: FILES.workerConfig,
         masterSocket: FILES.workerMasterSocket,
+        statusCommand: `/bin/sh ${FILES.dataplaneApiStatusScript}`,
       }),
     ),
     "404.html": renderNotFoundPage(model),
@@ -169,6 +170,11 @@ export function renderWorker(model: EdgeModel, worker: WorkerModel): Record<stri
         masterDir: PATHS.workerMasterDir,
         masterSocket: FILES.workerMasterSocket,
       }),
+      0o755,
+    ),
+    "dataplaneapi-status.sh": file(
+      FILES.dataplaneApiStatusScript,
+      render("dataplaneapi-status.sh", { stack: model.stack, masterSocket: FILES.workerMasterSocket }),
       0o755,
     ),
     "dataplaneapi-start.sh": file(

@@ -634,6 +634,87 @@ describe("render/index", () => {
           }
         });
 
+        it("gives the Data Plane API a status command, so /v3/health reports HAProxy up or down", () => {
+          const w = model.workers[0];
+          const files = renderWorker(model, w);
+          const doc = parseYaml(files["dataplaneapi.yml"].content) as {
+            haproxy: { reload: { status_cmd: string } };
+          };
+          // The API splits the command on spaces and runs it without a shell.
+          assert.deepEqual(doc.haproxy.reload.status_cmd.split(" "), [
+            "/bin/sh",
+            FILES.dataplaneApiStatusScript,
+          ]);
+          const script = files["dataplaneapi-status.sh"];
+          assert.equal(script.path, FILES.dataplaneApiStatusScript);
+          assert.equal(script.mode, 0o755);
+          assert.ok(script.content.includes(`'${FILES.workerMasterSocket}'`), script.content);
+        });
+
+        describe("the status command against a fake master CLI socket", function () {
+          this.timeout(20_000);
+          let dir: string;
+          let sock: string;
+          let script: string;
+          let server: net.Server | undefined;
+          beforeEach(() => {
+            dir = fs.mkdtempSync(path.join(os.tmpdir(), "dpapi-status-"));
+            sock = path.join(dir, "master.sock");
+            script = path.join(dir, "status.sh");
+            const content = renderWorker(model, model.workers[0])["dataplaneapi-status.sh"].content;
+            fs.writeFileSync(script, content.split(FILES.workerMasterSocket).join(sock));
+          });
+          afterEach(() => {
+            server?.close();
+            server = undefined;
+            fs.rmSync(dir, { recursive: true, force: true });
+          });
+          /** A master CLI: answers one command once the client has closed its sending side. */
+          const master = (answer: string | undefined) =>
+            new Promise<void>((resolve) => {
+              server = net.createServer({ allowHalfOpen: true }, (conn) => {
+                let got = "";
+                conn.on("data", (d) => (got += String(d)));
+                conn.on("end", () => {
+                  if (answer !== undefined) conn.end(got === "show proc\n" ? answer : "Unknown command\n");
+                });
+                conn.on("error", () => undefined);
+              });
+              server.listen(sock, () => resolve());
+            });
+          /** Runs the script (asynchronously: the fake master answers from this process). */
+          const status = () =>
+            new Promise<{ code: number | null; ms: number }>((resolve) => {
+              const started = Date.now();
+              const child = spawn("sh", [script], { stdio: "ignore", timeout: 10_000 });
+              child.on("close", (code) => resolve({ code, ms: Date.now() - started }));
+            });
+          const PROC = [
+            "#<PID>          <type>          <reloads>       <uptime>        <version>",
+            "1               master          0 [failed: 0]   0d00h00m12s     3.0.11",
+            "# workers",
+          ];
+
+          it("exits 0 when the master lists a worker", async () => {
+            await master(
+              [...PROC, "8               worker          0               0d00h00m12s     3.0.11", ""].join(
+                "\n",
+              ),
+            );
+            assert.equal((await status()).code, 0);
+          });
+          it("exits non-zero when no worker runs, when nothing listens, and (within 3 s) when the master hangs", async () => {
+            await master([...PROC, ""].join("\n"));
+            assert.equal((await status()).code, 1);
+            await new Promise((resolve) => server?.close(resolve));
+            assert.equal((await status()).code, 1, "no socket");
+            await master(undefined);
+            const hung = await status();
+            assert.equal(hung.code, 2);
+            assert.ok(hung.ms < 6000, `took ${hung.ms} ms`);
+          });
+        });
+
         it("starts HAProxy with the master CLI on a 0600 unix socket and seeds the config once per bootstrap", () => {
           const s = renderWorker(model, model.workers[0])["start.sh"];
           assert.equal(s.mode, 0o755);

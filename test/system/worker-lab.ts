@@ -298,6 +298,7 @@ export class WorkerLab {
       files["dataplaneapi.yml"],
       userlist,
       files["404.html"],
+      files["dataplaneapi-status.sh"],
       files["dataplaneapi-start.sh"],
     ]);
     await docker(["start", this.apiContainer]);
