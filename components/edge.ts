@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { EdgeModel, HostModel, RouterOsHostModel } from "../config/model";
 import { Certbot } from "./certbot";
+import { DemoBackend } from "./demo-backend";
 import { DockerHost } from "./docker-host";
 import { LoadBalancer } from "./loadbalancer";
 import { mergeDeps } from "./options";
@@ -29,6 +30,8 @@ export class Edge extends pulumi.ComponentResource {
   public readonly certificate: SelfSignedCertificate;
   public readonly dockerHosts: Record<string, DockerHost>;
   public readonly routers: Record<string, RouterTarget>;
+  /** Demo backends (`demoBackends: true`). */
+  public readonly demoBackends: DemoBackend[];
 
   constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
     super("haproxy-edge:index:Edge", name, {}, opts);
@@ -48,6 +51,7 @@ export class Edge extends pulumi.ComponentResource {
     }
     place(model.loadBalancer.placement.host, model.images.haproxy);
     if (model.certbot) place(model.certbot.placement.host, model.images.certbot);
+    for (const d of model.demoBackends) place(d.host, model.images.haproxy);
 
     this.dockerHosts = {};
     this.routers = {};
@@ -75,6 +79,16 @@ export class Edge extends pulumi.ComponentResource {
       host.kind === "docker"
         ? { dockerHost: this.dockerHosts[host.name] }
         : { router: this.routers[host.name] };
+
+    // A lab's demo backends, at the route servers' addresses (nothing waits for them: they are not the edge).
+    this.demoBackends = model.demoBackends.map(
+      (d) =>
+        new DemoBackend(
+          `${name}-demo-${d.containerName.slice(model.stack.length + "-demo-".length)}`,
+          { model, demo: d, dockerHost: this.dockerHosts[d.host.name] },
+          { parent: this, dependsOn },
+        ),
+    );
 
     this.certificate = new SelfSignedCertificate(
       `${name}-certificate`,

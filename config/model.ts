@@ -10,6 +10,7 @@ import {
   type RouterOsHostConfig,
   type StackConfig,
 } from "./schema";
+import { ipv4InCidr, isIPv4 } from "./validators";
 
 /** Where things live inside the containers (the same on Docker and RouterOS). */
 export const PATHS = {
@@ -50,6 +51,8 @@ export const FILES = {
   dataplaneApiConfig: `${PATHS.edgeDir}/dataplaneapi.yml`,
   /** The Data Plane API's `status_cmd` (its /v3/health): HAProxy's master answers and runs a worker. */
   dataplaneApiStatusScript: `${PATHS.edgeDir}/dataplaneapi-status.sh`,
+  /** A demo backend's HAProxy configuration (`demoBackends: true`). */
+  demoBackendConfig: `${PATHS.edgeDir}/demo-backend.cfg`,
   placeholderCert: `${PATHS.edgeDir}/placeholder.pem`,
 } as const;
 
@@ -156,6 +159,18 @@ export interface CertbotModel {
   renewIntervalHours: number;
 }
 
+/** A demo backend (`demoBackends: true`): HAProxy answering at a route server's address on a Docker host. */
+export interface DemoBackendModel {
+  /** `address:port`, as the routes name it. */
+  name: string;
+  containerName: string;
+  host: DockerHostModel;
+  address: string;
+  port: number;
+  /** Names of the routes that use it. */
+  routes: string[];
+}
+
 export interface EdgeModel {
   project: string;
   stack: string;
@@ -172,6 +187,8 @@ export interface EdgeModel {
    * `restart`: routes are rendered into the worker configuration; a change replaces the workers one by one.
    */
   routeUpdates: "live" | "restart";
+  /** Demo backends at the route servers' addresses (labs; empty unless `demoBackends` is true). */
+  demoBackends: DemoBackendModel[];
 }
 
 /** A value validation guarantees; its absence is a bug, reported as such. */
@@ -322,6 +339,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     workers,
     routes,
     routeUpdates: c.routeUpdates,
+    demoBackends: c.demoBackends ? demoBackends(stack, hosts, routes) : [],
   };
   if (c.tlsMode === "acme") {
     const certbotHost = defined(byName.get(c.certbotHost ?? c.loadBalancerHost), "certbot host");
@@ -343,6 +361,34 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     };
   }
   return model;
+}
+
+/** One demo backend per route server address inside a Docker host's subnet, in the routes' order. */
+function demoBackends(stack: string, hosts: HostModel[], routes: RouteModel[]): DemoBackendModel[] {
+  const byName = new Map<string, DemoBackendModel>();
+  for (const r of routes) {
+    for (const s of r.servers) {
+      const host = hosts.find(
+        (h): h is DockerHostModel => h.kind === "docker" && isIPv4(s.host) && ipv4InCidr(s.host, h.subnet),
+      );
+      if (!host) continue;
+      const name = `${s.host}:${s.port}`;
+      const known = byName.get(name);
+      if (known) {
+        if (!known.routes.includes(r.name)) known.routes.push(r.name);
+        continue;
+      }
+      byName.set(name, {
+        name,
+        containerName: `${stack}-demo-${s.host.replace(/\./g, "-")}-${s.port}`,
+        host,
+        address: s.host,
+        port: s.port,
+        routes: [r.name],
+      });
+    }
+  }
+  return [...byName.values()];
 }
 
 /**

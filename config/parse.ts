@@ -16,7 +16,14 @@ import {
   type StackConfig,
   type TopLevelKey,
 } from "./schema";
-import { ROUTEROS_INTERFACE_MAX, certificateCovers, intToIpv4, ipv4ToInt, isIPv4 } from "./validators";
+import {
+  ROUTEROS_INTERFACE_MAX,
+  certificateCovers,
+  intToIpv4,
+  ipv4InCidr,
+  ipv4ToInt,
+  isIPv4,
+} from "./validators";
 
 /** One problem in the stack configuration. */
 export interface ConfigIssue {
@@ -426,6 +433,37 @@ function crossChecks(
         }
       });
     });
+  }
+
+  // Demo backends take the route servers' addresses on a Docker host's edge network.
+  if (c.demoBackends && c.routes && hosts) {
+    const subnets = Object.entries(hosts).flatMap(([name, h]) =>
+      h.kind === "docker" ? [{ name, subnet: h.subnet }] : [],
+    );
+    let placed = 0;
+    c.routes.forEach((r, k) => {
+      const i = routeIndex[k] ?? k;
+      r.servers.forEach((s, j) => {
+        const address = s.slice(0, s.lastIndexOf(":"));
+        const on = isIPv4(address) ? subnets.find((h) => ipv4InCidr(address, h.subnet)) : undefined;
+        if (!on) return;
+        placed++;
+        const reserved = [0, 1].map((o) => addressInSubnet(on.subnet, o));
+        const size = 2 ** (32 - Number(on.subnet.split("/")[1]));
+        reserved.push(addressInSubnet(on.subnet, size - 1));
+        if (reserved.includes(address))
+          add(
+            `routes[${i}].servers[${j}]`,
+            `is the network, gateway or broadcast address of hosts.${on.name}.subnet: a demo backend cannot take it`,
+            s,
+          );
+      });
+    });
+    if (placed === 0)
+      add(
+        "demoBackends",
+        "is true, but no route server is an address in a Docker host's subnet: nothing to run",
+      );
   }
 
   if (c.domains) {

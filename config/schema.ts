@@ -304,6 +304,11 @@ export const topLevel = {
   dataplaneApiPort: port.default(5555),
   workerPort: port.default(8080),
   routeUpdates: z.enum(["live", "restart"]).default("live"),
+  /**
+   * Labs: run a demo backend (HAProxy from `haproxyImage` answering every request with JSON that describes it)
+   * at every route server address inside a Docker host's edge subnet, so a new stack serves pages at once.
+   */
+  demoBackends: z.boolean().default(false),
 } as const;
 
 export type TopLevelKey = keyof typeof topLevel;

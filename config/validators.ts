@@ -85,6 +85,15 @@ export function intToIpv4(n: number): string {
   return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
 }
 
+/** Is the IPv4 address `addr` inside the IPv4 prefix `cidr`? */
+export function ipv4InCidr(addr: string, cidr: string): boolean {
+  const [base, len] = cidr.split("/");
+  const size = 2 ** (32 - Number(len));
+  const start = Math.floor(ipv4ToInt(base) / size) * size;
+  const n = ipv4ToInt(addr);
+  return n >= start && n < start + size;
+}
+
 /** HAProxy time value: a positive integer with a unit (`500ms`, `5s`, `1m`, `1h`, `1d`). */
 export const DURATION = /^[1-9][0-9]{0,6}(ms|s|m|h|d)$/;
 

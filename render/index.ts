@@ -19,6 +19,7 @@ import {
   PATHS,
   WORKER_FRONTEND,
   WORKER_HEALTH_PORT,
+  type DemoBackendModel,
   type EdgeModel,
   type WorkerModel,
 } from "../config/model";
@@ -120,6 +121,19 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
       0o755,
     ),
   };
+}
+
+/** A demo backend's HAProxy configuration (see `demoBackends`). */
+export function renderDemoBackend(model: EdgeModel, demo: DemoBackendModel): RenderedFile {
+  return file(
+    FILES.demoBackendConfig,
+    render("demo-backend.cfg", {
+      stack: model.stack,
+      name: demo.name,
+      port: demo.port,
+      routes: demo.routes.join(","),
+    }),
+  );
 }
 
 /** Worker files that do not depend on its password, keyed by a stable logical name (see {@link renderUserlist}). */

@@ -3,6 +3,7 @@
  * resources hang together, what the rollout order is, and that secrets stay secret.
  */
 import { strict as assert } from "node:assert";
+import { FILES } from "../config/model";
 import { ConfigError } from "../config/parse";
 import {
   plain,
@@ -82,13 +83,47 @@ describe("index.ts under Pulumi mocks", () => {
       ...EVERY_STACK,
       // 3 per worker (config, master socket, API state) + certificates + LB runtime socket
       "docker:index/volume:Volume": 11,
-      // HAProxy + Data Plane API per worker, and the load balancer
-      "docker:index/container:Container": 7,
+      // HAProxy + Data Plane API per worker, the load balancer, and the two demo backends
+      "docker:index/container:Container": 9,
+      "haproxy-edge:demo:Backend": 2,
       "command:local:Command": 3,
       // each worker's routes, through its Data Plane API
       "pulumi-nodejs:dynamic/dataplane:WorkerRoutes": 3,
       "haproxy-edge:loadbalancer:LoadBalancer": 1,
     });
+  });
+
+  it("dev runs a demo backend at each route server, on the edge network, from the HAProxy image, waiting for nothing", () => {
+    const dev = get("dev");
+    const demos = dev
+      .ofType("docker:index/container:Container")
+      .filter((c) => String(plain(c.wire.name)).startsWith("dev-demo-"));
+    const network = dev.ofType("docker:index/network:Network")[0];
+    const image = dev
+      .ofType("docker:index/remoteImage:RemoteImage")
+      .find((i) => plain(i.wire.name) === "haproxy:3.0");
+    assert.ok(image);
+    assert.deepEqual(
+      demos.map((d) => [
+        plain(d.wire.name),
+        (plain(d.wire.networksAdvanced) as { ipv4Address: string }[])[0].ipv4Address,
+      ]),
+      [
+        ["dev-demo-172-29-80-100-8080", "172.29.80.100"],
+        ["dev-demo-172-29-80-101-8080", "172.29.80.101"],
+      ],
+    );
+    for (const d of demos) {
+      assert.deepEqual(plain(d.wire.command), ["-W", "-db", "-f", FILES.demoBackendConfig]);
+      assert.equal(plain(d.wire.user), "haproxy");
+      assert.equal(plain(d.wire.image), plain(`sha256:mock-haproxy:3.0`));
+      // Only its host's provider, network and image: no worker or load balancer waits for it, nor it for them.
+      const deps = d.dependencies.filter((u) => !u.includes("providers:docker"));
+      assert.ok(
+        deps.every((u) => u === network.urn || u === image.urn),
+        deps.join("\n"),
+      );
+    }
   });
 
   it("prod places the load balancer and certbot on the router and the workers on the ssh Docker host", () => {
@@ -418,7 +453,11 @@ describe("index.ts under Pulumi mocks, routeUpdates: restart", () => {
 
   it("declares workers without Data Plane API sidecars, passwords or API checks", () => {
     const counts = countByType(r.resources);
-    assert.equal(counts["docker:index/container:Container"], 4, "3 HAProxy workers + the load balancer");
+    assert.equal(
+      counts["docker:index/container:Container"],
+      6,
+      "3 HAProxy workers, the load balancer, 2 demo backends",
+    );
     assert.equal(counts["docker:index/volume:Volume"], 8, "config + master per worker, certs, LB runtime");
     for (const t of [
       "random:index/randomPassword:RandomPassword",

@@ -783,6 +783,34 @@ describe("config/parse", () => {
       message: /must be 1 to 40 letters, digits/,
       value: "my stack",
     },
+    {
+      title: "demoBackends with no route server in a Docker host's subnet",
+      mutate: (c) => {
+        c.demoBackends = true;
+      },
+      path: "demoBackends",
+      message: /no route server is an address in a Docker host's subnet/,
+    },
+    {
+      title: "demoBackends with a route server at the Docker network's gateway",
+      mutate: (c) => {
+        c.demoBackends = true;
+        c.routes[0].servers = ["172.29.80.1:8080"];
+      },
+      path: "routes[0].servers[0]",
+      message: /is the network, gateway or broadcast address of hosts\.local\.subnet/,
+      value: "172.29.80.1:8080",
+    },
+    {
+      title: "demoBackends with a route server at the Docker network's broadcast address",
+      mutate: (c) => {
+        c.demoBackends = true;
+        c.routes[1].servers = ["172.29.80.100:8080", "172.29.80.255:8080"];
+      },
+      path: "routes[1].servers[1]",
+      message: /gateway or broadcast address/,
+      value: "172.29.80.255:8080",
+    },
   ];
 
   describe("rejects", () => {

@@ -25,6 +25,7 @@ import { decodeRawConfig } from "../../config/parse";
 import {
   render,
   renderCertbot,
+  renderDemoBackend,
   renderLoadBalancer,
   renderNotFoundPage,
   renderUserlist,
@@ -286,6 +287,29 @@ describe("render/index", () => {
           const r = await haproxyCheck(await lbCheckFiles(model, bad), [lb["haproxy.cfg"].path]);
           assert.ok(!r.ok, `haproxy -c accepted a bogus keyword:\n${r.output}`);
           assert.match(r.output, /\[ALERT\].*ssl-bogus-keyword/);
+        });
+
+        it("accepts every demo backend's config (dev: demoBackends), without warnings", async () => {
+          if (stack !== "dev") {
+            assert.deepEqual(model.demoBackends, [], "prod runs no demo backend");
+            return;
+          }
+          assert.deepEqual(
+            model.demoBackends.map((d) => [d.name, d.containerName, d.routes.join(",")]),
+            [
+              ["172.29.80.100:8080", "dev-demo-172-29-80-100-8080", "app"],
+              ["172.29.80.101:8080", "dev-demo-172-29-80-101-8080", "admin"],
+            ],
+          );
+          for (const d of model.demoBackends) {
+            const f = renderDemoBackend(model, d);
+            assert.equal(f.path, FILES.demoBackendConfig);
+            assert.ok(f.content.includes(`bind :${d.port}`), f.content);
+            assert.equal(renderDemoBackend(model, d).content, f.content, "deterministic");
+            const r = await haproxyCheck({ [f.path]: f.content }, [f.path]);
+            assert.ok(r.ok, `haproxy -c failed for ${d.name}:\n${r.output}`);
+            assert.deepEqual(problems(r.output), [], `${d.name}:\n${r.output}`);
+          }
         });
 
         it("accepts every worker's bootstrap config with its userlist, without warnings", async () => {

@@ -1,0 +1,49 @@
+/**
+ * A lab's demo backend (`demoBackends: true`): HAProxy from the stack's HAProxy image, at a route server's
+ * address on its Docker host's edge network, answering every request with JSON that describes it.
+ */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { DemoBackendModel, EdgeModel } from "../config/model";
+import { renderDemoBackend } from "../render";
+import { dockerLabels, tcpHealthcheck, uploadsOf, type DockerHost } from "./docker-host";
+
+/** Inputs of {@link DemoBackend}. */
+export interface DemoBackendArgs {
+  /** The stack's model (its HAProxy image and stack name). */
+  model: EdgeModel;
+  /** This backend: its address, port and Docker host. */
+  demo: DemoBackendModel;
+  /** The Docker host it runs on (its provider, edge network and images). */
+  dockerHost: DockerHost;
+}
+
+/** One demo backend container. */
+export class DemoBackend extends pulumi.ComponentResource {
+  public readonly container: docker.Container;
+
+  constructor(name: string, args: DemoBackendArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("haproxy-edge:demo:Backend", name, {}, opts);
+    const { model, demo, dockerHost } = args;
+    const cfg = renderDemoBackend(model, demo);
+    this.container = new docker.Container(
+      `${name}-haproxy`,
+      {
+        name: demo.containerName,
+        image: dockerHost.images[model.images.haproxy].imageId,
+        user: "haproxy",
+        entrypoints: ["haproxy"],
+        command: ["-W", "-db", "-f", cfg.path],
+        uploads: uploadsOf([cfg]),
+        networksAdvanced: [{ name: dockerHost.network.name, ipv4Address: demo.address }],
+        restart: "unless-stopped",
+        labels: dockerLabels(model.stack, "demo-backend"),
+        healthcheck: tcpHealthcheck(demo.port, { path: "/", expectStatus: 200 }),
+        wait: true,
+        waitTimeout: 60,
+      },
+      { parent: this, provider: dockerHost.provider, deleteBeforeReplace: true, dependsOn: opts?.dependsOn },
+    );
+    this.registerOutputs({ container: this.container.name });
+  }
+}
