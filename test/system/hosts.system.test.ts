@@ -8,13 +8,14 @@
 import { strict as assert } from "node:assert";
 import { loadStackFile } from "../support/stack-config";
 import type { Engine } from "./engine";
-import { RemoteDocker, REMOTE_ADDRESS } from "./remote-docker";
+import { LOCAL_ADDRESS, RemoteDocker, REMOTE_ADDRESS } from "./remote-docker";
 import {
   IMAGES,
   NETWORK,
   STACK,
   STACK_FILE,
   assertNoChanges,
+  demoBackendRun,
   header,
   httpsRequest,
   removeLeftovers,
@@ -41,7 +42,7 @@ function overrides(remote: RemoteDocker): Record<string, unknown> {
   return {
     hosts: {
       // The address the second host sees the load balancer's connections from (masqueraded onto the veth).
-      local: { ...local.local, address: "10.231.0.1" },
+      local: { ...local.local, address: LOCAL_ADDRESS },
       remote: {
         kind: "docker",
         url: remote.url,
@@ -98,19 +99,7 @@ describe("system: several Docker hosts (workers on a second engine over ssh://) 
         await new Promise((resolve) => setTimeout(resolve, 200));
       if (done.aborted) return;
       for (const b of BACKENDS) {
-        const started = await r.docker([
-          "run",
-          "-d",
-          "--name",
-          `${STACK}-demo-${b.name}`,
-          "--network",
-          NETWORK,
-          "--ip",
-          b.ip,
-          "-e",
-          `NAME=${b.name}`,
-          IMAGES.demo,
-        ]);
+        const started = await r.docker(demoBackendRun(b));
         assert.equal(started.code, 0, started.stderr);
       }
     });

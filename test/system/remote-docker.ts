@@ -15,7 +15,8 @@ import { run, until } from "./support";
 const NETNS = "he-docker2";
 const HOST_IF = "hed2h";
 const NS_IF = "hed2n";
-const HOST_SIDE = "10.231.0.1";
+/** This machine's end of the veth pair: where the second host sees connections from this one come from. */
+export const LOCAL_ADDRESS = "10.231.0.1";
 /** The second host's address (its "LAN" address). */
 export const REMOTE_ADDRESS = "10.231.0.2";
 const ROOT = "/var/lib/haproxy-edge/docker2";
@@ -117,7 +118,7 @@ export class RemoteDocker {
     sh("ip", ["netns", "add", NETNS]);
     sh("ip", ["link", "add", HOST_IF, "type", "veth", "peer", "name", NS_IF]);
     sh("ip", ["link", "set", NS_IF, "netns", NETNS]);
-    sh("ip", ["addr", "add", `${HOST_SIDE}/30`, "dev", HOST_IF]);
+    sh("ip", ["addr", "add", `${LOCAL_ADDRESS}/30`, "dev", HOST_IF]);
     sh("ip", ["link", "set", HOST_IF, "up"]);
     // nsenter enters the network namespace only: `ip netns exec` also remounts /sys, which hides the cgroup
     // mounts dockerd needs.
@@ -126,7 +127,7 @@ export class RemoteDocker {
     inNs(["ip", "link", "set", "lo", "up"]);
     inNs(["ip", "addr", "add", `${REMOTE_ADDRESS}/30`, "dev", NS_IF]);
     inNs(["ip", "link", "set", NS_IF, "up"]);
-    inNs(["ip", "route", "add", "default", "via", HOST_SIDE]);
+    inNs(["ip", "route", "add", "default", "via", LOCAL_ADDRESS]);
 
     fs.mkdirSync(ROOT, { recursive: true });
     const dockerdLog = fs.openSync(path.join(dir, "dockerd.log"), "a");

@@ -84,24 +84,29 @@ export async function startDemoBackends(): Promise<void> {
   );
   for (const b of DEMO_BACKENDS) {
     if (existing.has(`${STACK}-demo-${b.name}`)) continue;
-    await dockerCli([
-      "run",
-      "-d",
-      "--name",
-      `${STACK}-demo-${b.name}`,
-      "--label",
-      `haproxy-edge.test=${STACK}`,
-      "--network",
-      NETWORK,
-      "--ip",
-      b.ip,
-      "-e",
-      `NAME=${b.name}`,
-      "-e",
-      "PORT=8080",
-      IMAGES.demo,
-    ]);
+    await dockerCli(demoBackendRun(b));
   }
+}
+
+/** `docker run` arguments of a test demo backend (scripts/demo-backend) on the stack's network. */
+export function demoBackendRun(b: { name: string; ip: string }): string[] {
+  return [
+    "run",
+    "-d",
+    "--name",
+    `${STACK}-demo-${b.name}`,
+    "--label",
+    `haproxy-edge.test=${STACK}`,
+    "--network",
+    NETWORK,
+    "--ip",
+    b.ip,
+    "-e",
+    `NAME=${b.name}`,
+    "-e",
+    "PORT=8080",
+    IMAGES.demo,
+  ];
 }
 
 /** Removes every container the tests themselves started (demo backends, leftover clients). */
