@@ -212,6 +212,7 @@ describe("system: certificates from a real ACME server (pebble + bind9), hot-swa
 
     // The lab comes back (a new pebble: a new root, unknown account), but nothing needs it: nothing is due.
     await upSystem(engine, () => lab.start());
+    await assertNoChanges(engine);
     const first = await servedCertificate(root);
     assert.equal(first.serial, served, "served from the retained volume, before certbot did anything");
     const logs = await until(

@@ -56,6 +56,9 @@ describe("system: the README's quick start, as written, on the dev stack", funct
   delete env.PULUMI_HOME;
   delete env.PULUMI_CONFIG_PASSPHRASE;
   let started: { code: number; stdout: string; stderr: string };
+  let noChanges: { code: number; stdout: string; stderr: string };
+  /** The README's own `export PULUMI_CONFIG_PASSPHRASE=…` line, for the commands run after its block. */
+  let passphrase = "";
   const tries: { comment: string; code: number; out: string }[] = [];
 
   const bash = (script: string, timeoutMs: number) =>
@@ -92,6 +95,8 @@ describe("system: the README's quick start, as written, on the dev stack", funct
     const [commands] = readmeBlocks("## Quick start (dev stack)");
     assert.match(commands, /^npm ci$/m);
     assert.match(commands, /^pulumi up --stack dev$/m);
+    passphrase = /^export PULUMI_CONFIG_PASSPHRASE=.*$/m.exec(commands)?.[0] ?? "";
+    assert.ok(passphrase, "the quick start sets PULUMI_CONFIG_PASSPHRASE");
     const overrides = Object.entries(IMAGE_OVERRIDES)
       .map(([k, v]) => `pulumi config set --stack dev ${k} ${v}`)
       .join("\n");
@@ -105,6 +110,10 @@ describe("system: the README's quick start, as written, on the dev stack", funct
       .join("\n");
     started = await bash(`set -euo pipefail\n${exports}\n${script}`, 900_000);
 
+    noChanges = await bash(
+      `${exports}\n${passphrase}\npulumi preview --stack dev --expect-no-changes --non-interactive`,
+      300_000,
+    );
     const [, tryIt] = readmeBlocks("## Quick start (dev stack)");
     for (const s of snippets(tryIt)) {
       const r = await bash(`${exports}\n${s.code}`, 120_000);
@@ -113,7 +122,7 @@ describe("system: the README's quick start, as written, on the dev stack", funct
   });
 
   after(async function () {
-    const exports = `export HOME='${String(env.HOME)}' PATH='${String(env.PATH)}' PULUMI_CONFIG_PASSPHRASE='a long passphrase you keep'`;
+    const exports = `export HOME='${String(env.HOME)}' PATH='${String(env.PATH)}'\n${passphrase}`;
     await bash(
       `${exports}\npulumi destroy --stack dev --yes --non-interactive && pulumi stack rm dev --yes --non-interactive`,
       600_000,
@@ -127,6 +136,10 @@ describe("system: the README's quick start, as written, on the dev stack", funct
     assert.match(started.stdout, /Resources:\s*\n\s*\+ \d+ created/);
     assert.ok(!fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8").includes("encryptionsalt"));
     assert.match(fs.readFileSync(path.join(project, "Pulumi.dev.yaml"), "utf8"), /^encryptionsalt: /m);
+  });
+
+  it("`pulumi preview --expect-no-changes` right after it finds nothing to do", () => {
+    assert.equal(noChanges.code, 0, `${noChanges.stdout.slice(-4000)}\n${noChanges.stderr.slice(-2000)}`);
   });
 
   it('answers the README\'s five "Try it" requests with real pages', () => {
