@@ -11,8 +11,14 @@
  * functions, and nothing depends on module-level mutable state.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { WORKER_FRONTEND, type RouteModel } from "../config/model";
-import { applyRoutes, readRoutes, type SyncOptions, type SyncTarget } from "../dataplane/sync";
+import { WORKER_FRONTEND, type EdgeModel, type WorkerModel } from "../config/model";
+import {
+  applyRoutes,
+  readRoutes,
+  waitServersHealthy,
+  type SyncOptions,
+  type SyncTarget,
+} from "../dataplane/sync";
 import {
   diffRoutes,
   normalizeRouteSpec,
@@ -41,6 +47,10 @@ export interface WorkerRouteArgs {
   balance: pulumi.Input<string>;
   /** Path of the HTTP health check on the servers. */
   healthCheckPath: pulumi.Input<string>;
+  /** Internal-only route: the client networks (CIDRs) that may use it; the others get 403. */
+  allowFrom?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Staging worker only: the staging host name that also reaches the route (served with the first host). */
+  stagingHost?: pulumi.Input<string>;
 }
 
 /** Inputs of {@link WorkerRoutes}. */
@@ -76,6 +86,12 @@ export interface WorkerRoutesArgs {
   instance?: pulumi.Input<string>;
   /** The routes, keyed by route name (so a preview diff reads `routes.app.servers`). */
   routes: pulumi.Input<Record<string, pulumi.Input<WorkerRouteArgs>>>;
+  /**
+   * The staging worker's smoke check: after each apply, every server of each added or changed route (compared with
+   * the last successful apply) must pass its HTTP health check, or the apply fails naming the route, the server
+   * and HAProxy's check result, and whatever depends on this resource (the production workers) is not touched.
+   */
+  smokeCheck?: pulumi.Input<boolean>;
 }
 
 /** Resolved inputs, as the provider sees them. */
@@ -90,6 +106,7 @@ export interface WorkerRoutesInputs {
   routerKey?: string;
   /** Always set (the resource defaults it to `fe_edge`): the provider itself never imports the model. */
   frontend: string;
+  smokeCheck?: boolean;
   instance?: string;
   routes: Record<string, RouteSpec>;
 }
@@ -112,7 +129,7 @@ export interface WorkerRoutesDiff extends pulumi.dynamic.DiffResult {
 
 /** Inputs whose change means another worker or endpoint: the resource is replaced (deleted first). */
 export const IDENTITY_FIELDS = ["worker", "url", "ssh", "router", "frontend"] as const;
-const UPDATE_FIELDS = ["user", "password", "sshOpts", "routerKey", "instance"] as const;
+const UPDATE_FIELDS = ["user", "password", "sshOpts", "routerKey", "instance", "smokeCheck"] as const;
 
 /** `routes.app` or `routes["my-app"]`: a Pulumi property path. */
 function routePath(route: string, field?: string): string {
@@ -145,13 +162,8 @@ export function diffWorkerRoutes(olds: WorkerRoutesOutputs, news: WorkerRoutesIn
     const o = olds.routes[c.route];
     const n = news.routes[c.route];
     for (const f of c.fields) {
-      // `drift` exists on the old (read) side only; pathPrefix may be added or removed.
-      const kind =
-        f === "drift" || (f === "pathPrefix" && !n.pathPrefix)
-          ? "DELETE"
-          : f === "pathPrefix" && !o.pathPrefix
-            ? "ADD"
-            : "UPDATE";
+      // `drift` exists on the old (read) side only; the optional fields may be added or removed.
+      const kind = f === "drift" || n[f] === undefined ? "DELETE" : o[f] === undefined ? "ADD" : "UPDATE";
       detailedDiff[routePath(c.route, f)] = { kind, inputDiff: f !== "drift" };
     }
   }
@@ -165,6 +177,9 @@ export function diffWorkerRoutes(olds: WorkerRoutesOutputs, news: WorkerRoutesIn
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
 const PATH = /^\/[A-Za-z0-9._~/-]*$/;
+const HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
+/** An IPv4 or IPv6 address or network (the stack config validated it; this only keeps the syntax safe). */
+const CIDR = /^[0-9A-Fa-f:.]+(\/\d{1,3})?$/;
 const BALANCE = ["roundrobin", "leastconn", "source", "first", "uri", "static-rr", "random"];
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
@@ -206,7 +221,7 @@ export function checkWorkerRoutes(news: WorkerRoutesInputs): pulumi.dynamic.Chec
       if (spec.hosts.length === 0) fail(routePath(name, "hosts"), "must list at least one host");
       if (spec.servers.length === 0) fail(routePath(name, "servers"), "must list at least one server");
       for (const h of spec.hosts) {
-        if (known(h) && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(h)) {
+        if (known(h) && !HOST.test(h)) {
           fail(routePath(name, "hosts"), `not a host name: ${h}`);
         }
       }
@@ -227,7 +242,25 @@ export function checkWorkerRoutes(news: WorkerRoutesInputs): pulumi.dynamic.Chec
       if (known(spec.pathPrefix) && spec.pathPrefix !== "" && !PATH.test(spec.pathPrefix)) {
         fail(routePath(name, "pathPrefix"), "must be a URL path such as /api");
       }
-      const allKnown = [...spec.hosts, ...spec.servers, spec.balance, spec.healthCheckPath].every(known);
+      if (spec.allowFrom !== undefined) {
+        if (!Array.isArray(spec.allowFrom)) fail(routePath(name, "allowFrom"), "must be a list of CIDRs");
+        else {
+          for (const c of spec.allowFrom) {
+            if (known(c) && !CIDR.test(c)) fail(routePath(name, "allowFrom"), `not a CIDR: ${c}`);
+          }
+        }
+      }
+      if (known(spec.stagingHost) && spec.stagingHost !== undefined && !HOST.test(spec.stagingHost)) {
+        fail(routePath(name, "stagingHost"), `not a host name: ${spec.stagingHost}`);
+      }
+      const allKnown = [
+        ...spec.hosts,
+        ...spec.servers,
+        spec.balance,
+        spec.healthCheckPath,
+        ...(Array.isArray(spec.allowFrom) ? spec.allowFrom : []),
+        ...(spec.stagingHost !== undefined ? [spec.stagingHost] : []),
+      ].every(known);
       routes[name] = allKnown ? normalizeRouteSpec(spec) : spec;
     }
   }
@@ -311,11 +344,22 @@ export function workerRoutesProvider(
       return diffWorkerRoutes(olds, news);
     },
     async create(inputs) {
-      await withWorker(inputs, (t) => applyRoutes(t, outputsOf(inputs).routes, options));
+      const { routes } = outputsOf(inputs);
+      await withWorker(inputs, async (t) => {
+        await applyRoutes(t, routes, options);
+        if (inputs.smokeCheck) await waitServersHealthy(t, Object.keys(routes), options);
+      });
       return { id: resourceId(inputs), outs: outputsOf(inputs) };
     },
-    async update(_id, _olds, news) {
-      await withWorker(news, (t) => applyRoutes(t, outputsOf(news).routes, options));
+    async update(_id, olds, news) {
+      const { routes } = outputsOf(news);
+      // Checked: what is new since the last successful apply (a failed apply left its routes on the worker).
+      const d = diffRoutes(olds.routes ?? {}, routes);
+      const changed = [...d.added, ...d.changed.map((c) => c.route)];
+      await withWorker(news, async (t) => {
+        await applyRoutes(t, routes, options);
+        if (news.smokeCheck) await waitServersHealthy(t, changed, options);
+      });
       return { outs: outputsOf(news) };
     },
     async delete(_id, props) {
@@ -360,7 +404,13 @@ export class WorkerRoutes extends pulumi.dynamic.Resource {
   }
 }
 
-/** The model's routes in the shape {@link WorkerRoutes} takes. */
-export function workerRoutesOf(routes: readonly RouteModel[]): Record<string, WorkerRouteArgs & RouteSpec> {
-  return routeSpecsOf(routes);
+/** The model's routes as one worker takes them (the staging worker also answers the staging hosts). */
+export function workerRoutesOf(
+  model: EdgeModel,
+  worker: WorkerModel,
+): Record<string, WorkerRouteArgs & RouteSpec> {
+  return routeSpecsOf(model.routes, {
+    staging: worker.role === "staging",
+    internalNetworks: model.loadBalancer.internalCidrs,
+  });
 }

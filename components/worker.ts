@@ -218,7 +218,9 @@ export class Worker extends pulumi.ComponentResource {
         ...access.routesArgs,
         frontend: WORKER_FRONTEND,
         instance,
-        routes: workerRoutesOf(model.routes),
+        routes: workerRoutesOf(model, worker),
+        // Staging is the smoke test of a route change: production waits for its servers' health checks.
+        smokeCheck: worker.role === "staging",
       },
       { parent: this, dependsOn: mergeDeps(dependsOn, [this.check]) },
     );

@@ -42,8 +42,6 @@ export const FILES = {
   notFoundPage: `${PATHS.edgeDir}/404.html`,
   blocklist: `${PATHS.edgeDir}/blocklist.acl`,
   internalNetworks: `${PATHS.edgeDir}/internal.acl`,
-  hostsMap: `${PATHS.edgeDir}/hosts.map`,
-  stagingMap: `${PATHS.edgeDir}/staging.map`,
   workerBootstrap: `${PATHS.edgeDir}/haproxy.cfg`,
   workerConfig: `${PATHS.workerConfigDir}/haproxy.cfg`,
   lbConfig: `${PATHS.edgeDir}/haproxy.cfg`,

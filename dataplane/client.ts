@@ -72,6 +72,19 @@ export interface Transaction {
   status: "failed" | "outdated" | "in_progress" | "success";
 }
 
+/** A server as HAProxy's statistics show it. */
+export interface ServerStat {
+  backend: string;
+  server: string;
+  /** `address:port`. */
+  address: string;
+  /** `UP`, `DOWN`, `UP 1/2` (going down), `DOWN 1/2` (going up), `MAINT`, `no check`, ... */
+  status: string;
+  /** Last check's result: `L7OK`, `L4CON`, `L7STS`, ...; `INI` (or empty) before the first check. */
+  checkStatus: string;
+  checkDesc: string;
+}
+
 /** A DPAPI reload. */
 export interface Reload {
   id: string;
@@ -203,6 +216,34 @@ export class DataplaneClient {
       ...(version !== undefined && /^\d+$/.test(version) ? { version: Number(version) } : {}),
       ...(reloadId ? { reloadId } : {}),
     };
+  }
+
+  /** Every server's state and last health check, from HAProxy's own statistics (`show stat`). */
+  async serverStats(): Promise<ServerStat[]> {
+    type Native = {
+      type?: string;
+      name?: string;
+      backend_name?: string;
+      stats?: { status?: string; check_status?: string; check_desc?: string; addr?: string };
+    };
+    const res = await this.request<{ stats?: Native[]; error?: string }>(
+      "GET",
+      "/services/haproxy/stats/native",
+      {
+        query: { type: "server" },
+      },
+    );
+    if (res.body?.error) throw new Error(`HAProxy statistics: ${res.body.error}`);
+    return (res.body?.stats ?? [])
+      .filter((s) => s.type === "server")
+      .map((s) => ({
+        backend: s.backend_name ?? "",
+        server: s.name ?? "",
+        address: s.stats?.addr ?? "",
+        status: s.stats?.status ?? "",
+        checkStatus: s.stats?.check_status ?? "",
+        checkDesc: s.stats?.check_desc ?? "",
+      }));
   }
 
   /** `GET /v3/health`. */

@@ -7,7 +7,14 @@
  * - in the worker frontend, an ACL `route_<name>_host` matching the route's hosts (case-insensitive, on the
  *   `Host` header without any `:port` suffix), plus `route_<name>_path` (`path_beg <pathPrefix>`) when the route
  *   has a path prefix;
- * - a rule `use_backend route_<name> if route_<name>_host [route_<name>_path]`.
+ * - a rule `use_backend route_<name> if route_<name>_host [route_<name>_path]`;
+ * - for an internal-only route, in its backend: `acl allowed_client src <networks>` and
+ *   `http-request deny deny_status 403 unless allowed_client` (the worker sees the client's address through the
+ *   load balancer's PROXY header);
+ * - on the staging worker, the route's staging host in its host ACL and, in its backend, `acl staging_host ...` and
+ *   `http-request set-header Host <first host> if staging_host`: the application sees its production host.
+ *
+ * So the load balancer holds no per-route state: a route change touches the workers only.
  *
  * Everything we write carries the metadata {@link MANAGED_BY_METADATA} (`{"managed_by":"haproxy-edge",
  * "route":"<name>"}`, stored by DPAPI as a JSON comment on the config line) and the `route_` name prefix, which is
@@ -26,7 +33,19 @@ export const ROUTE_PREFIX = "route_";
 /** Sample of the host ACL: the `Host` header without a `:port` suffix (matched with `-i`). */
 export const HOST_CRITERION = "req.hdr(host),field(1,:)";
 /** Route-spec fields compared by {@link diffRoutes}, in display order. */
-export const ROUTE_FIELDS = ["hosts", "servers", "pathPrefix", "balance", "healthCheckPath"] as const;
+export const ROUTE_FIELDS = [
+  "hosts",
+  "servers",
+  "pathPrefix",
+  "balance",
+  "healthCheckPath",
+  "allowFrom",
+  "stagingHost",
+] as const;
+/** Backend-local ACL of an internal-only route: the client networks allowed to use it. */
+export const ALLOWED_CLIENT_ACL = "allowed_client";
+/** Backend-local ACL of a route on the staging worker: requests that came by the staging host name. */
+export const STAGING_HOST_ACL = "staging_host";
 
 /** One field of a route. */
 export type RouteField = (typeof ROUTE_FIELDS)[number];
@@ -43,6 +62,13 @@ export interface RouteSpec {
   balance: string;
   /** Path of the HTTP health check (`option httpchk GET <path>`). */
   healthCheckPath: string;
+  /** Internal-only route: only clients from these networks (CIDRs) may use it; the others get 403. */
+  allowFrom?: string[];
+  /**
+   * Staging worker only: the host name the route is previewed by (lower case). It also selects the route, and
+   * such requests reach the servers with the route's first host in `Host`.
+   */
+  stagingHost?: string;
 }
 
 /**
@@ -73,6 +99,17 @@ export interface SwitchingRule {
   metadata?: Metadata;
 }
 
+/** DPAPI `http_request_rule` (only the fields we set are typed). */
+export interface HttpRequestRule {
+  type: string;
+  cond?: "if" | "unless";
+  cond_test?: string;
+  deny_status?: number;
+  hdr_name?: string;
+  hdr_format?: string;
+  [field: string]: unknown;
+}
+
 /** DPAPI `server` (only the fields we set are typed). */
 export interface Server {
   name: string;
@@ -92,6 +129,9 @@ export interface Backend {
   httpchk_params?: { method?: string; uri?: string; version?: string; host?: string };
   metadata?: Metadata;
   servers?: Record<string, Server>;
+  /** Backend-local ACLs and `http-request` rules (access and staging rules of the route). */
+  acl_list?: Acl[];
+  http_request_rule_list?: HttpRequestRule[];
   [field: string]: unknown;
 }
 
@@ -174,6 +214,25 @@ export function desiredBackend(route: string, spec: RouteSpec): Backend {
     const name = `s${i + 1}`;
     servers[name] = { name, ...parseServer(s), check: "enabled", metadata };
   });
+  const acls: Acl[] = [];
+  const rules: HttpRequestRule[] = [];
+  if (spec.allowFrom && spec.allowFrom.length > 0) {
+    acls.push({ acl_name: ALLOWED_CLIENT_ACL, criterion: "src", value: spec.allowFrom.join(" ") });
+    rules.push({ type: "deny", deny_status: 403, cond: "unless", cond_test: ALLOWED_CLIENT_ACL });
+  } else if (spec.allowFrom) {
+    // Internal-only with no internal network: nobody.
+    rules.push({ type: "deny", deny_status: 403 });
+  }
+  if (spec.stagingHost) {
+    acls.push({ acl_name: STAGING_HOST_ACL, criterion: HOST_CRITERION, value: `-i ${spec.stagingHost}` });
+    rules.push({
+      type: "set-header",
+      hdr_name: "Host",
+      hdr_format: spec.hosts[0],
+      cond: "if",
+      cond_test: STAGING_HOST_ACL,
+    });
+  }
   return {
     name: backendName(route),
     mode: "http",
@@ -182,7 +241,22 @@ export function desiredBackend(route: string, spec: RouteSpec): Backend {
     httpchk_params: { method: "GET", uri: spec.healthCheckPath },
     metadata,
     servers,
+    ...(acls.length > 0 ? { acl_list: acls } : {}),
+    ...(rules.length > 0 ? { http_request_rule_list: rules } : {}),
   };
+}
+
+/** The `acl` and `http-request` lines of a route's backend, as HAProxy configuration (restart mode). */
+export function backendAccessLines(b: Backend): string[] {
+  const acls = (b.acl_list ?? []).map((a) => `acl ${a.acl_name} ${a.criterion} ${a.value ?? ""}`.trim());
+  const rules = (b.http_request_rule_list ?? []).map((r) => {
+    const cond = r.cond ? ` ${r.cond} ${r.cond_test ?? ""}` : "";
+    if (r.type === "deny") return `http-request deny deny_status ${r.deny_status ?? 403}${cond}`;
+    if (r.type === "set-header")
+      return `http-request set-header ${r.hdr_name ?? ""} ${r.hdr_format ?? ""}${cond}`;
+    throw new Error(`haproxy-edge bug: no configuration line for http-request ${r.type}`);
+  });
+  return [...acls, ...rules];
 }
 
 /** The ACLs of a route in the worker frontend. */
@@ -192,7 +266,7 @@ export function desiredAcls(route: string, spec: RouteSpec): Acl[] {
     {
       acl_name: hostAclName(route),
       criterion: HOST_CRITERION,
-      value: `-i ${spec.hosts.join(" ")}`,
+      value: `-i ${[...spec.hosts, ...(spec.stagingHost ? [spec.stagingHost] : [])].join(" ")}`,
       metadata,
     },
   ];
@@ -284,7 +358,17 @@ function compact<T extends object>(o: T): T {
 }
 
 // Arrays, not Sets: module-level values are captured by Pulumi's closure serializer, which cannot rebuild a Set.
-const BACKEND_FIELDS = ["name", "mode", "balance", "adv_check", "httpchk_params", "metadata", "servers"];
+const BACKEND_FIELDS = [
+  "name",
+  "mode",
+  "balance",
+  "adv_check",
+  "httpchk_params",
+  "metadata",
+  "servers",
+  "acl_list",
+  "http_request_rule_list",
+];
 const SERVER_FIELDS = ["name", "address", "port", "check", "metadata"];
 
 /**
@@ -299,6 +383,10 @@ export function normalizeBackend(b: Backend): Backend {
     out.servers = servers;
   }
   if (b.httpchk_params) out.httpchk_params = compact({ ...b.httpchk_params });
+  if (b.acl_list && b.acl_list.length > 0) out.acl_list = b.acl_list.map((a) => compact({ ...a }));
+  if (b.http_request_rule_list && b.http_request_rule_list.length > 0) {
+    out.http_request_rule_list = b.http_request_rule_list.map((r) => compact({ ...r }));
+  }
   return out;
 }
 
@@ -404,6 +492,13 @@ function liveRoute(
     });
     const extra = Object.keys(normalizeBackend(backend)).filter((k) => !BACKEND_FIELDS.includes(k));
     if (extra.length > 0) drift.push(`backend ${backend.name}: extra settings ${extra.sort().join(", ")}`);
+    if ((backend.http_request_rule_list ?? []).some((r) => r.type === "deny")) route.allowFrom = [];
+    for (const a of backend.acl_list ?? []) {
+      const tokens = (a.value ?? "").trim().split(/\s+/).filter(Boolean);
+      if (a.acl_name === ALLOWED_CLIENT_ACL) route.allowFrom = tokens;
+      if (a.acl_name === STAGING_HOST_ACL)
+        route.stagingHost = tokens.filter((t) => !t.startsWith("-")).join(" ");
+    }
   }
 
   const hostAcls = acls.filter((a) => a.acl_name === hostAclName(name));
@@ -413,7 +508,7 @@ function liveRoute(
   if (hostAcls.length > 1) drift.push(`ACL ${hostAclName(name)} defined ${hostAcls.length} times`);
   for (const a of hostAcls) {
     const { hosts, flags } = parseHostValue(a.value);
-    route.hosts.push(...hosts);
+    route.hosts.push(...hosts.filter((h) => h !== route.stagingHost));
     if (a.criterion !== HOST_CRITERION) drift.push(`ACL ${a.acl_name} matches ${a.criterion}`);
     if (flags.length > 0) drift.push(`ACL ${a.acl_name} has flags ${flags.join(" ")}`);
   }
@@ -423,6 +518,16 @@ function liveRoute(
     if (a.criterion !== "path_beg") drift.push(`ACL ${a.acl_name} matches ${a.criterion}`);
   }
   for (const a of others) drift.push(`unexpected ACL ${a.acl_name}`);
+  if (backend && route.hosts.length > 0) {
+    // The access and staging rules must be exactly those the read-back fields give.
+    const want = normalizeBackend(desiredBackend(name, route));
+    const got = normalizeBackend(backend);
+    for (const k of ["acl_list", "http_request_rule_list"] as const) {
+      if (canonicalJson(got[k] ?? []) !== canonicalJson(want[k] ?? [])) {
+        drift.push(`backend ${backend.name}: ${k.replace(/_/g, " ")} differs from what haproxy-edge writes`);
+      }
+    }
+  }
 
   const expectedRule = desiredRule(name, route);
   if (rules.length === 0) drift.push(`use_backend ${backendName(name)} rule missing`);
@@ -445,6 +550,8 @@ export function normalizeRouteSpec(spec: RouteSpec): RouteSpec {
     healthCheckPath: spec.healthCheckPath,
   };
   if (spec.pathPrefix) out.pathPrefix = spec.pathPrefix;
+  if (spec.allowFrom) out.allowFrom = spec.allowFrom.map((c) => c.toLowerCase());
+  if (spec.stagingHost) out.stagingHost = spec.stagingHost.toLowerCase();
   return out;
 }
 
@@ -565,10 +672,20 @@ export interface ModelRoute {
   pathPrefix?: string;
   balance: string;
   healthCheckPath: string;
+  internalOnly: boolean;
+  stagingHost: string;
 }
 
-/** The model's routes as worker route specs, keyed by route name (sorted). */
-export function routeSpecsOf(routes: readonly ModelRoute[]): Record<string, RouteSpec> {
+/** What differs between workers' views of the routes. */
+export interface RouteView {
+  /** The staging worker: each route is also reached by its staging host name. */
+  staging: boolean;
+  /** Client networks allowed on internal-only routes. */
+  internalNetworks: readonly string[];
+}
+
+/** The model's routes as one worker's route specs, keyed by route name (sorted). */
+export function routeSpecsOf(routes: readonly ModelRoute[], view: RouteView): Record<string, RouteSpec> {
   const out: Record<string, RouteSpec> = {};
   for (const r of [...routes].sort((a, b) => a.name.localeCompare(b.name))) {
     out[r.name] = {
@@ -577,6 +694,8 @@ export function routeSpecsOf(routes: readonly ModelRoute[]): Record<string, Rout
       ...(r.pathPrefix ? { pathPrefix: r.pathPrefix } : {}),
       balance: r.balance,
       healthCheckPath: r.healthCheckPath,
+      ...(r.internalOnly ? { allowFrom: [...view.internalNetworks] } : {}),
+      ...(view.staging ? { stagingHost: r.stagingHost } : {}),
     };
   }
   return out;

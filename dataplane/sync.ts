@@ -19,7 +19,14 @@
  * On 429 (too many open transactions) the stale transactions that we opened (recorded in a journal by process
  * id; the process is gone) are deleted, and the apply goes on.
  */
-import { DataplaneClient, isDataplaneError, serialized, type Reload, type Transaction } from "./client";
+import {
+  DataplaneClient,
+  isDataplaneError,
+  serialized,
+  type Reload,
+  type ServerStat,
+  type Transaction,
+} from "./client";
 import {
   backendMatches,
   backendName,
@@ -320,6 +327,48 @@ export async function waitForReload(
     await sleep(Math.min(1000, 100 * (i + 1)));
   }
   throw new Error(`worker ${target.worker}: reload ${id} did not finish within ${timeoutMs} ms (${last})`);
+}
+
+/**
+ * The smoke check of a worker (the staging worker, before the rollout goes on): waits until every server of the
+ * given routes passed its HTTP health check. Fails at once when a server's first check after the apply failed,
+ * naming the route, the server and HAProxy's check result; fails after `timeoutMs` for servers still unchecked.
+ */
+export async function waitServersHealthy(
+  target: SyncTarget,
+  routes: readonly string[],
+  opts: SyncOptions & { timeoutMs?: number; pollMs?: number } = {},
+): Promise<void> {
+  if (routes.length === 0) return;
+  const api = client(target, opts);
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
+  const wanted = new Set(routes.map(backendName));
+  let pending: string[] = [];
+  for (let i = 0; i < 1_000_000; i++) {
+    const stats = (await api.serverStats()).filter((s) => wanted.has(s.backend));
+    const describe = (s: ServerStat) =>
+      `route ${routeOfBackend({ name: s.backend }) ?? s.backend} server ${s.server} (${s.address}): ` +
+      `${s.status}, check ${s.checkStatus || "not run"}${s.checkDesc ? ` (${s.checkDesc})` : ""}`;
+    const missing = [...wanted].filter((b) => !stats.some((s) => s.backend === b));
+    const checked = (s: ServerStat) => s.checkStatus !== "" && s.checkStatus !== "INI";
+    const down = stats.filter((s) => checked(s) && !/^UP\b/.test(s.status));
+    if (down.length > 0) {
+      throw new Error(
+        `worker ${target.worker}: smoke check failed, the rollout stops here: ${down.map(describe).join("; ")}`,
+      );
+    }
+    pending = [
+      ...missing.map((b) => `backend ${b} not in HAProxy's statistics yet`),
+      ...stats.filter((s) => !checked(s) || s.status !== "UP").map(describe),
+    ];
+    if (pending.length === 0) return;
+    if (Date.now() > deadline) break;
+    await sleep(opts.pollMs ?? 250);
+  }
+  throw new Error(
+    `worker ${target.worker}: smoke check failed, not healthy within ${timeoutMs} ms: ${pending.join("; ")}`,
+  );
 }
 
 /** Opens a transaction; on 429 deletes our stale transactions once and tries again. */

@@ -5,7 +5,7 @@
  * config schema (safety comes from validation, never from escaping). Views are built in a fixed order from
  * the model only (no clock, no randomness), so the same model always renders byte-identical files.
  */
-import { desiredBackend, planAcls, planRules, routeSpecsOf } from "../dataplane/routes";
+import { backendAccessLines, desiredBackend, planAcls, planRules, routeSpecsOf } from "../dataplane/routes";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -65,12 +65,6 @@ export function renderNotFoundPage(model: EdgeModel): RenderedFile {
 export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFile> {
   const lb = model.loadBalancer;
   const server = (w: WorkerModel) => ({ name: w.name, address: w.upstream.address, port: w.upstream.port });
-  const hostClasses = model.routes
-    .flatMap((r) => r.hosts.map((host) => ({ host, class: r.internalOnly ? "internal" : "production" })))
-    .sort((a, b) => a.host.localeCompare(b.host));
-  const stagingRoutes = model.routes
-    .map((r) => ({ stagingHost: r.stagingHost, host: r.hosts[0] }))
-    .sort((a, b) => a.stagingHost.localeCompare(b.stagingHost));
   const cfg = render("lb-haproxy.cfg", {
     stack: model.stack,
     maxConnections: lb.maxConnections,
@@ -82,9 +76,7 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
     certPath: lb.certPath,
     internalFile: FILES.internalNetworks,
     blocklistFile: FILES.blocklist,
-    hostsMapFile: FILES.hostsMap,
-    stagingMapFile: FILES.stagingMap,
-    notFoundFile: FILES.notFoundPage,
+    stagingSuffix: lb.stagingSuffix,
     rateLimit: lb.rateLimit,
     hsts: model.tls.mode === "acme",
     healthUri: HEALTH_URI,
@@ -95,8 +87,6 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
   });
   return {
     "haproxy.cfg": file(FILES.lbConfig, cfg),
-    "hosts.map": file(FILES.hostsMap, render("lb-hosts.map", { hosts: hostClasses })),
-    "staging.map": file(FILES.stagingMap, render("lb-staging.map", { routes: stagingRoutes })),
     "blocklist.acl": file(
       FILES.blocklist,
       render("cidr-list.acl", { title: "Blocked client networks (403)", cidrs: lb.blocklistCidrs }),
@@ -105,7 +95,6 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
       FILES.internalNetworks,
       render("cidr-list.acl", { title: "Internal client networks", cidrs: lb.internalCidrs }),
     ),
-    "404.html": renderNotFoundPage(model),
     "start.sh": file(
       `${PATHS.edgeDir}/start.sh`,
       render("lb-start.sh", {
@@ -152,7 +141,7 @@ export function renderWorker(model: EdgeModel, worker: WorkerModel): Record<stri
       healthUri: HEALTH_URI,
       healthPort: WORKER_HEALTH_PORT,
       notFoundFile: FILES.notFoundPage,
-      ...(model.routeUpdates === "restart" ? staticRoutesView(model) : {}),
+      ...(model.routeUpdates === "restart" ? staticRoutesView(model, worker) : {}),
     }),
   );
   return {
@@ -208,8 +197,11 @@ export function renderWorker(model: EdgeModel, worker: WorkerModel): Record<stri
  * `routeUpdates: restart`: the routes written into the worker configuration itself, as exactly the backends,
  * ACLs and `use_backend` rules the Data Plane API route resource writes in `live` mode (same names and order).
  */
-function staticRoutesView(model: EdgeModel) {
-  const specs = routeSpecsOf(model.routes);
+function staticRoutesView(model: EdgeModel, worker: WorkerModel) {
+  const specs = routeSpecsOf(model.routes, {
+    staging: worker.role === "staging",
+    internalNetworks: model.loadBalancer.internalCidrs,
+  });
   const names = Object.keys(specs).sort();
   return {
     staticAcls: planAcls([], specs).map((a) => ({
@@ -224,6 +216,7 @@ function staticRoutesView(model: EdgeModel) {
         name: b.name,
         balance: b.balance?.algorithm,
         check: `${b.httpchk_params?.method ?? "GET"} ${b.httpchk_params?.uri ?? "/"}`,
+        access: backendAccessLines(b).map((line) => ({ line })),
         servers: Object.values(b.servers ?? {}).map((sv) => ({
           line: `server ${sv.name} ${sv.address}:${sv.port} check`,
         })),

@@ -141,7 +141,8 @@ describe("index.ts under Pulumi mocks", () => {
       "haproxy-edge:routeros:Container": 2,
       "haproxy-edge:routeros:Schedule": 1,
       "command:remote:Command": 28,
-      "pulumi-nodejs:dynamic/routeros:SftpFile": 11,
+      // the load balancer: haproxy.cfg, blocklist.acl, internal.acl, start.sh, placeholder.pem; certbot: 3
+      "pulumi-nodejs:dynamic/routeros:SftpFile": 8,
     });
     const provider = prod.ofType("pulumi:providers:docker")[0];
     assert.equal(plain(provider.wire.host), "ssh://deploy@docker-1.lan");

@@ -20,6 +20,9 @@ import {
   type WorkerRoutesInputs,
   type WorkerRoutesOutputs,
 } from "../../components/worker-routes";
+import { loadModel } from "../../config/model";
+import { loadStackFile, stripNamespace } from "../support/stack-config";
+import { decodeRawConfig } from "../../config/parse";
 import { DataplaneClient } from "../../dataplane/client";
 import type { Backend, RouteSpec } from "../../dataplane/routes";
 import { cleanStaleTransactions, journalPath } from "../../dataplane/sync";
@@ -265,6 +268,46 @@ describe("components/worker-routes", () => {
     });
   });
 
+  describe("smoke check (staging)", () => {
+    it("passes once every server of the new routes passed its check; waits while a check is pending", async () => {
+      fake.serverHealth["route_app/s1"] = ["UP", "INI"];
+      setTimeout(() => (fake.serverHealth["route_app/s1"] = ["UP", "L7OK"]), 400);
+      const t0 = Date.now();
+      await provider.create({ ...inputs(fake, { app }), smokeCheck: true });
+      assert.ok(Date.now() - t0 >= 300, "waited for the first check");
+      const stats = fake.requests.filter((r) => r.path.endsWith("/stats/native"));
+      assert.ok(stats.length >= 2, `${stats.length} polls`);
+    });
+
+    it("fails at once naming the route, the server and HAProxy's check result; only new or changed routes count", async () => {
+      const created = (await provider.create({ ...inputs(fake, { app }), smokeCheck: true }))
+        .outs as WorkerRoutesOutputs;
+      fake.serverHealth["route_app/s2"] = ["DOWN", "L4CON", "Connection refused"];
+      // app is unchanged: its down server does not block adding api.
+      const next = { ...inputs(fake, { app, api }), smokeCheck: true };
+      await provider.update("id", created, next);
+      fake.serverHealth["route_api/s1"] = ["DOWN", "L7STS", "HTTP status 503"];
+      const changed = {
+        ...inputs(fake, { app, api: { ...api, healthCheckPath: "/ready" } }),
+        smokeCheck: true,
+      };
+      await assert.rejects(
+        provider.update("id", { ...created, routes: next.routes }, changed),
+        (e: Error) => {
+          assert.match(e.message, /worker staging: smoke check failed, the rollout stops here/);
+          assert.match(
+            e.message,
+            /route api server s1 \(10\.0\.0\.3:8080\): DOWN, check L7STS \(HTTP status 503\)/,
+          );
+          assert.doesNotMatch(e.message, /route app/);
+          return true;
+        },
+      );
+      // Without the check (production workers), the same apply succeeds.
+      await provider.update("id", { ...created, routes: next.routes }, { ...changed, smokeCheck: false });
+    });
+  });
+
   describe("read (refresh)", () => {
     it("returns exactly the inputs when nothing changed out of band", async () => {
       const created = await provider.create(inputs(fake, { app, api }));
@@ -391,45 +434,48 @@ describe("components/worker-routes", () => {
       );
     });
 
-    it("maps the model's routes to the resource's route map", () => {
-      assert.deepEqual(
-        workerRoutesOf([
-          {
-            name: "b",
-            hosts: ["b.example.com"],
-            servers: [{ host: "10.0.0.1", port: 80 }],
-            balance: "roundrobin",
-            healthCheckPath: "/",
-            internalOnly: false,
-            stagingHost: "b.staging.example.com",
-          },
+    it("maps the model's routes to each worker's route map: staging hosts on staging only, internal networks on internal-only routes", () => {
+      const { config, secretKeys } = loadStackFile("dev");
+      const values = decodeRawConfig({
+        ...stripNamespace(config),
+        routes: JSON.stringify([
+          { name: "b", hosts: ["b.lab.example.com"], servers: ["10.0.0.1:80"] },
           {
             name: "a",
-            hosts: ["a.example.com"],
-            servers: [{ host: "h", port: 1 }],
-            pathPrefix: "/p",
-            balance: "first",
-            healthCheckPath: "/h",
-            internalOnly: true,
-            stagingHost: "a.staging.example.com",
-          },
-        ]),
-        {
-          a: {
-            hosts: ["a.example.com"],
+            hosts: ["a.lab.example.com"],
             servers: ["h:1"],
             pathPrefix: "/p",
             balance: "first",
             healthCheckPath: "/h",
+            internalOnly: true,
           },
-          b: {
-            hosts: ["b.example.com"],
-            servers: ["10.0.0.1:80"],
-            balance: "roundrobin",
-            healthCheckPath: "/",
-          },
+        ]),
+        internalCidrs: JSON.stringify(["10.1.0.0/16"]),
+        demoBackends: "false",
+      });
+      const model = loadModel(values, { project: "haproxy-edge", stack: "dev", secretKeys });
+      const [staging, prod1] = model.workers;
+      assert.deepEqual(workerRoutesOf(model, prod1), {
+        a: {
+          hosts: ["a.lab.example.com"],
+          servers: ["h:1"],
+          pathPrefix: "/p",
+          balance: "first",
+          healthCheckPath: "/h",
+          allowFrom: ["10.1.0.0/16"],
         },
-      );
+        b: {
+          hosts: ["b.lab.example.com"],
+          servers: ["10.0.0.1:80"],
+          balance: "roundrobin",
+          healthCheckPath: "/",
+        },
+      });
+      const s = workerRoutesOf(model, staging);
+      assert.equal(s.a.stagingHost, "a.staging.lab.example.com");
+      assert.equal(s.b.stagingHost, "b.staging.lab.example.com");
+      assert.deepEqual(s.a.allowFrom, ["10.1.0.0/16"]);
+      assert.equal(s.b.allowFrom, undefined);
     });
   });
 

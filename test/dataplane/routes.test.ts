@@ -158,6 +158,81 @@ describe("dataplane/routes", () => {
     });
   });
 
+  describe("internal-only routes and staging hosts", () => {
+    const internal: RouteSpec = { ...app, allowFrom: ["10.0.0.0/8", "fd00::/8"] };
+    const staged: RouteSpec = { ...internal, stagingHost: "app.staging.example.com" };
+
+    it("refuses clients outside allowFrom with 403 in the route's own backend", () => {
+      const b = desiredBackend("app", internal);
+      assert.deepEqual(b.acl_list, [
+        { acl_name: "allowed_client", criterion: "src", value: "10.0.0.0/8 fd00::/8" },
+      ]);
+      assert.deepEqual(b.http_request_rule_list, [
+        { type: "deny", deny_status: 403, cond: "unless", cond_test: "allowed_client" },
+      ]);
+      assert.equal(desiredBackend("app", app).acl_list, undefined);
+      assert.equal(desiredBackend("app", app).http_request_rule_list, undefined);
+    });
+
+    it("refuses everyone when an internal-only route has no allowed network", () => {
+      const b = desiredBackend("app", { ...app, allowFrom: [] });
+      assert.equal(b.acl_list, undefined);
+      assert.deepEqual(b.http_request_rule_list, [{ type: "deny", deny_status: 403 }]);
+      assert.deepEqual(liveRoutes(applied({ app: { ...app, allowFrom: [] } })).app, {
+        ...app,
+        allowFrom: [],
+      });
+    });
+
+    it("on staging, selects the route by its staging host too and serves it with the first host", () => {
+      const [hostAcl] = desiredAcls("app", staged);
+      assert.equal(hostAcl.value, "-i app.example.com www.example.com app.staging.example.com");
+      const b = desiredBackend("app", staged);
+      assert.deepEqual(b.acl_list?.[1], {
+        acl_name: "staging_host",
+        criterion: HOST_CRITERION,
+        value: "-i app.staging.example.com",
+      });
+      assert.deepEqual(b.http_request_rule_list?.[1], {
+        type: "set-header",
+        hdr_name: "Host",
+        hdr_format: "app.example.com",
+        cond: "if",
+        cond_test: "staging_host",
+      });
+    });
+
+    it("reads both back exactly, and a changed access rule as drift", () => {
+      const routes = { app: staged, api };
+      assert.deepEqual(liveRoutes(applied(routes)), routes);
+      const live = applied(routes);
+      const b = live.backends.find((x) => x.name === "route_app") as Backend;
+      b.http_request_rule_list = [];
+      assert.deepEqual(liveRoutes(live).app.drift, [
+        "backend route_app: http request rule list differs from what haproxy-edge writes",
+      ]);
+      const widened = applied(routes);
+      (widened.backends.find((x) => x.name === "route_app") as Backend).acl_list = [
+        { acl_name: "allowed_client", criterion: "src", value: "0.0.0.0/0" },
+        { acl_name: "staging_host", criterion: HOST_CRITERION, value: "-i app.staging.example.com" },
+      ];
+      assert.deepEqual(liveRoutes(widened).app.allowFrom, ["0.0.0.0/0"]);
+      assert.deepEqual(diffRoutes(liveRoutes(widened), routes).changed, [
+        { route: "app", fields: ["allowFrom"] },
+      ]);
+    });
+
+    it("compares DPAPI's answer with what we send, ignoring its empty fields", () => {
+      const b = desiredBackend("app", staged);
+      const echoed: Backend = {
+        ...b,
+        acl_list: b.acl_list?.map((a) => ({ ...a, metadata: {} })),
+        http_request_rule_list: b.http_request_rule_list?.map((r) => ({ ...r, return_hdrs: [] })),
+      };
+      assert.ok(backendMatches(echoed, b));
+    });
+  });
+
   describe("merging with entries we do not own", () => {
     const isOurs = (s: string) => s.startsWith("o");
     it("puts our block where the first of ours was, keeping foreign entries in order", () => {

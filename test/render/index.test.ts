@@ -27,7 +27,6 @@ import {
   renderCertbot,
   renderDemoBackend,
   renderLoadBalancer,
-  renderNotFoundPage,
   renderUserlist,
   renderWorker,
   sha256,
@@ -111,7 +110,7 @@ async function lbCheckFiles(model: EdgeModel, cfg?: string): Promise<Record<stri
   const lb = renderLoadBalancer(model);
   const { pem } = await generateSelfSignedCertificate({ domains: model.tls.domains, validityDays: 1 });
   const files: Record<string, string> = { ...RESOLV_CONF, [model.loadBalancer.certPath]: pem };
-  for (const k of ["haproxy.cfg", "hosts.map", "staging.map", "blocklist.acl", "internal.acl", "404.html"]) {
+  for (const k of ["haproxy.cfg", "blocklist.acl", "internal.acl"]) {
     files[lb[k].path] = lb[k].content;
   }
   if (cfg !== undefined) files[lb["haproxy.cfg"].path] = cfg;
@@ -493,49 +492,32 @@ describe("render/index", () => {
           assert.deepEqual(servers(cfg, "be_staging"), expected[stack].staging);
           assert.deepEqual(servers(cfg, "be_staging"), up(staging()));
           const fe = section(cfg, "frontend fe_https");
-          assert.ok(fe.includes("use_backend be_staging if staging_host internal"));
-          assert.ok(fe.includes("use_backend be_production if known_host"));
-          assert.ok(fe.includes("default_backend be_not_found"));
-          assert.ok(
-            fe.indexOf("use_backend be_staging if staging_host internal") <
-              fe.indexOf("use_backend be_production if known_host"),
+          assert.deepEqual(
+            fe.filter((l) => /^(use_backend|default_backend) /.test(l)),
+            ["use_backend be_staging if staging_host internal", "default_backend be_production"],
           );
-          assert.ok(fe.includes("http-request deny deny_status 403 if internal_only_host !internal"));
-          assert.ok(
-            section(cfg, "backend be_not_found").some((l) => l.endsWith(` file ${FILES.notFoundPage}`)),
-          );
+          const suffix = { dev: ".staging.lab.example.com", prod: ".staging.example.com" }[stack];
+          assert.ok(fe.includes(`acl staging_host var(txn.host) -m end ${suffix}`), fe.join("\n"));
+          assert.equal(suffix, model.loadBalancer.stagingSuffix);
         });
 
-        it("lists every route host in hosts.map with its class", () => {
-          const expected = {
-            dev: ["admin.lab.example.com internal", "app.lab.example.com production"],
-            prod: ["example.com production", "grafana.example.com internal", "www.example.com production"],
-          };
-          assert.equal(lb["hosts.map"].path, FILES.hostsMap);
-          assert.deepEqual(entries(lb["hosts.map"].content), expected[stack]);
-          const fromModel = model.routes
-            .flatMap((r) => r.hosts.map((h) => `${h} ${r.internalOnly ? "internal" : "production"}`))
-            .sort();
-          assert.deepEqual([...entries(lb["hosts.map"].content)].sort(), fromModel);
-        });
-
-        it("maps <route>.<staging suffix> to the route's first host in staging.map", () => {
-          const expected = {
-            dev: [
-              "admin.staging.lab.example.com admin.lab.example.com",
-              "app.staging.lab.example.com app.lab.example.com",
-            ],
-            prod: ["grafana.staging.example.com grafana.example.com", "www.staging.example.com example.com"],
-          };
-          assert.equal(lb["staging.map"].path, FILES.stagingMap);
-          assert.deepEqual(entries(lb["staging.map"].content), expected[stack]);
+        it("holds no per-route state: no route's host, name or server appears, and changing the routes changes nothing", () => {
           for (const r of model.routes) {
-            assert.ok(
-              entries(lb["staging.map"].content).includes(
-                `${r.name}${model.loadBalancer.stagingSuffix} ${r.hosts[0]}`,
-              ),
-            );
+            for (const h of r.hosts)
+              assert.ok(!new RegExp(`(^|\\s)${h.replace(/\./g, "\\.")}(\\s|$)`, "m").test(cfg), h);
+            for (const sv of r.servers) assert.ok(!cfg.includes(`${sv.host}:${sv.port}`), sv.host);
           }
+          const other = stackModel(stack, {
+            demoBackends: "false",
+            routes: JSON.stringify([
+              {
+                name: "other",
+                hosts: [model.tls.domains[0].replace(/^\*\./, "other.")],
+                servers: ["10.9.9.9:80"],
+              },
+            ]),
+          });
+          assert.deepEqual(renderLoadBalancer(other), lb);
         });
 
         it("lists the blocked and internal CIDRs", () => {
@@ -571,11 +553,9 @@ describe("render/index", () => {
           }
         });
 
-        it("shares the 404 page with the workers", () => {
-          assert.deepEqual(lb["404.html"], renderNotFoundPage(model));
-          assert.equal(lb["404.html"].path, FILES.notFoundPage);
-          const site = model.tls.domains[0];
-          assert.ok(lb["404.html"].content.includes(`on ${site}.`), lb["404.html"].content);
+        it("leaves the 404 page to the workers (it has no host list to decide with)", () => {
+          assert.equal(lb["404.html"], undefined);
+          assert.ok(!cfg.includes(FILES.notFoundPage));
         });
       });
 
@@ -1285,6 +1265,7 @@ describe("render/index", () => {
         pathPrefix: "/api",
         servers: ["172.29.80.102:8080"],
         balance: "leastconn",
+        internalOnly: true,
       },
     ]);
     const live = stackModel("dev", { routes });
@@ -1315,6 +1296,36 @@ describe("render/index", () => {
       assert.deepEqual(section(cfg, "backend route_api"), [
         "balance leastconn",
         "option httpchk GET /",
+        "acl allowed_client src 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 127.0.0.0/8",
+        "http-request deny deny_status 403 unless allowed_client",
+        "server s1 172.29.80.102:8080 check",
+      ]);
+    });
+
+    it("on the staging worker, selects each route by its staging host too and serves it with the route's first host", () => {
+      const cfg = renderWorker(restart, restart.workers[0])["haproxy.cfg"].content;
+      assert.equal(restart.workers[0].role, "staging");
+      const acls = section(cfg, "frontend fe_edge").filter((l) => l.startsWith("acl route_"));
+      assert.deepEqual(acls, [
+        "acl route_api_host req.hdr(host),field(1,:) -i app.lab.example.com api.staging.lab.example.com",
+        "acl route_api_path path_beg /api",
+        "acl route_app_host req.hdr(host),field(1,:) -i app.lab.example.com www.lab.example.com app.staging.lab.example.com",
+      ]);
+      assert.deepEqual(section(cfg, "backend route_app"), [
+        "balance roundrobin",
+        "option httpchk GET /healthz",
+        "acl staging_host req.hdr(host),field(1,:) -i app.staging.lab.example.com",
+        "http-request set-header Host app.lab.example.com if staging_host",
+        "server s1 172.29.80.100:8080 check",
+        "server s2 172.29.80.101:8081 check",
+      ]);
+      assert.deepEqual(section(cfg, "backend route_api"), [
+        "balance leastconn",
+        "option httpchk GET /",
+        "acl allowed_client src 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 127.0.0.0/8",
+        "acl staging_host req.hdr(host),field(1,:) -i api.staging.lab.example.com",
+        "http-request deny deny_status 403 unless allowed_client",
+        "http-request set-header Host app.lab.example.com if staging_host",
         "server s1 172.29.80.102:8080 check",
       ]);
     });

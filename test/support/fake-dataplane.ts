@@ -80,6 +80,11 @@ export class FakeDataplane {
   maxOpenTransactions = 20;
   /** Errors to answer instead of the real thing, matched in order, each once. */
   injected: { method: string; path: RegExp; status: number; message: string }[] = [];
+  /**
+   * HAProxy's view of a server's health for `GET /v3/services/haproxy/stats/native`, keyed `<backend>/<server>`:
+   * `[status, check_status, check_desc]` (default `UP`, `L7OK`).
+   */
+  serverHealth: Record<string, [string, string, string?]> = {};
   /** Hook run before a request is handled (e.g. to race a concurrent change). */
   onRequest?: (method: string, path: string, query: Record<string, string>) => Promise<void> | void;
   /** Highest number of requests handled at the same time. */
@@ -193,6 +198,20 @@ export class FakeDataplane {
     let m: RegExpExecArray | null;
 
     if (method === "GET" && path === "/v3/health") return send(200, { haproxy: "up" });
+    if (method === "GET" && path === "/v3/services/haproxy/stats/native") {
+      const stats = this.config.backends.flatMap((b) =>
+        Object.values(b.servers ?? {}).map((sv) => {
+          const [status, check, desc] = this.serverHealth[`${b.name}/${sv.name}`] ?? ["UP", "L7OK"];
+          return {
+            type: "server",
+            name: sv.name,
+            backend_name: b.name,
+            stats: { status, check_status: check, check_desc: desc, addr: `${sv.address}:${sv.port ?? ""}` },
+          };
+        }),
+      );
+      return send(200, { runtimeAPI: "/var/run/haproxy-master/master.sock", stats });
+    }
     if (path === "/v3/services/haproxy/transactions") {
       if (method === "GET") {
         const all = [...this.transactions.values()].filter((t) => !query.status || t.status === query.status);

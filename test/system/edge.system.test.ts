@@ -143,7 +143,10 @@ async function servicePorts(container: string): Promise<string[]> {
 function trafficSuite(ctx: () => Applied) {
   it("every container of the stack is running and healthy", async () => {
     const names = containers(ctx()).map((c) => String(c.inputs.name));
-    assert.deepEqual(names.sort(), [`${STACK}-lb`, `${STACK}-prod-1`, `${STACK}-prod-2`, `${STACK}-staging`]);
+    assert.deepEqual(
+      names.sort(),
+      [`${STACK}-lb`, ...WORKERS.flatMap((w) => [`${STACK}-${w}`, `${STACK}-${w}-dataplaneapi`])].sort(),
+    );
     for (const name of names) {
       const c = await docker.request<{ State: { Running: boolean; Health?: { Status: string } } }>({
         method: "GET",
@@ -292,6 +295,30 @@ function trafficSuite(ctx: () => Applied) {
     assert.equal(out.trim(), "403");
   });
 
+  it("refuses the internal-only route (403) and the staging hosts to a client outside internalCidrs", async () => {
+    const code = (host: string) =>
+      curlFrom(CLIENT_IPS.plain, [
+        "--insecure",
+        "--output",
+        "/dev/null",
+        "--write-out",
+        "%{http_code}",
+        "--connect-to",
+        `${host}:${HTTPS_PORT}:lb:${HTTPS_PORT}`,
+        `https://${host}:${HTTPS_PORT}/`,
+      ]);
+    // The stack's internal networks are 127.0.0.0/8 and 172.30.90.0/25; this client is 172.30.90.200.
+    assert.equal((await code(HOSTS.admin)).trim(), "403", "internal-only route");
+    assert.equal(
+      (await code(HOSTS.stagingApp)).trim(),
+      "404",
+      "a staging host from outside reaches production",
+    );
+    assert.equal((await code(HOSTS.app)).trim(), "200");
+    // From inside (this machine, through the published port), the same route serves.
+    assert.equal((await echo(ctx(), HOSTS.admin)).backend, "admin-1");
+  });
+
   it("rate-limits per source address (429 over the limit) and serves again after the window", async () => {
     const url = `https://${HOSTS.app}:${HTTPS_PORT}/limited`;
     const burst = 100; // the stack allows 60 per 3 s
@@ -350,6 +377,17 @@ function trafficSuite(ctx: () => Applied) {
     assert.deepEqual(await servicePorts(`${STACK}-lb`), [`0.0.0.0:${HTTP_PORT}`, `0.0.0.0:${HTTPS_PORT}`]);
     for (const worker of WORKERS) {
       assert.deepEqual(await servicePorts(`${STACK}-${worker}`), ["0.0.0.0:8080", "127.0.0.1:8405"], worker);
+      // The Data Plane API sidecar: its API port only, published on the Docker host's loopback only.
+      const api = `${STACK}-${worker}-dataplaneapi`;
+      assert.deepEqual(await servicePorts(api), [":::5555"], api);
+      const c = await docker.request<{
+        HostConfig: { PortBindings: Record<string, { HostIp: string; HostPort: string }[]> };
+      }>({ method: "GET", path: `/containers/${api}/json` });
+      assert.deepEqual(Object.keys(c.HostConfig.PortBindings), ["5555/tcp"]);
+      assert.deepEqual(
+        c.HostConfig.PortBindings["5555/tcp"].map((b) => b.HostIp),
+        ["127.0.0.1"],
+      );
     }
     // The runtime API is the unix socket (the one certbot's hook uses), and it answers there.
     const unix = await dockerCli(["exec", `${STACK}-lb`, "cat", "/proc/net/unix"]);
@@ -372,6 +410,8 @@ function writeTemp(name: string, content: string): string {
   fs.writeFileSync(file, content, { mode: 0o600 });
   return file;
 }
+
+const ROUTES_TYPE = "pulumi-nodejs:dynamic/dataplane:WorkerRoutes";
 
 /** Non-secret uploaded files of every container, by container name and path. */
 function uploadedFiles(applied: Applied): Record<string, string> {
@@ -488,8 +528,12 @@ describe("system: the edge stack through the real engine on a real Docker engine
         [`docker:index/volume:Volume ${STACK}-certs`],
       );
       const count = (type: string) => stateBefore.filter((r) => r.type === type && !r.retainOnDelete).length;
-      assert.equal(count("docker:index/container:Container"), 4);
-      assert.equal(count("docker:index/volume:Volume"), 7, "config + master per worker, LB runtime");
+      assert.equal(count("docker:index/container:Container"), 7, "LB, 3 workers and their API sidecars");
+      assert.equal(
+        count("docker:index/volume:Volume"),
+        10,
+        "config, master, API state per worker; LB runtime",
+      );
       assert.equal(count("docker:index/network:Network"), 1);
     });
 
@@ -532,46 +576,40 @@ describe("system: the edge stack through the real engine on a real Docker engine
       diff = r.stdout;
     });
 
-    it("plans changes to the workers only: their rendered files and the config volume's bootstrap hash", async () => {
-      assert.ok(steps.length > 0, "no change planned");
-      const state = new Map(((await (engine as Engine).resources()) ?? []).map((r) => [r.urn, r]));
-      for (const step of steps) {
-        assert.match(step.name, new RegExp(`^${STACK}-(staging|prod-1|prod-2)-`), `${step.op} ${step.urn}`);
-        for (const key of Object.keys(step.detailedDiff)) {
-          if (step.type === CONTAINER_TYPE)
-            assert.match(key, /^uploads\[\d+\]/, `${step.name}: ${key} changes`);
-          else {
-            // The worker's config volume is re-seeded when its bootstrap changes: it is named by its hash.
-            assert.equal(step.type, "docker:index/volume:Volume", `${step.name}: ${key} changes`);
-            assert.equal(key, "labels[0].value", `${step.name}: ${key} changes`);
-            const labels = state.get(step.urn)?.inputs.labels as { label: string }[];
-            assert.equal(labels[0].label, "haproxy-edge.bootstrap-sha256");
-          }
-        }
+    it("plans one in-place update per worker's routes, of `routes.api.servers` only: no container, no load balancer", () => {
+      assert.deepEqual(
+        steps.map((st) => `${st.op} ${st.type} ${st.name}`).sort(),
+        WORKERS.map((w) => `update ${ROUTES_TYPE} ${STACK}-${w}-routes`).sort(),
+      );
+      // Node dynamic providers cannot hand the engine a detailed diff: the engine diffs the inputs itself.
+      for (const st of steps) {
+        for (const key of Object.keys(st.detailedDiff)) assert.match(key, /^routes\.api\.servers/, st.name);
       }
-      const containers = steps.filter((s) => s.type === CONTAINER_TYPE).map((s) => s.name);
-      assert.deepEqual(containers.sort(), WORKERS.map((w) => `${STACK}-${w}-haproxy`).sort());
     });
 
-    it("shows, in the diff, the route's server line and the bootstrap hash, and no other line of any file", () => {
-      const contentLines = diff.split("\n").filter((l) => /^\s+[-+] {2,}\S/.test(l));
-      const server = contentLines.filter((l) => /\bserver s1 172\.30\.90\.10[23]:8080\b/.test(l));
-      const hash = contentLines.filter((l) => /\b[0-9a-f]{64}\b/.test(l));
-      assert.ok(
-        server.some((l) => l.includes("172.30.90.103:8080")),
-        diff,
-      );
-      assert.ok(
-        server.some((l) => l.includes("172.30.90.102:8080")),
-        diff,
-      );
-      assert.ok(hash.length > 0, "the bootstrap hash change is shown");
-      for (const l of contentLines)
-        assert.ok(server.includes(l) || hash.includes(l), `unexpected change: ${l}`);
+    it("shows, in the diff, the route's old and new server and nothing replaced", () => {
+      assert.match(diff, /"172\.30\.90\.102:8080"\s*=>\s*"172\.30\.90\.103:8080"/, diff);
+      assert.equal(diff.match(/=>/g)?.length, WORKERS.length, diff);
+      assert.doesNotMatch(diff, /\breplace\b/i);
+      assert.doesNotMatch(diff, /haproxy\.cfg|uploads/);
     });
 
-    it("`pulumi up` applies it: the route's path reaches the new server, other routes unchanged", async () => {
+    it("`pulumi up` applies it: the route's path reaches the new server, other routes unchanged, no container restarted", async () => {
       const e = engine as Engine;
+      const startedAt = async () =>
+        Object.fromEntries(
+          await Promise.all(
+            containers(second as Applied).map(async (c) => {
+              const name = String(c.inputs.name);
+              const j = await docker.request<{ Id: string; State: { StartedAt: string } }>({
+                method: "GET",
+                path: `/containers/${name}/json`,
+              });
+              return [name, `${j.Id} ${j.State.StartedAt}`];
+            }),
+          ),
+        );
+      const before = await startedAt();
       second = await apply(e);
       await until(
         "the api route served by admin-1",
@@ -580,6 +618,7 @@ describe("system: the edge stack through the real engine on a real Docker engine
         30_000,
       );
       assert.match((await echo(second, HOSTS.app, "/page")).backend, /^app-[12]$/);
+      assert.deepEqual(await startedAt(), before, "every container kept its id and start time");
       await assertNoChanges(e);
     });
   });

@@ -64,6 +64,16 @@ function overrides(remote: RemoteDocker): Record<string, unknown> {
   };
 }
 
+/** The containers on the second host, in rollout order: each worker, then its Data Plane API sidecar. */
+const ROLLOUT = [
+  "staging",
+  "staging-dataplaneapi",
+  "prod-1",
+  "prod-1-dataplaneapi",
+  "prod-2",
+  "prod-2-dataplaneapi",
+];
+
 /** `docker inspect` creation times (ms) of containers on one engine. */
 async function createdAt(
   docker: (args: string[]) => Promise<{ code: number; stdout: string }>,
@@ -90,7 +100,7 @@ describe("system: several Docker hosts (workers on a second engine over ssh://) 
 
   before(async function () {
     await removeLeftovers();
-    remote = await RemoteDocker.start([IMAGES.haproxy, IMAGES.demo]);
+    remote = await RemoteDocker.start([IMAGES.haproxy, IMAGES.demo, IMAGES.dataplaneApi]);
     const r = remote;
     engine = await systemEngine(overrides(r), log);
     // The demo backends join the edge network on the second host as soon as `up` has made it.
@@ -128,11 +138,7 @@ describe("system: several Docker hosts (workers on a second engine over ssh://) 
       "--filter",
       `label=haproxy-edge.stack=${STACK}`,
     ]);
-    assert.deepEqual(r.stdout.trim().split("\n").sort(), [
-      `${STACK}-prod-1`,
-      `${STACK}-prod-2`,
-      `${STACK}-staging`,
-    ]);
+    assert.deepEqual(r.stdout.trim().split("\n").sort(), ROLLOUT.map((w) => `${STACK}-${w}`).sort());
   });
 
   it("serves traffic through the load balancer to the workers and backends on the other host", async () => {
@@ -158,19 +164,12 @@ describe("system: several Docker hosts (workers on a second engine over ssh://) 
     assert.equal(header(JSON.parse(staging.body) as Echo, "X-Edge-Worker"), "staging");
   });
 
-  it("rolled out staging, then prod-1, then prod-2, then the load balancer, across both engines", async () => {
+  it("rolled out staging, then prod-1, then prod-2 (each with its API sidecar), then the load balancer, across both engines", async () => {
     const r = remote as RemoteDocker;
-    const workers = await createdAt(
-      (args) => r.docker(args),
-      [`${STACK}-staging`, `${STACK}-prod-1`, `${STACK}-prod-2`],
-    );
+    const names = ROLLOUT.map((w) => `${STACK}-${w}`);
+    const workers = await createdAt((args) => r.docker(args), names);
     const local = await createdAt((args) => run("docker", args, 30_000), [`${STACK}-lb`]);
-    const order = [
-      workers[`${STACK}-staging`],
-      workers[`${STACK}-prod-1`],
-      workers[`${STACK}-prod-2`],
-      local[`${STACK}-lb`],
-    ];
+    const order = [...names.map((n) => workers[n]), local[`${STACK}-lb`]];
     assert.ok(
       order.every((t) => Number.isFinite(t)),
       JSON.stringify(order),

@@ -18,6 +18,7 @@ export const IMAGES = {
   base: "haproxy-edge/base:trixie",
   haproxy: "haproxy-edge/haproxy:3.0",
   demo: "haproxy-edge/demo-backend:1",
+  dataplaneApi: "haproxy-edge/dataplaneapi:3.2.7",
 };
 
 /** Demo backends the test stack's routes point at (fixed addresses on the stack's edge network). */

@@ -258,6 +258,76 @@ describe("WorkerRoutes against a real worker", function () {
       assert.match(await raw(), /^backend be_manual\b/m);
     });
 
+    it("an internal-only route refuses other clients (403) by the PROXY header's address; a staging host is served with the production Host", async () => {
+      const next = inputs({
+        ...state.routes,
+        admin: route(["admin.example.test"], ["be2"], {
+          allowFrom: ["10.0.0.0/8"],
+          stagingHost: "admin.staging.example.test",
+        }),
+      });
+      const res = await timed("internal+staging", () => provider.update("id", state, next));
+      state = res.outs as WorkerRoutesOutputs;
+      assert.deepEqual((await provider.read("id", state)).props?.routes, state.routes, "read back, no drift");
+      const inside = await until(
+        "admin served to 10.1.2.3",
+        async () => {
+          const a = await proxyRequest(lab.workerPort, "admin.staging.example.test", "/", "10.1.2.3");
+          if (servedBy(a) !== "be2") throw new Error(`served by ${servedBy(a)}`);
+          return a;
+        },
+        20_000,
+        200,
+      );
+      assert.equal((JSON.parse(inside.body) as { host: string }).host, "admin.example.test");
+      const direct = await proxyRequest(lab.workerPort, "admin.example.test", "/", "10.200.0.1");
+      assert.equal((JSON.parse(direct.body) as { host: string }).host, "admin.example.test");
+      const outside = await proxyRequest(lab.workerPort, "admin.example.test", "/", "203.0.113.9");
+      assert.equal(outside.status, 403);
+      const outsideStaging = await proxyRequest(
+        lab.workerPort,
+        "admin.staging.example.test",
+        "/",
+        "203.0.113.9",
+      );
+      assert.equal(outsideStaging.status, 403);
+      const { admin, ...rest } = state.routes;
+      assert.ok(admin);
+      state = (await provider.update("id", state, inputs(rest))).outs as WorkerRoutesOutputs;
+    });
+
+    it("smoke check: a route whose server is down fails, naming the route, the server and HAProxy's check; a healthy one passes", async () => {
+      const ip = lab.backendAddress.be1.split(":")[0];
+      const broken = inputs({ ...state.routes, broken: route(["broken.example.test"], [], {}) });
+      broken.routes.broken.servers = [`${ip}:9`];
+      broken.smokeCheck = true;
+      const t0 = Date.now();
+      await assert.rejects(provider.update("id", state, broken), (e: Error) => {
+        assert.match(e.message, /smoke check failed/);
+        assert.match(
+          e.message,
+          new RegExp(`route broken server s1 \\(${ip.replace(/\./g, "\\.")}:9\\): DOWN`),
+        );
+        assert.match(e.message, /check L4CON/);
+        return true;
+      });
+      timings["smoke check (down)"] = Date.now() - t0;
+      // Back to the last good routes (nothing new to check), then a healthy route with the check.
+      state = (await provider.update("id", state, { ...inputs(state.routes), smokeCheck: true }))
+        .outs as WorkerRoutesOutputs;
+      const healthy = {
+        ...inputs({ ...state.routes, extra: route(["extra.example.test"], ["be3"]) }),
+        smokeCheck: true,
+      };
+      const t1 = Date.now();
+      state = (await provider.update("id", state, healthy)).outs as WorkerRoutesOutputs;
+      timings["smoke check (healthy)"] = Date.now() - t1;
+      await expectServed(lab, "extra.example.test", "/", "be3");
+      const { extra, ...rest } = state.routes;
+      assert.ok(extra);
+      state = (await provider.update("id", state, inputs(rest))).outs as WorkerRoutesOutputs;
+    });
+
     it("delete removes every entry of ours and nothing else", async () => {
       await timed("delete", () => provider.delete("id", state));
       const cfg = await raw();
