@@ -11,6 +11,13 @@
  *   preview --expect-no-changes` right after), `route_change_up_s` (`pulumi up` adding one route, in the
  *   stack's route mode) with `failed_requests_route_change_up` (errors, timeouts and non-2xx answers of a
  *   4-connection load through the load balancer during that `up`), and `destroy_s`.
+ * - Route changes (live, the stack's mode): `route_change_p50_ms` / `_p95_ms` over `ROUTE_SAMPLES` switches of the
+ *   `api` route's server applied through each worker's Data Plane API as `pulumi up` applies them (the WorkerRoutes
+ *   provider: staging with its smoke check, then prod-1, prod-2), from the first apply to the change served through
+ *   the load balancer by all three workers; `restart_method_p50_ms`, the same change in restart mode (a whole
+ *   `pulumi up` replacing the workers), and `route_change_speedup` (restart / live). Under a 32-connection load
+ *   (400 requests/s in all): `failed_requests_route_changes`, and `failed_requests_reloads` /
+ *   `failed_requests_lb_reloads` during 10 reloads of each worker and 10 of the load balancer.
  * - Synthesis: the time to run the program under Pulumi mocks with 3 workers (live route updates: one
  *   WorkerRoutes resource per worker, with its serialized provider) and 50 vs 500 routes
  *   (median of 5 runs after a warm-up).
@@ -21,9 +28,12 @@
  *
  * Exit status: 1 when the bench broke or a correctness check failed (failed requests in the throughput runs,
  * failed handshakes during a swap); 2 when only a performance target was missed (printed as MISSED TARGETS).
- * Traffic goes only to 127.0.0.1. Every load run is bounded in time; the whole bench takes about 6 minutes.
+ * Traffic goes only to 127.0.0.1. Every load run is bounded in time; the whole bench takes about 12 minutes.
  */
 import autocannon from "autocannon";
+import { failures as failuresOf, loadOf, startLoad, type Load } from "../test/system/load";
+import { reloadHaproxy } from "../test/system/haproxy-cli";
+import { workerRoutesProvider, type WorkerRoutesOutputs } from "../components/worker-routes";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -41,6 +51,9 @@ import {
 import {
   DEMO_BACKENDS,
   HTTPS_PORT,
+  header,
+  httpsRequest,
+  type Echo,
   NETWORK,
   STACK,
   dockerCli,
@@ -63,15 +76,6 @@ const PROJECT_DIR = path.resolve(__dirname, "..");
 const RESULTS = path.join(PROJECT_DIR, "bench", "results.json");
 const CERT_SWAPS = 5;
 
-interface Load {
-  rps: number;
-  p50_ms: number;
-  p99_ms: number;
-  errors: number;
-  non2xx: number;
-  requests: number;
-}
-
 async function load(url: string, host: string, seconds: number): Promise<Load> {
   const result = await autocannon({
     url,
@@ -82,18 +86,6 @@ async function load(url: string, host: string, seconds: number): Promise<Load> {
     timeout: 10,
   });
   return loadOf(result);
-}
-
-/** What a load run measured: every error, timeout and non-2xx answer counts as a failure. */
-function loadOf(result: autocannon.Result): Load {
-  return {
-    rps: result.requests.average,
-    p50_ms: result.latency.p50,
-    p99_ms: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-    requests: result.requests.total,
-  };
 }
 
 /** Routes for the synthesis benchmark: distinct names, hosts and servers. */
@@ -237,27 +229,19 @@ async function routeChangeUnderLoad(
   overrides: Record<string, unknown>,
 ): Promise<{ seconds: number; load: Load }> {
   await engine.configure({ ...overrides, routes: routesPlusOne() });
-  let instance: autocannon.Instance | undefined;
-  const measured = new Promise<Load>((resolve, reject) => {
-    instance = autocannon(
-      {
-        url: `https://127.0.0.1:${HTTPS_PORT}/during-route-change`,
-        connections: 4,
-        duration: 900,
-        headers: { host: APP_HOST },
-        servername: APP_HOST,
-        timeout: 10,
-      },
-      (err, result) => (err ? reject(err) : resolve(loadOf(result))),
-    );
+  const running = startLoad({
+    url: `https://127.0.0.1:${HTTPS_PORT}/during-route-change`,
+    host: APP_HOST,
+    connections: 4,
+    maxSeconds: 900,
   });
   let up;
+  let loadResult: Load;
   try {
     up = await engine.up();
   } finally {
-    instance?.stop();
+    loadResult = await running.stop();
   }
-  const loadResult = await measured;
   if (up.code !== 0)
     throw new Error(`pulumi up (route added) exited ${up.code}:\n${up.stdout}\n${up.stderr}`);
   return { seconds: up.seconds, load: loadResult };
@@ -291,6 +275,141 @@ async function certSwaps(): Promise<CertSwaps> {
   return out;
 }
 
+/** Workers in rollout order. */
+const WORKERS = ["staging", "prod-1", "prod-2"];
+/** Samples of the live route change (even: the route ends where the stack's state has it). */
+const ROUTE_SAMPLES = 10;
+/** Samples of the same change in restart mode (each a whole `pulumi up` replacing the workers). */
+const RESTART_SAMPLES = 3;
+/** The `api` route's two servers the samples alternate between (api-1, the stack's own, and admin-1). */
+const API_SERVERS = ["172.30.90.103:8080", "172.30.90.102:8080"];
+const BACKEND_OF: Record<string, string> = { "172.30.90.102:8080": "api-1", "172.30.90.103:8080": "admin-1" };
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
+
+/** The CA of the stack's self-signed certificate (from the state). */
+async function stackCa(engine: Engine): Promise<string> {
+  const cert = (await engine.resources()).find(
+    (c) => c.type.startsWith("pulumi-nodejs:dynamic") && c.name.endsWith("-certificate"),
+  );
+  if (!cert) throw new Error("no certificate resource in the stack's state");
+  const pem = String(cert.outputs.pem);
+  return pem.slice(0, pem.indexOf("-----END CERTIFICATE-----") + 26);
+}
+
+/**
+ * Until the `api` route's path is served by `backend` through the load balancer from both production workers,
+ * and by its staging host name from the staging worker (new connections each: what a new client gets).
+ */
+async function servedEverywhere(ca: string, backend: string): Promise<void> {
+  const seen = new Set<string>();
+  await until(
+    `the api route served by ${backend} from every worker`,
+    async () => {
+      const prod = await httpsRequest(APP_HOST, "/api/route-change", { ca });
+      if (prod.status === 200) {
+        const e = JSON.parse(prod.body) as Echo;
+        if (e.backend === backend) seen.add(header(e, "X-Edge-Worker"));
+      }
+      if (!seen.has("staging")) {
+        const st = await httpsRequest("api.staging.systest.example.com", "/api/route-change", { ca });
+        if (st.status === 200 && (JSON.parse(st.body) as Echo).backend === backend) seen.add("staging");
+      }
+      return seen.has("prod-1") && seen.has("prod-2") && seen.has("staging") ? true : undefined;
+    },
+    120_000,
+    20,
+  );
+}
+
+/** A bounded load through the load balancer at a moderate rate, while something happens. */
+async function underLoad(work: () => Promise<void>): Promise<Load> {
+  const running = startLoad({
+    url: `https://127.0.0.1:${HTTPS_PORT}/under-load`,
+    host: APP_HOST,
+    connections: CONNECTIONS,
+    overallRate: 400,
+    maxSeconds: 900,
+  });
+  try {
+    await work();
+  } catch (e) {
+    await running.stop();
+    throw e;
+  }
+  return running.stop();
+}
+
+/**
+ * Live route changes: the `api` route's server switched `ROUTE_SAMPLES` times through each worker's Data Plane API
+ * as `pulumi up` applies it (the WorkerRoutes provider, staging first with its smoke check, then prod-1, prod-2),
+ * each timed from the first apply to the change served everywhere; under load.
+ */
+async function liveRouteChanges(engine: Engine, ca: string): Promise<{ samples_ms: number[]; load: Load }> {
+  const provider = workerRoutesProvider();
+  const resources = await engine.resources();
+  const states = new Map<string, WorkerRoutesOutputs>();
+  for (const w of WORKERS) {
+    const r = resources.find((x) => x.name === `${STACK}-${w}-routes`);
+    if (!r) throw new Error(`no routes resource for ${w} (is the stack in live mode?)`);
+    states.set(w, r.outputs as unknown as WorkerRoutesOutputs);
+  }
+  const samples: number[] = [];
+  const load = await underLoad(async () => {
+    for (let i = 0; i < ROUTE_SAMPLES; i++) {
+      const server = API_SERVERS[i % 2];
+      const t0 = performance.now();
+      for (const w of WORKERS) {
+        const olds = states.get(w) as WorkerRoutesOutputs;
+        const news = { ...olds, routes: { ...olds.routes, api: { ...olds.routes.api, servers: [server] } } };
+        states.set(w, (await provider.update(olds.worker, olds, news)).outs as WorkerRoutesOutputs);
+      }
+      await servedEverywhere(ca, BACKEND_OF[server]);
+      samples.push(Math.round(performance.now() - t0));
+      console.log(`  route change ${i + 1}: ${samples[samples.length - 1]} ms`);
+    }
+  });
+  return { samples_ms: samples, load };
+}
+
+/** 10 reloads of each worker, then 10 of the load balancer, each under load. */
+async function reloadsUnderLoad(): Promise<{ workers: Load; lb: Load }> {
+  const workers = await underLoad(async () => {
+    for (let i = 0; i < 10; i++) for (const w of WORKERS) await reloadHaproxy(`${STACK}-${w}`);
+  });
+  const lb = await underLoad(async () => {
+    for (let i = 0; i < 10; i++) await reloadHaproxy(`${STACK}-lb`);
+  });
+  return { workers, lb };
+}
+
+/** The same change in restart mode: the stack switched to it, then `RESTART_SAMPLES` timed `pulumi up`s. */
+async function restartRouteChanges(
+  engine: Engine,
+  ca: string,
+  overrides: Record<string, unknown>,
+): Promise<number[]> {
+  const routes = routesPlusOne() as { name: string; servers: string[] }[];
+  const withApi = (server: string) => routes.map((r) => (r.name === "api" ? { ...r, servers: [server] } : r));
+  await engine.configure({ ...overrides, routes: withApi(API_SERVERS[1]), routeUpdates: "restart" });
+  await engine.mustUp();
+  await servedEverywhere(ca, BACKEND_OF[API_SERVERS[1]]);
+  const samples: number[] = [];
+  for (let i = 0; i < RESTART_SAMPLES; i++) {
+    const server = API_SERVERS[i % 2];
+    await engine.configure({ ...overrides, routes: withApi(server), routeUpdates: "restart" });
+    const t0 = performance.now();
+    await engine.mustUp();
+    await servedEverywhere(ca, BACKEND_OF[server]);
+    samples.push(Math.round(performance.now() - t0));
+    console.log(`  restart-mode route change ${i + 1}: ${samples[samples.length - 1]} ms`);
+  }
+  return samples;
+}
+
 async function main() {
   const started = Date.now();
   console.log("synthesis under mocks (3 workers): 50 and 500 routes …");
@@ -304,6 +423,9 @@ async function main() {
   const engine = await systemEngine(loadOverrides);
   const engineTimes = { up_cold_s: 0, preview_noop_s: 0, route_change_up_s: 0, destroy_s: 0 };
   let routeChange: Load | undefined;
+  let live: { samples_ms: number[]; load: Load } | undefined;
+  let reloads: { workers: Load; lb: Load } | undefined;
+  let restartSamples: number[] = [];
   try {
     engineTimes.up_cold_s = (await upSystem(engine)).seconds;
     const preview = await engine.preview(["--expect-no-changes"]);
@@ -346,6 +468,16 @@ async function main() {
     console.log(
       `  route change up ${engineTimes.route_change_up_s} s; ${routeChange.requests} requests, ${routeChange.errors} errors, ${routeChange.non2xx} non-2xx`,
     );
+    const ca = await stackCa(engine);
+    console.log(`live route changes (${ROUTE_SAMPLES}, through the Data Plane API, under load) …`);
+    live = await liveRouteChanges(engine, ca);
+    console.log("reloads under load: 10 of each worker, 10 of the load balancer …");
+    reloads = await reloadsUnderLoad();
+    console.log(
+      `  workers: ${JSON.stringify(reloads.workers)}\n  load balancer: ${JSON.stringify(reloads.lb)}`,
+    );
+    console.log(`the same route change in restart mode (${RESTART_SAMPLES} × pulumi up) …`);
+    restartSamples = await restartRouteChanges(engine, ca, loadOverrides);
   } finally {
     await removeTestContainers();
     const destroyed = await engine.destroy();
@@ -354,7 +486,13 @@ async function main() {
     await engine.dispose().catch((e: unknown) => console.error(`dispose: ${(e as Error).message}`));
     await removeVolumes([`${STACK}-certs`]);
   }
-  if (!routeChange) throw new Error("the route change was not measured");
+  if (!routeChange || !live || !reloads || restartSamples.length === 0)
+    throw new Error("the route changes and reloads were not all measured");
+  const routeP50 = percentile(live.samples_ms, 50);
+  const restartP50 = percentile(restartSamples, 50);
+  const liveFailed = failuresOf(live.load);
+  const reloadFailed = failuresOf(reloads.workers);
+  const lbReloadFailed = failuresOf(reloads.lb);
 
   console.log(`certificate swaps (${CERT_SWAPS} forced renewals under TLS handshake load) …`);
   const swaps = await certSwaps();
@@ -383,6 +521,16 @@ async function main() {
     ...engineTimes,
     failed_requests_route_change_up: routeChange.errors + routeChange.non2xx,
     route_change_up_requests: routeChange.requests,
+    route_change_p50_ms: routeP50,
+    route_change_p95_ms: percentile(live.samples_ms, 95),
+    restart_method_p50_ms: restartP50,
+    route_change_speedup: Number((restartP50 / routeP50).toFixed(1)),
+    failed_requests_route_changes: liveFailed,
+    failed_requests_reloads: reloadFailed,
+    failed_requests_lb_reloads: lbReloadFailed,
+    route_change_samples_ms: live.samples_ms,
+    restart_method_samples_ms: restartSamples,
+    loads_under_change: { route_changes: live.load, worker_reloads: reloads.workers, lb_reloads: reloads.lb },
     targets: {
       chain_vs_single_hop_min: 0.6,
       synthesis_ms_500_routes_max: 3000,
@@ -390,6 +538,11 @@ async function main() {
       cert_swap_ms_max: 1000,
       cert_swap_failed_handshakes_max: 0,
       failed_requests_route_change_up_max: 0,
+      route_change_p50_ms_max: 1000,
+      route_change_speedup_min: 20,
+      failed_requests_route_changes_max: 0,
+      failed_requests_reloads_max: 0,
+      failed_requests_lb_reloads_max: 0,
     },
     met: {
       chain_vs_single_hop: chain / single >= 0.6,
@@ -399,6 +552,11 @@ async function main() {
       cert_swap_ms: swapMs <= 1000,
       cert_swap_failed_handshakes: swaps.failed === 0,
       failed_requests_route_change_up: routeChange.errors + routeChange.non2xx === 0,
+      route_change_p50_ms: routeP50 <= 1000,
+      route_change_speedup: restartP50 / routeP50 >= 20,
+      failed_requests_route_changes: liveFailed === 0,
+      failed_requests_reloads: reloadFailed === 0,
+      failed_requests_lb_reloads: lbReloadFailed === 0,
     },
     runs,
     cert_swaps: swaps,
@@ -423,6 +581,13 @@ async function main() {
     route_change_up_s: { value: results.route_change_up_s, target: "" },
     destroy_s: { value: results.destroy_s, target: "" },
     failed_requests_route_change_up: { value: results.failed_requests_route_change_up, target: "0" },
+    route_change_p50_ms: { value: results.route_change_p50_ms, target: "<= 1000" },
+    route_change_p95_ms: { value: results.route_change_p95_ms, target: "" },
+    restart_method_p50_ms: { value: results.restart_method_p50_ms, target: "" },
+    route_change_speedup: { value: results.route_change_speedup, target: ">= 20" },
+    failed_requests_route_changes: { value: results.failed_requests_route_changes, target: "0" },
+    failed_requests_reloads: { value: results.failed_requests_reloads, target: "0" },
+    failed_requests_lb_reloads: { value: results.failed_requests_lb_reloads, target: "0" },
   });
   console.log(`wrote ${path.relative(PROJECT_DIR, RESULTS)}`);
   // Exit 1: the bench broke or a correctness check failed (failed requests in the throughput runs or TLS

@@ -311,6 +311,31 @@ export async function withWorker<T>(
   }
 }
 
+/**
+ * The smoke check; when it fails, the worker is put back to `lastGood` (the routes of the last successful apply,
+ * which the state still holds) before the error is raised, so that the worker and the state agree and the next
+ * `pulumi up` applies and checks the change again.
+ */
+export async function smokeCheckOrRevert(
+  t: SyncTarget,
+  routes: string[],
+  lastGood: Record<string, RouteSpec>,
+  options: SyncOptions,
+): Promise<void> {
+  try {
+    await waitServersHealthy(t, routes, options);
+  } catch (e) {
+    try {
+      await applyRoutes(t, lastGood, options);
+    } catch (revert) {
+      throw new Error(
+        `${(e as Error).message}; putting back the last applied routes failed too: ${(revert as Error).message}`,
+      );
+    }
+    throw new Error(`${(e as Error).message}; the worker is back on its last applied routes`);
+  }
+}
+
 /** Resource id: stable for one worker endpoint. */
 function resourceId(inputs: WorkerRoutesInputs): string {
   return `${inputs.worker}@${endpointKey(inputs)}`;
@@ -347,18 +372,18 @@ export function workerRoutesProvider(
       const { routes } = outputsOf(inputs);
       await withWorker(inputs, async (t) => {
         await applyRoutes(t, routes, options);
-        if (inputs.smokeCheck) await waitServersHealthy(t, Object.keys(routes), options);
+        if (inputs.smokeCheck) await smokeCheckOrRevert(t, Object.keys(routes), {}, options);
       });
       return { id: resourceId(inputs), outs: outputsOf(inputs) };
     },
     async update(_id, olds, news) {
       const { routes } = outputsOf(news);
-      // Checked: what is new since the last successful apply (a failed apply left its routes on the worker).
+      // Checked: what is new since the last successful apply.
       const d = diffRoutes(olds.routes ?? {}, routes);
       const changed = [...d.added, ...d.changed.map((c) => c.route)];
       await withWorker(news, async (t) => {
         await applyRoutes(t, routes, options);
-        if (news.smokeCheck) await waitServersHealthy(t, changed, options);
+        if (news.smokeCheck) await smokeCheckOrRevert(t, changed, olds.routes ?? {}, options);
       });
       return { outs: outputsOf(news) };
     },

@@ -60,6 +60,8 @@ export const WORKER_FRONTEND = "fe_edge";
 export const HEALTH_URI = "/haproxy-edge/health";
 /** Port of the worker's plain (no PROXY protocol) health listener on 127.0.0.1, for the container healthcheck. */
 export const WORKER_HEALTH_PORT = 8405;
+/** The load balancer's local peer (stick tables handed over on a reload), on its container's loopback. */
+export const LB_PEER = { name: "lb", port: 10000 } as const;
 /** Data Plane API listen port inside its container. */
 export const DATAPLANE_API_CONTAINER_PORT = 5555;
 /** The Data Plane API userlist section name. */

@@ -355,11 +355,15 @@ export class DataplaneClient {
   }
 
   /** Commits a transaction; the reload it scheduled, if any. */
-  async commitTransaction(id: string): Promise<{ transaction: Transaction; reloadId?: string }> {
+  async commitTransaction(
+    id: string,
+    opts: { forceReload?: boolean } = {},
+  ): Promise<{ transaction: Transaction; reloadId?: string }> {
     const res = await this.request<Transaction>(
       "PUT",
       `/services/haproxy/transactions/${encodeURIComponent(id)}`,
       {
+        query: { force_reload: opts.forceReload ? true : undefined },
         timeoutMs: Math.max(this.options.timeoutMs, 60_000),
       },
     );

@@ -12,12 +12,13 @@
  * 4. replace the frontend's whole ACL list, then its whole `use_backend` list, each recomputed from a fresh read
  *    inside the transaction (foreign entries kept in place);
  * 5. delete the backends of removed routes (their rules are gone by then);
- * 6. commit, and wait until the reload it scheduled has `succeeded` (or fail with HAProxy's output).
+ * 6. commit with `force_reload` (HAProxy reloads through the master socket before the answer; no reload delay),
+ *    or, where the API only schedules the reload, wait until it has `succeeded` (or fail with HAProxy's output).
  *
  * On 409 (version mismatch) or 406 (outdated transaction) the transaction is deleted and the apply starts again
  * from a fresh read, a bounded number of times. A transaction we opened is always deleted when anything fails.
- * On 429 (too many open transactions) the stale transactions that we opened (recorded in a journal by process
- * id; the process is gone) are deleted, and the apply goes on.
+ * Transactions we opened are recorded in a journal by process id: an apply first deletes those of a process that
+ * is gone (a killed `pulumi up`), and on 429 (too many open transactions) also deletes them, and goes on.
  */
 import {
   DataplaneClient,
@@ -178,6 +179,7 @@ export async function readRoutes(
 ): Promise<Record<string, LiveRoute>> {
   const api = client(target, opts);
   return serialized(`apply ${target.endpointKey}`, async () => {
+    await cleanAfterKilledRuns(api, target.endpointKey);
     await requireFrontend(api, target);
     return liveRoutes(await snapshot(api, target.frontend));
   });
@@ -200,6 +202,7 @@ export async function applyRoutes(
 ): Promise<SyncResult> {
   const api = client(target, opts);
   return serialized(`apply ${target.endpointKey}`, async () => {
+    await cleanAfterKilledRuns(api, target.endpointKey);
     await requireFrontend(api, target);
     const maxAttempts = opts.maxAttempts ?? 5;
     const retried: string[] = [];
@@ -269,8 +272,15 @@ async function transact(
     if (opts.beforeCommit) await opts.beforeCommit(attempt);
     let committed: { transaction: Transaction; reloadId?: string };
     try {
-      committed = await api.commitTransaction(tx.id);
+      // Reloaded at once through the master socket, and answered when HAProxy has reloaded (or failed to):
+      // no wait for the API's reload_delay, no polling.
+      committed = await api.commitTransaction(tx.id, { forceReload: true });
     } catch (e) {
+      if (isDataplaneError(e, 400) && /^Reload failed/i.test(e.detail)) {
+        open = false;
+        forget(target.endpointKey, tx.id);
+        throw reloadFailed(target, diff, e.detail.replace(/^Reload failed:?\s*/i, ""));
+      }
       if (isDataplaneError(e, 400)) throw rejection(target, diff, e.detail, raw);
       throw e;
     }
@@ -282,6 +292,19 @@ async function transact(
   } finally {
     if (open) await discard(api, target.endpointKey, tx.id);
   }
+}
+
+/** The error for a reload that failed (the Data Plane API then puts the last good configuration back). */
+function reloadFailed(
+  target: Pick<SyncTarget, "worker">,
+  diff: RouteDiff,
+  output: string,
+  id?: string,
+): Error {
+  return new Error(
+    `worker ${target.worker}: HAProxy reload${id ? ` ${id}` : ""} failed; the Data Plane API restored the last ` +
+      `good configuration (${describeDiff(diff)}). HAProxy said: ${output.trim() || "(no output)"}`,
+  );
 }
 
 /** The error for a commit HAProxy refused: which route(s), and HAProxy's reason. */
@@ -312,12 +335,7 @@ export async function waitForReload(
     try {
       const r = await api.reload(id);
       if (r.status === "succeeded") return r;
-      if (r.status === "failed") {
-        throw new Error(
-          `worker ${target.worker}: HAProxy reload ${id} failed; the Data Plane API restored the last good ` +
-            `configuration (${describeDiff(diff)}). HAProxy said: ${(r.response ?? "").trim() || "(no output)"}`,
-        );
-      }
+      if (r.status === "failed") throw reloadFailed(target, diff, r.response ?? "", id);
       last = r.status;
     } catch (e) {
       if (!isDataplaneError(e, 404)) throw e;
@@ -421,6 +439,14 @@ export async function cleanStaleTransactions(api: DataplaneClient, endpointKey: 
     forget(endpointKey, id);
   }
   return cleaned;
+}
+
+/** An earlier run that was killed (its process is gone) may have left a transaction open: delete it. */
+async function cleanAfterKilledRuns(api: DataplaneClient, endpointKey: string): Promise<void> {
+  const journal = Object.values(readJournal(endpointKey));
+  if (journal.some((e) => e.pid !== process.pid && !processAlive(e.pid))) {
+    await cleanStaleTransactions(api, endpointKey);
+  }
 }
 
 function processAlive(pid: number): boolean {

@@ -16,6 +16,7 @@ import {
   DATAPLANE_USERLIST,
   FILES,
   HEALTH_URI,
+  LB_PEER,
   PATHS,
   WORKER_FRONTEND,
   WORKER_HEALTH_PORT,
@@ -78,6 +79,8 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
     blocklistFile: FILES.blocklist,
     stagingSuffix: lb.stagingSuffix,
     rateLimit: lb.rateLimit,
+    peerName: LB_PEER.name,
+    peerPort: LB_PEER.port,
     hsts: model.tls.mode === "acme",
     healthUri: HEALTH_URI,
     // Workers addressed by name (same-host network aliases) are resolved at run time; IPs need no DNS.

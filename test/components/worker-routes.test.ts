@@ -71,7 +71,10 @@ describe("components/worker-routes", () => {
       assert.equal(fake.version, v0 + 1);
       assert.equal(fake.count("POST", /transactions$/), 1);
       assert.equal(fake.count("PUT", /transactions\/tx-/), 1);
-      assert.ok(fake.count("GET", /reloads\//) >= 2, "waits until the reload succeeded");
+      // Committed with force_reload: HAProxy reloaded before the answer, nothing to poll.
+      assert.ok(fake.requests.some((r) => r.method === "PUT" && r.query.force_reload === "true"));
+      assert.equal(fake.reloadsForced, 1);
+      assert.equal(fake.count("GET", /reloads\//), 0);
       assert.deepEqual(ours(fake), ["route_api", "route_app"]);
       assert.deepEqual(
         fe(fake).acls.map((a) => a.acl_name),
@@ -222,7 +225,20 @@ describe("components/worker-routes", () => {
       fake.reloadResponse = "[ALERT] (1) : Failed to bind 0.0.0.0:8080";
       await assert.rejects(
         provider.create(inputs(fake, { app })),
-        /reload 2026-01-01-1 failed.*Failed to bind/,
+        /worker staging: HAProxy reload failed; the Data Plane API restored the last good configuration \(added app\)\. HAProxy said: \[ALERT\] \(1\) : Failed to bind/,
+      );
+      assert.deepEqual(fake.openTransactions(), []);
+    });
+
+    it("where the API only schedules the reload (202 + Reload-ID), waits until it succeeded or failed", async () => {
+      fake.honorForceReload = false;
+      await provider.create(inputs(fake, { app }));
+      assert.ok(fake.count("GET", /reloads\//) >= 2, "waits until the reload succeeded");
+      fake.reloadOutcome = "failed";
+      fake.reloadResponse = "[ALERT] (1) : Failed to bind 0.0.0.0:8080";
+      await assert.rejects(
+        provider.create(inputs(fake, { app, api })),
+        /reload 2026-01-01-2 failed.*Failed to bind/,
       );
     });
 
@@ -252,6 +268,27 @@ describe("components/worker-routes", () => {
       // The foreign one is still there (outdated by our commit, as DPAPI does), the stale one of ours is gone.
       assert.deepEqual([...fake.transactions.keys()], [foreign.id]);
       assert.deepEqual(ours(fake), ["route_app"]);
+      assert.deepEqual(JSON.parse(fs.readFileSync(file, "utf8")), {});
+    });
+
+    it("first deletes a transaction a killed earlier run left open (its process is gone), without a 429", async () => {
+      const client = new DataplaneClient({ baseUrl: fake.url, user: fake.user, password: fake.password });
+      const foreign = await client.startTransaction(fake.version);
+      const stale = await client.startTransaction(fake.version);
+      const file = journalPath(endpointKey({ url: fake.url }));
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const dead = await deadPid();
+      fs.writeFileSync(
+        file,
+        JSON.stringify({ [stale.id]: { pid: dead, openedAt: new Date().toISOString() } }),
+      );
+      await provider.create(inputs(fake, { app }));
+      assert.deepEqual(
+        fake.openTransactions().map((t) => t.id),
+        [],
+      );
+      assert.ok(fake.transactions.has(foreign.id), "another client's transaction is not ours to delete");
+      assert.ok(!fake.transactions.has(stale.id));
       assert.deepEqual(JSON.parse(fs.readFileSync(file, "utf8")), {});
     });
 

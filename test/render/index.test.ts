@@ -422,10 +422,13 @@ describe("render/index", () => {
           const fe = section(cfg, "frontend fe_https");
           assert.ok(
             fe.includes(
-              `stick-table type ipv6 size 1m expire ${windowSeconds}s store http_req_rate(${windowSeconds}s)`,
+              `stick-table type ipv6 size 1m expire ${windowSeconds}s peers edge_peers store http_req_rate(${windowSeconds}s)`,
             ),
             fe.join("\n"),
           );
+          // The counters survive a reload: handed from the old process to the new one by the local peer.
+          assert.deepEqual(section(cfg, "peers edge_peers"), ["peer lb 127.0.0.1:10000"]);
+          assert.ok(section(cfg, "global").includes("localpeer lb"));
           assert.ok(fe.includes("http-request track-sc0 src"));
           assert.ok(
             fe.includes(`http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${requests} }`),

@@ -78,6 +78,10 @@ export class FakeDataplane {
   reloadOutcome: "succeeded" | "failed" = "succeeded";
   reloadResponse = "";
   maxOpenTransactions = 20;
+  /** Reloads done during a commit (`force_reload=true`). */
+  reloadsForced = 0;
+  /** False: `force_reload` is ignored, every commit only schedules a reload (202 + Reload-ID). */
+  honorForceReload = true;
   /** Errors to answer instead of the real thing, matched in order, each once. */
   injected: { method: string; path: RegExp; status: number; message: string }[] = [];
   /**
@@ -248,7 +252,7 @@ export class FakeDataplane {
         return send(204, "");
       }
       if (method === "GET") return send(200, { id: t.id, _version: t._version, status: t.status });
-      if (method === "PUT") return this.commit(t, send);
+      if (method === "PUT") return this.commit(t, send, query.force_reload === "true");
     }
     if ((m = /^\/v3\/services\/haproxy\/reloads\/([^/]+)$/.exec(path)) && method === "GET") {
       const r = this.reloads.get(m[1]);
@@ -349,6 +353,7 @@ export class FakeDataplane {
   private commit(
     t: FakeTransaction,
     send: (code: number, payload: unknown, headers?: Record<string, string>) => void,
+    force: boolean,
   ) {
     const err = (code: number, message: string) => send(code, { code, message });
     if (t.status === "outdated" || t.status === "failed") {
@@ -370,6 +375,15 @@ export class FakeDataplane {
     // DPAPI removes a committed transaction.
     t.status = "success";
     this.transactions.delete(t.id);
+    if (force && this.honorForceReload) {
+      // force_reload: reloaded before the answer; a failed reload puts the last good configuration back.
+      this.reloadsForced++;
+      if (this.reloadOutcome !== "succeeded") return err(400, `Reload failed: ${this.reloadResponse}`);
+      this.config = t.config;
+      this.version++;
+      this.outdate(this.version - 1);
+      return send(200, { id: t.id, _version: t._version, status: "success" }, this.versionHeader());
+    }
     const id = `2026-01-01-${this.nextReload++}`;
     this.reloads.set(id, {
       polls: this.reloadPolls,

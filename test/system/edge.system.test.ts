@@ -11,6 +11,7 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { DataplaneClient } from "../../dataplane/client";
 import { FILES } from "../../config/model";
 import { loadStackFile } from "../support/stack-config";
 import { Engine, type PreviewStep, type StateResource } from "./engine";
@@ -374,7 +375,12 @@ function trafficSuite(ctx: () => Applied) {
 
   it("has no TCP admin socket anywhere: every container listens on exactly its service ports", async () => {
     // HAProxy binds `:port` (IPv4 any address); nothing on loopback, nothing else.
-    assert.deepEqual(await servicePorts(`${STACK}-lb`), [`0.0.0.0:${HTTP_PORT}`, `0.0.0.0:${HTTPS_PORT}`]);
+    // ... and the load balancer's local peer (stick tables handed over on a reload), on its loopback only.
+    assert.deepEqual(await servicePorts(`${STACK}-lb`), [
+      `0.0.0.0:${HTTP_PORT}`,
+      `0.0.0.0:${HTTPS_PORT}`,
+      "127.0.0.1:10000",
+    ]);
     for (const worker of WORKERS) {
       assert.deepEqual(await servicePorts(`${STACK}-${worker}`), ["0.0.0.0:8080", "127.0.0.1:8405"], worker);
       // The Data Plane API sidecar: its API port only, published on the Docker host's loopback only.
@@ -619,6 +625,111 @@ describe("system: the edge stack through the real engine on a real Docker engine
       );
       assert.match((await echo(second, HOSTS.app, "/page")).backend, /^app-[12]$/);
       assert.deepEqual(await startedAt(), before, "every container kept its id and start time");
+      await assertNoChanges(e);
+    });
+  });
+
+  describe("a route whose server is down, through `pulumi up`", () => {
+    /** A worker's configuration file as its Data Plane API serves it (credentials from the stack's state). */
+    const rawConfig = async (worker: string): Promise<string> => {
+      const resources = await (engine as Engine).resources();
+      const password = resources.find((r) => r.name === `${STACK}-${worker}-dataplaneapi-password`);
+      assert.ok(password, `no password resource for ${worker}`);
+      const port = 15555 + WORKERS.indexOf(worker);
+      const auth = Buffer.from(`haproxy-edge:${String(password.outputs.result)}`).toString("base64");
+      const res = await fetch(`http://127.0.0.1:${port}/v3/services/haproxy/configuration/raw`, {
+        headers: { authorization: `Basic ${auth}`, accept: "text/plain" },
+        signal: AbortSignal.timeout(10_000),
+      });
+      assert.equal(res.status, 200, `${worker}: raw configuration`);
+      return res.text();
+    };
+    let good: unknown[];
+    let failed: { code: number; stdout: string; stderr: string };
+    const production: Record<string, string> = {};
+
+    before(async function () {
+      assert.ok(engine && second, "the stack was not applied");
+      // The routes as the previous describe left them (the api route on admin-1).
+      const file = loadStackFile(STACK_FILE);
+      good = (JSON.parse(file.config["haproxy-edge:routes"]) as { name: string }[]).map((r) =>
+        r.name === "api" ? { ...r, servers: ["172.30.90.103:8080"] } : r,
+      );
+      for (const w of WORKERS.filter((x) => x !== "staging")) production[w] = await rawConfig(w);
+      // A closed port on a demo backend's address: its health check is refused.
+      await engine.configure({
+        routes: [
+          ...good,
+          { name: "broken", hosts: ["broken.systest.example.com"], servers: ["172.30.90.100:9"] },
+        ],
+      });
+      failed = await engine.up();
+    });
+
+    it("fails at the staging worker's smoke check, naming the route, the server and HAProxy's check result", () => {
+      assert.notEqual(failed.code, 0, "pulumi up succeeded");
+      const out = `${failed.stdout}\n${failed.stderr}`;
+      assert.match(out, /worker staging: smoke check failed, the rollout stops here/, out.slice(-3000));
+      assert.match(out, /route broken server s1 \(172\.30\.90\.100:9\): DOWN, check L4CON/, out.slice(-3000));
+    });
+
+    it("leaves the production workers' configuration byte-identical (read through their Data Plane API), and puts staging back", async () => {
+      for (const [w, raw] of Object.entries(production)) assert.equal(await rawConfig(w), raw, w);
+      // Staging is put back to the routes the state holds, so the next `pulumi up` applies and checks it again.
+      assert.doesNotMatch(
+        await rawConfig("staging"),
+        /route_broken/,
+        "staging is back on its last applied routes",
+      );
+    });
+
+    it("without the route, the next `pulumi up` converges everywhere", async () => {
+      const e = engine as Engine;
+      await e.configure({ routes: good });
+      second = await apply(e);
+      assert.doesNotMatch(await rawConfig("staging"), /route_broken/);
+      await assertNoChanges(e);
+    });
+  });
+
+  describe("an out-of-band edit of a worker's routes (through its Data Plane API)", () => {
+    let refreshed: { code: number; stdout: string };
+    let preview: { code: number; stdout: string };
+    before(async function () {
+      assert.ok(engine && second, "the stack was not applied");
+      const resources = await engine.resources();
+      const password = resources.find((r) => r.name === `${STACK}-prod-1-dataplaneapi-password`);
+      assert.ok(password);
+      const api = new DataplaneClient({
+        baseUrl: "http://127.0.0.1:15556",
+        user: "haproxy-edge",
+        password: String(password.outputs.result),
+      });
+      // Somebody switches the app route's balance algorithm by hand.
+      const tx = await api.startTransaction(await api.version());
+      const app = (await api.backends(tx.id)).backends.find((b) => b.name === "route_app");
+      assert.ok(app, "no route_app backend on prod-1");
+      await api.replaceBackend({ ...app, balance: { algorithm: "source" } }, tx.id);
+      await api.commitTransaction(tx.id, { forceReload: true });
+      refreshed = await engine.refresh();
+      preview = await engine.preview(["--diff"]);
+    });
+
+    it("`pulumi refresh` updates that worker's routes in the state, and only them", () => {
+      assert.equal(refreshed.code, 0, refreshed.stdout);
+      assert.match(refreshed.stdout, new RegExp(`${STACK}-prod-1-routes\\s+updated`), refreshed.stdout);
+      assert.doesNotMatch(refreshed.stdout, new RegExp(`${STACK}-(staging|prod-2)-routes\\s+updated`));
+    });
+
+    it("`pulumi preview` then shows the drift as a change of that route's balance, to be undone", () => {
+      assert.equal(preview.code, 0, preview.stdout);
+      assert.match(preview.stdout, /"source"\s*=>\s*"roundrobin"/, preview.stdout);
+      assert.match(preview.stdout, new RegExp(`${STACK}-prod-1-routes`));
+    });
+
+    it("the next `pulumi up` undoes it, and nothing is left to do", async () => {
+      const e = engine as Engine;
+      second = await apply(e);
       await assertNoChanges(e);
     });
   });

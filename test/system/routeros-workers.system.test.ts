@@ -296,7 +296,8 @@ describe("system: the example stack with every service on one RouterOS router (s
   });
 
   it("uploaded every file over SFTP with exactly the rendered content", () => {
-    assert.equal(uploads.length, 3 * 3 + 8 + 3, `${uploads.length} uploads`);
+    // 3 per worker; the load balancer: config, blocklist, internal networks, start script, placeholder; certbot: 3.
+    assert.equal(uploads.length, 3 * 3 + 5 + 3, `${uploads.length} uploads`);
     assertUploadsOnDisk(sim, uploads);
     // What the container sees in its edge directory is exactly what the model renders, file for file.
     const state = sim.state();

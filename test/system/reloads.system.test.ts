@@ -1,0 +1,181 @@
+/**
+ * System tier: zero failed requests under continuous load (32 connections through the load balancer on
+ * 127.0.0.1) while routes change live and every HAProxy reloads, and per-IP rate-limit counters that survive a
+ * load balancer reload (HAProxy `peers` with the local peer). The system-test stack, applied by the real engine,
+ * with the rate limit set so that the load itself stays under it.
+ */
+import { strict as assert } from "node:assert";
+import { workerRoutesProvider, type WorkerRoutesOutputs } from "../../components/worker-routes";
+import { FILES } from "../../config/model";
+import { haproxyCli, reloadHaproxy } from "./haproxy-cli";
+import type { Engine } from "./engine";
+import { failures, startLoad, type Load } from "./load";
+import {
+  CLIENT_IPS,
+  HTTPS_PORT,
+  STACK,
+  curlFrom,
+  removeLeftovers,
+  removeTestContainers,
+  systemEngine,
+  until,
+  upSystem,
+} from "./support";
+
+const WORKERS = ["staging", "prod-1", "prod-2"];
+const APP = "app.systest.example.com";
+/** Per source address: 600 requests per 10 s. The load (from this machine) sends 40 per second. */
+const LIMIT = { requests: 600, windowSeconds: 10 };
+const LOAD_RATE = 40;
+
+function log(line: string): void {
+  if (process.env.HAPROXY_EDGE_TEST_VERBOSE) console.log(line);
+}
+
+describe("system: zero failed requests under load while routes change and every HAProxy reloads", function () {
+  this.timeout(900_000);
+  let engine: Engine | undefined;
+  const failed: Record<string, Load> = {};
+
+  before(async function () {
+    await removeLeftovers();
+    engine = await systemEngine(
+      { rateLimitRequests: LIMIT.requests, rateLimitWindowSeconds: LIMIT.windowSeconds },
+      log,
+    );
+    await upSystem(engine);
+    await until(
+      "the app route served",
+      async () =>
+        (await curlFrom(CLIENT_IPS.plain, [
+          "--insecure",
+          "--output",
+          "/dev/null",
+          "--write-out",
+          "%{http_code}",
+          "--connect-to",
+          `${APP}:${HTTPS_PORT}:lb:${HTTPS_PORT}`,
+          `https://${APP}:${HTTPS_PORT}/`,
+        ])) === "200" || undefined,
+      60_000,
+      500,
+    );
+  });
+
+  after(async function () {
+    if (Object.keys(failed).length > 0) console.log(`      load: ${JSON.stringify(failed)}`);
+    await removeTestContainers();
+    await engine?.dispose().catch((e) => console.error(e));
+    await removeLeftovers();
+  });
+
+  /** Runs `work` under the load and returns what the load measured. */
+  async function underLoad(what: string, work: () => Promise<void>): Promise<Load> {
+    const running = startLoad({
+      url: `https://127.0.0.1:${HTTPS_PORT}/under-load`,
+      host: APP,
+      connections: 32,
+      overallRate: LOAD_RATE,
+      maxSeconds: 600,
+    });
+    let measured: Load;
+    try {
+      await work();
+    } finally {
+      measured = await running.stop();
+    }
+    failed[what] = measured;
+    return measured;
+  }
+
+  it("20 route add / change / remove cycles on every worker (through the Data Plane API, as `pulumi up` applies them)", async () => {
+    const e = engine as Engine;
+    const resources = await e.resources();
+    const provider = workerRoutesProvider();
+    const states = new Map<string, WorkerRoutesOutputs>();
+    for (const w of WORKERS) {
+      const r = resources.find((x) => x.name === `${STACK}-${w}-routes`);
+      assert.ok(r, `no routes resource for ${w}`);
+      states.set(w, r.outputs as unknown as WorkerRoutesOutputs);
+    }
+    const extra = (servers: string[]) => ({
+      hosts: ["cycle.systest.example.com"],
+      servers,
+      balance: "roundrobin",
+      healthCheckPath: "/healthz",
+    });
+    const steps = [
+      (routes: WorkerRoutesOutputs["routes"]) => ({ ...routes, cycle: extra(["172.30.90.100:8080"]) }),
+      (routes: WorkerRoutesOutputs["routes"]) => ({ ...routes, cycle: extra(["172.30.90.101:8080"]) }),
+      (routes: WorkerRoutesOutputs["routes"]) =>
+        Object.fromEntries(Object.entries(routes).filter(([n]) => n !== "cycle")),
+    ];
+    const load = await underLoad("route changes", async () => {
+      for (let cycle = 0; cycle < 20; cycle++) {
+        for (const step of steps) {
+          for (const w of WORKERS) {
+            const olds = states.get(w) as WorkerRoutesOutputs;
+            const news = { ...olds, routes: step(olds.routes) };
+            states.set(w, (await provider.update(olds.worker, olds, news)).outs as WorkerRoutesOutputs);
+          }
+        }
+      }
+    });
+    assert.ok(load.requests > 100, `only ${load.requests} requests`);
+    assert.equal(failures(load), 0, JSON.stringify(load));
+    // Back where the stack's state says: nothing for the engine to do.
+    const preview = await e.preview(["--expect-no-changes"]);
+    assert.equal(preview.code, 0, preview.stdout);
+  });
+
+  it("10 reloads of each worker", async () => {
+    const load = await underLoad("worker reloads", async () => {
+      for (let i = 0; i < 10; i++) for (const w of WORKERS) await reloadHaproxy(`${STACK}-${w}`);
+    });
+    assert.ok(load.requests > 50, `only ${load.requests} requests`);
+    assert.equal(failures(load), 0, JSON.stringify(load));
+  });
+
+  it("10 reloads of the load balancer", async () => {
+    const load = await underLoad("load balancer reloads", async () => {
+      for (let i = 0; i < 10; i++) await reloadHaproxy(`${STACK}-lb`);
+    });
+    assert.ok(load.requests > 20, `only ${load.requests} requests`);
+    assert.equal(failures(load), 0, JSON.stringify(load));
+  });
+
+  it("a client over its rate limit before a load balancer reload is still limited after it", async () => {
+    const url = `https://${APP}:${HTTPS_PORT}/limited`;
+    const burst = LIMIT.requests + 100;
+    const base = ["--insecure", "--connect-to", `${APP}:${HTTPS_PORT}:lb:${HTTPS_PORT}`];
+    const args = [...base];
+    for (let i = 0; i < burst; i++) args.push("--output", "/dev/null", "--write-out", "%{http_code}\\n", url);
+    const codes = (await curlFrom(CLIENT_IPS.limited, args, 120_000)).trim().split("\n");
+    assert.ok(
+      codes.slice(-20).every((c) => c === "429"),
+      `last answers: ${codes.slice(-20).join(" ")}`,
+    );
+    await reloadHaproxy(`${STACK}-lb`);
+    const table = await haproxyCli(`${STACK}-lb`, FILES.lbSocket, "show table fe_https");
+    assert.match(table, new RegExp(`key=::ffff:${CLIENT_IPS.limited.replace(/\./g, "\\.")} `), table);
+    const after = await curlFrom(CLIENT_IPS.limited, [
+      ...base,
+      "--output",
+      "/dev/null",
+      "--write-out",
+      "%{http_code}",
+      url,
+    ]);
+    assert.equal(after.trim(), "429", "the new process knows the client is over its limit");
+    // Another client is served meanwhile.
+    const other = await curlFrom(CLIENT_IPS.plain, [
+      ...base,
+      "--output",
+      "/dev/null",
+      "--write-out",
+      "%{http_code}",
+      url,
+    ]);
+    assert.equal(other.trim(), "200");
+  });
+});
