@@ -298,14 +298,27 @@ export async function withWorker<T>(
     : inputs.ssh
       ? await openTunnel(inputs.ssh, inputs.sshOpts ?? [], inputs.url)
       : undefined;
-  if (!tunnel) return fn(target);
+  // Every error names the worker it is about.
+  const named = (e: unknown) => {
+    if (e instanceof Error && !e.message.startsWith(`worker ${inputs.worker}`)) {
+      e.message = `worker ${inputs.worker}: ${e.message}`;
+    }
+    return e;
+  };
+  if (!tunnel) {
+    try {
+      return await fn(target);
+    } catch (e) {
+      throw named(e);
+    }
+  }
   try {
     return await fn({ ...target, url: tunnel.url });
   } catch (e) {
     // The HTTP error alone ("socket hang up") would hide why: the router's reason comes first.
     const why = tunnel.lastError?.();
     if (why && e instanceof Error) e.message = `${why}; ${e.message}`;
-    throw e;
+    throw named(e);
   } finally {
     tunnel.close();
   }

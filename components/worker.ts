@@ -222,7 +222,9 @@ export class Worker extends pulumi.ComponentResource {
         // Staging is the smoke test of a route change: production waits for its servers' health checks.
         smokeCheck: worker.role === "staging",
       },
-      { parent: this, dependsOn: mergeDeps(dependsOn, [this.check]) },
+      // The routes live in the API's configuration: when its sidecar goes (destroy, or a switch to restart mode,
+      // whose fresh bootstrap replaces the configuration), there is nothing left to delete them from.
+      { parent: this, dependsOn: mergeDeps(dependsOn, [this.check]), deletedWith: this.dataplaneApi },
     );
 
     this.registerOutputs({

@@ -12,25 +12,35 @@
  */
 import type { Acl, Backend, SwitchingRule } from "./routes";
 
-/** An error answer of the Data Plane API (or no answer at all: `status` 0). */
-export class DataplaneError extends Error {
+/**
+ * An error answer of the Data Plane API (or no answer at all: `status` 0). A plain `Error` with these fields, made
+ * by {@link dataplaneError}: not a subclass, because Pulumi's closure serializer turns classes into functions
+ * that call `Error` without `new`, which loses the message (the dynamic provider's errors would read "Unknown
+ * Error").
+ */
+export interface DataplaneError extends Error {
+  name: "DataplaneError";
   /** HTTP method. */
-  readonly method: string;
+  method: string;
   /** Path below `/v3`, with the query string. */
-  readonly path: string;
+  path: string;
   /** HTTP status; 0 when there was no answer (connection refused, timeout, ...). */
-  readonly status: number;
+  status: number;
   /** DPAPI's `message` (or the body's text, or the network error). */
-  readonly detail: string;
+  detail: string;
+}
 
-  constructor(method: string, path: string, status: number, detail: string) {
-    super(`Data Plane API ${method} ${path}: ${status === 0 ? "no answer" : `HTTP ${status}`}: ${detail}`);
-    this.name = "DataplaneError";
-    this.method = method;
-    this.path = path;
-    this.status = status;
-    this.detail = detail;
-  }
+/** A {@link DataplaneError}. */
+export function dataplaneError(method: string, path: string, status: number, detail: string): DataplaneError {
+  const e = new Error(
+    `Data Plane API ${method} ${path}: ${status === 0 ? "no answer" : `HTTP ${status}`}: ${detail}`,
+  ) as DataplaneError;
+  e.name = "DataplaneError";
+  e.method = method;
+  e.path = path;
+  e.status = status;
+  e.detail = detail;
+  return e;
 }
 
 /** Is this a {@link DataplaneError} with one of these statuses? */
@@ -197,15 +207,15 @@ export class DataplaneClient {
         err.name === "TimeoutError" || err.name === "AbortError"
           ? `timed out after ${timeoutMs} ms`
           : (err.cause?.code ?? err.cause?.message ?? err.message);
-      throw new DataplaneError(method, shown, 0, `${why} (${this.options.endpointKey})`);
+      throw dataplaneError(method, shown, 0, `${why} (${this.options.endpointKey})`);
     }
-    if (res.status >= 400) throw new DataplaneError(method, shown, res.status, errorMessage(text));
+    if (res.status >= 400) throw dataplaneError(method, shown, res.status, errorMessage(text));
     let parsed: unknown = text;
     if (!opts.text && text.trim() !== "") {
       try {
         parsed = JSON.parse(text);
       } catch {
-        throw new DataplaneError(method, shown, res.status, `not JSON: ${text.slice(0, 200)}`);
+        throw dataplaneError(method, shown, res.status, `not JSON: ${text.slice(0, 200)}`);
       }
     }
     const version = header(res.headers, "Configuration-Version");

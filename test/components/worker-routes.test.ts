@@ -251,7 +251,7 @@ describe("components/worker-routes", () => {
       assert.equal(fake.transactions.size, 0);
     });
 
-    it("on 429 deletes only stale transactions of ours (dead process), then applies", async () => {
+    it("first deletes the transactions a killed run of ours left open (dead process): no 429, others' kept", async () => {
       fake.maxOpenTransactions = 2;
       const client = new DataplaneClient({ baseUrl: fake.url, user: fake.user, password: fake.password });
       const foreign = await client.startTransaction(fake.version);
@@ -265,30 +265,11 @@ describe("components/worker-routes", () => {
         JSON.stringify({ [stale.id]: { pid: dead, openedAt: new Date().toISOString() } }),
       );
       await provider.create(inputs(fake, { app }));
+      // Deleted before ours was opened: the limit of 2 open transactions was never hit.
+      assert.equal(fake.count("POST", /transactions$/), 3, "two by this test, one by the apply");
       // The foreign one is still there (outdated by our commit, as DPAPI does), the stale one of ours is gone.
       assert.deepEqual([...fake.transactions.keys()], [foreign.id]);
       assert.deepEqual(ours(fake), ["route_app"]);
-      assert.deepEqual(JSON.parse(fs.readFileSync(file, "utf8")), {});
-    });
-
-    it("first deletes a transaction a killed earlier run left open (its process is gone), without a 429", async () => {
-      const client = new DataplaneClient({ baseUrl: fake.url, user: fake.user, password: fake.password });
-      const foreign = await client.startTransaction(fake.version);
-      const stale = await client.startTransaction(fake.version);
-      const file = journalPath(endpointKey({ url: fake.url }));
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      const dead = await deadPid();
-      fs.writeFileSync(
-        file,
-        JSON.stringify({ [stale.id]: { pid: dead, openedAt: new Date().toISOString() } }),
-      );
-      await provider.create(inputs(fake, { app }));
-      assert.deepEqual(
-        fake.openTransactions().map((t) => t.id),
-        [],
-      );
-      assert.ok(fake.transactions.has(foreign.id), "another client's transaction is not ours to delete");
-      assert.ok(!fake.transactions.has(stale.id));
       assert.deepEqual(JSON.parse(fs.readFileSync(file, "utf8")), {});
     });
 
@@ -550,6 +531,12 @@ describe("components/worker-routes", () => {
             out.create = await provider.create(inputs);
             out.read = await provider.read(out.create.id, out.create.outs);
             await provider.delete(out.create.id, out.create.outs);
+            // Errors keep their class and message through the serializer (the engine reports e.message).
+            try {
+              await provider.delete(out.create.id, { ...out.create.outs, url: "http://127.0.0.1:59999" });
+            } catch (e) {
+              out.error = { isError: e instanceof Error, message: String(e && e.message) };
+            }
             process.stdout.write(JSON.stringify(out));
           })().catch((e) => { process.stderr.write(String(e && e.stack || e)); process.exit(1); });`;
         const child = await run(
@@ -568,6 +555,12 @@ describe("components/worker-routes", () => {
         assert.deepEqual((out.read.props as WorkerRoutesOutputs).routes, { api, app });
         assert.deepEqual(ours(fake), [], "deleted again");
         assert.ok(fake.count("PUT", /transactions\/tx-/) === 2);
+        assert.equal(out.error.isError, true, JSON.stringify(out.error));
+        assert.match(
+          String(out.error.message),
+          /^worker staging: Data Plane API GET \/services\/haproxy\/configuration\/frontends\/fe_edge: no answer: ECONNREFUSED/,
+          JSON.stringify(out.error),
+        );
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

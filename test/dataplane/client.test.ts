@@ -6,7 +6,7 @@
 import { strict as assert } from "node:assert";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { DataplaneClient, DataplaneError, isDataplaneError, serialized } from "../../dataplane/client";
+import { DataplaneClient, isDataplaneError, serialized } from "../../dataplane/client";
 
 const PASSWORD = "very-secret-password";
 
@@ -66,7 +66,7 @@ describe("dataplane/client", () => {
         () => undefined,
         (err: unknown) => err,
       );
-      assert.ok(e instanceof DataplaneError);
+      assert.ok(e instanceof Error && isDataplaneError(e));
       assert.equal(isDataplaneError(e, 406), false);
       assert.ok(isDataplaneError(e, 409));
       assert.equal(e.method, "POST");

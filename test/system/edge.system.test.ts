@@ -23,6 +23,7 @@ import {
   STACK_FILE,
   assertNoChanges,
   curlFrom,
+  statusFrom,
   docker,
   dockerCli,
   header,
@@ -283,39 +284,15 @@ function trafficSuite(ctx: () => Applied) {
   });
 
   it("answers 403 to a blocklisted source", async () => {
-    const out = await curlFrom(CLIENT_IPS.blocked, [
-      "--insecure",
-      "--output",
-      "/dev/null",
-      "--write-out",
-      "%{http_code}",
-      "--connect-to",
-      `${HOSTS.app}:${HTTPS_PORT}:lb:${HTTPS_PORT}`,
-      `https://${HOSTS.app}:${HTTPS_PORT}/`,
-    ]);
-    assert.equal(out.trim(), "403");
+    assert.equal(await statusFrom(CLIENT_IPS.blocked, HOSTS.app), "403");
   });
 
   it("refuses the internal-only route (403) and the staging hosts to a client outside internalCidrs", async () => {
-    const code = (host: string) =>
-      curlFrom(CLIENT_IPS.plain, [
-        "--insecure",
-        "--output",
-        "/dev/null",
-        "--write-out",
-        "%{http_code}",
-        "--connect-to",
-        `${host}:${HTTPS_PORT}:lb:${HTTPS_PORT}`,
-        `https://${host}:${HTTPS_PORT}/`,
-      ]);
+    const code = (host: string) => statusFrom(CLIENT_IPS.plain, host);
     // The stack's internal networks are 127.0.0.0/8 and 172.30.90.0/25; this client is 172.30.90.200.
-    assert.equal((await code(HOSTS.admin)).trim(), "403", "internal-only route");
-    assert.equal(
-      (await code(HOSTS.stagingApp)).trim(),
-      "404",
-      "a staging host from outside reaches production",
-    );
-    assert.equal((await code(HOSTS.app)).trim(), "200");
+    assert.equal(await code(HOSTS.admin), "403", "internal-only route");
+    assert.equal(await code(HOSTS.stagingApp), "404", "a staging host from outside reaches production");
+    assert.equal(await code(HOSTS.app), "200");
     // From inside (this machine, through the published port), the same route serves.
     assert.equal((await echo(ctx(), HOSTS.admin)).backend, "admin-1");
   });
@@ -415,6 +392,21 @@ function writeTemp(name: string, content: string): string {
   const file = path.join(tempDir, name);
   fs.writeFileSync(file, content, { mode: 0o600 });
   return file;
+}
+
+/** A worker's configuration file as its Data Plane API serves it (credentials from the stack's state). */
+async function workerConfig(engine: Engine, worker: string): Promise<string> {
+  const resources = await engine.resources();
+  const password = resources.find((r) => r.name === `${STACK}-${worker}-dataplaneapi-password`);
+  assert.ok(password, `no password resource for ${worker}`);
+  const port = 15555 + WORKERS.indexOf(worker);
+  const auth = Buffer.from(`haproxy-edge:${String(password.outputs.result)}`).toString("base64");
+  const res = await fetch(`http://127.0.0.1:${port}/v3/services/haproxy/configuration/raw`, {
+    headers: { authorization: `Basic ${auth}`, accept: "text/plain" },
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.equal(res.status, 200, `${worker}: raw configuration`);
+  return res.text();
 }
 
 const ROUTES_TYPE = "pulumi-nodejs:dynamic/dataplane:WorkerRoutes";
@@ -630,20 +622,6 @@ describe("system: the edge stack through the real engine on a real Docker engine
   });
 
   describe("a route whose server is down, through `pulumi up`", () => {
-    /** A worker's configuration file as its Data Plane API serves it (credentials from the stack's state). */
-    const rawConfig = async (worker: string): Promise<string> => {
-      const resources = await (engine as Engine).resources();
-      const password = resources.find((r) => r.name === `${STACK}-${worker}-dataplaneapi-password`);
-      assert.ok(password, `no password resource for ${worker}`);
-      const port = 15555 + WORKERS.indexOf(worker);
-      const auth = Buffer.from(`haproxy-edge:${String(password.outputs.result)}`).toString("base64");
-      const res = await fetch(`http://127.0.0.1:${port}/v3/services/haproxy/configuration/raw`, {
-        headers: { authorization: `Basic ${auth}`, accept: "text/plain" },
-        signal: AbortSignal.timeout(10_000),
-      });
-      assert.equal(res.status, 200, `${worker}: raw configuration`);
-      return res.text();
-    };
     let good: unknown[];
     let failed: { code: number; stdout: string; stderr: string };
     const production: Record<string, string> = {};
@@ -655,7 +633,8 @@ describe("system: the edge stack through the real engine on a real Docker engine
       good = (JSON.parse(file.config["haproxy-edge:routes"]) as { name: string }[]).map((r) =>
         r.name === "api" ? { ...r, servers: ["172.30.90.103:8080"] } : r,
       );
-      for (const w of WORKERS.filter((x) => x !== "staging")) production[w] = await rawConfig(w);
+      for (const w of WORKERS.filter((x) => x !== "staging"))
+        production[w] = await workerConfig(engine as Engine, w);
       // A closed port on a demo backend's address: its health check is refused.
       await engine.configure({
         routes: [
@@ -674,10 +653,11 @@ describe("system: the edge stack through the real engine on a real Docker engine
     });
 
     it("leaves the production workers' configuration byte-identical (read through their Data Plane API), and puts staging back", async () => {
-      for (const [w, raw] of Object.entries(production)) assert.equal(await rawConfig(w), raw, w);
+      for (const [w, raw] of Object.entries(production))
+        assert.equal(await workerConfig(engine as Engine, w), raw, w);
       // Staging is put back to the routes the state holds, so the next `pulumi up` applies and checks it again.
       assert.doesNotMatch(
-        await rawConfig("staging"),
+        await workerConfig(engine as Engine, "staging"),
         /route_broken/,
         "staging is back on its last applied routes",
       );
@@ -687,7 +667,52 @@ describe("system: the edge stack through the real engine on a real Docker engine
       const e = engine as Engine;
       await e.configure({ routes: good });
       second = await apply(e);
-      assert.doesNotMatch(await rawConfig("staging"), /route_broken/);
+      assert.doesNotMatch(await workerConfig(engine as Engine, "staging"), /route_broken/);
+      await assertNoChanges(e);
+    });
+  });
+
+  describe("a route HAProxy rejects, through `pulumi up`", () => {
+    let failed: { code: number; stdout: string; stderr: string };
+    const configs: Record<string, string> = {};
+    let good: unknown[];
+
+    before(async function () {
+      assert.ok(engine && second, "the stack was not applied");
+      const file = loadStackFile(STACK_FILE);
+      good = (JSON.parse(file.config["haproxy-edge:routes"]) as { name: string }[]).map((r) =>
+        r.name === "api" ? { ...r, servers: ["172.30.90.103:8080"] } : r,
+      );
+      for (const w of WORKERS) configs[w] = await workerConfig(engine, w);
+      // Valid stack config, but a server name that does not resolve: HAProxy's own validation refuses it.
+      await engine.configure({
+        routes: [
+          ...good,
+          { name: "typo", hosts: ["typo.systest.example.com"], servers: ["no-such-host.invalid:8080"] },
+        ],
+      });
+      failed = await engine.up();
+    });
+
+    it("fails at the staging worker, naming the route and HAProxy's reason", () => {
+      assert.notEqual(failed.code, 0, "pulumi up succeeded");
+      const out = `${failed.stdout}\n${failed.stderr}`;
+      assert.match(
+        out,
+        /worker staging: HAProxy rejected the configuration for route typo; nothing was changed/,
+        out.slice(-3000),
+      );
+      assert.match(out, /no-such-host\.invalid/, out.slice(-3000));
+    });
+
+    it("changes no worker's configuration, byte for byte (read through their Data Plane API)", async () => {
+      for (const w of WORKERS) assert.equal(await workerConfig(engine as Engine, w), configs[w], w);
+    });
+
+    it("without the route, `pulumi up` converges and nothing is left to do", async () => {
+      const e = engine as Engine;
+      await e.configure({ routes: good });
+      second = await apply(e);
       await assertNoChanges(e);
     });
   });
@@ -731,6 +756,36 @@ describe("system: the edge stack through the real engine on a real Docker engine
       const e = engine as Engine;
       second = await apply(e);
       await assertNoChanges(e);
+    });
+  });
+
+  describe("switching to `routeUpdates: restart` through `pulumi up`", () => {
+    let switched: { code: number; stdout: string; stderr: string };
+    before(async function () {
+      assert.ok(engine && second, "the stack was not applied");
+      const file = loadStackFile(STACK_FILE);
+      const routes = (JSON.parse(file.config["haproxy-edge:routes"]) as { name: string }[]).map((r) =>
+        r.name === "api" ? { ...r, servers: ["172.30.90.103:8080"] } : r,
+      );
+      await engine.configure({ routes, routeUpdates: "restart" });
+      switched = await engine.up();
+    });
+
+    it("succeeds: the sidecars go, and their routes with them (deleted with the sidecar, not through it)", async () => {
+      assert.equal(switched.code, 0, `${switched.stdout.slice(-4000)}\n${switched.stderr.slice(-2000)}`);
+      const names = (await stackObjects()).containers;
+      assert.deepEqual(names.sort(), [`${STACK}-lb`, ...WORKERS.map((w) => `${STACK}-${w}`)].sort());
+    });
+
+    it("serves the same routes from the workers' own configuration, and nothing is left to do", async () => {
+      await until(
+        "the api route served by admin-1",
+        async () =>
+          (await echo(second as Applied, HOSTS.app, "/api/x")).backend === "admin-1" ? true : undefined,
+        60_000,
+      );
+      assert.equal((await echo(second as Applied, HOSTS.admin)).backend, "admin-1");
+      await assertNoChanges(engine as Engine);
     });
   });
 });

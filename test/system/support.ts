@@ -141,6 +141,21 @@ export function curlFrom(ip: string, curlArgs: string[], timeoutMs = 60_000): Pr
   );
 }
 
+/** The HTTP status the load balancer answers a client at `ip` on the edge network for `https://host/path`. */
+export async function statusFrom(ip: string, host: string, path = "/"): Promise<string> {
+  const out = await curlFrom(ip, [
+    "--insecure",
+    "--output",
+    "/dev/null",
+    "--write-out",
+    "%{http_code}",
+    "--connect-to",
+    `${host}:${HTTPS_PORT}:lb:${HTTPS_PORT}`,
+    `https://${host}:${HTTPS_PORT}${path}`,
+  ]);
+  return out.trim();
+}
+
 export interface Reply {
   status: number;
   headers: http.IncomingHttpHeaders;
