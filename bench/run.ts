@@ -426,6 +426,7 @@ async function main() {
   let live: { samples_ms: number[]; load: Load } | undefined;
   let reloads: { workers: Load; lb: Load } | undefined;
   let restartSamples: number[] = [];
+  let destroyFailed = false;
   try {
     engineTimes.up_cold_s = (await upSystem(engine)).seconds;
     const preview = await engine.preview(["--expect-no-changes"]);
@@ -484,8 +485,13 @@ async function main() {
     if (destroyed.code !== 0) console.error(`destroy: ${destroyed.stdout}\n${destroyed.stderr}`);
     engineTimes.destroy_s = destroyed.seconds;
     await engine.dispose().catch((e: unknown) => console.error(`dispose: ${(e as Error).message}`));
-    await removeVolumes([`${STACK}-certs`]);
+    // Never hides the error that got us here.
+    await removeVolumes([`${STACK}-certs`]).catch((e: unknown) =>
+      console.error(`removing the certs volume: ${(e as Error).message}`),
+    );
+    destroyFailed = destroyed.code !== 0;
   }
+  if (destroyFailed) throw new Error("pulumi destroy of the system stack failed (see above)");
   if (!routeChange || !live || !reloads || restartSamples.length === 0)
     throw new Error("the route changes and reloads were not all measured");
   const routeP50 = percentile(live.samples_ms, 50);
