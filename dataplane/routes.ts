@@ -3,7 +3,7 @@
  *
  * A route `<name>` becomes, on a worker:
  * - a backend `route_<name>` (`mode http`, `balance`, `option httpchk GET <healthCheckPath>`, servers `s1..sN`
- *   with `check`);
+ *   with `check inter 1s`);
  * - in the worker frontend, an ACL `route_<name>_host` matching the route's hosts (case-insensitive, on the
  *   `Host` header without any `:port` suffix), plus `route_<name>_path` (`path_beg <pathPrefix>`) when the route
  *   has a path prefix;
@@ -28,6 +28,11 @@
 
 /** Value of `metadata.managed_by` on everything haproxy-edge writes. */
 export const MANAGED_BY = "haproxy-edge";
+/**
+ * Health-check interval of route servers (HAProxy's default is 2 s): a down server is found within 3 s, and the
+ * staging smoke check waits at most about this long for a new server's first check.
+ */
+export const CHECK_INTERVAL_MS = 1000;
 /** Name prefix of our backends and ACLs (reserved for haproxy-edge on the workers). */
 export const ROUTE_PREFIX = "route_";
 /** Sample of the host ACL: the `Host` header without a `:port` suffix (matched with `-i`). */
@@ -116,6 +121,8 @@ export interface Server {
   address: string;
   port?: number;
   check?: "enabled" | "disabled";
+  /** Health-check interval, ms. */
+  inter?: number;
   metadata?: Metadata;
   [field: string]: unknown;
 }
@@ -212,7 +219,7 @@ export function desiredBackend(route: string, spec: RouteSpec): Backend {
   const servers: Record<string, Server> = {};
   spec.servers.forEach((s, i) => {
     const name = `s${i + 1}`;
-    servers[name] = { name, ...parseServer(s), check: "enabled", metadata };
+    servers[name] = { name, ...parseServer(s), check: "enabled", inter: CHECK_INTERVAL_MS, metadata };
   });
   const acls: Acl[] = [];
   const rules: HttpRequestRule[] = [];
@@ -369,7 +376,7 @@ const BACKEND_FIELDS = [
   "acl_list",
   "http_request_rule_list",
 ];
-const SERVER_FIELDS = ["name", "address", "port", "check", "metadata"];
+const SERVER_FIELDS = ["name", "address", "port", "check", "inter", "metadata"];
 
 /**
  * A backend reduced to what we compare: the empty children `full_section` returns are dropped, everything else is
@@ -487,6 +494,8 @@ function liveRoute(
     servers.forEach((s, i) => {
       if (s.name !== `s${i + 1}`) drift.push(`server ${s.name} not named s${i + 1}`);
       if (s.check !== "enabled") drift.push(`server ${s.name}: health check disabled`);
+      else if (s.inter !== CHECK_INTERVAL_MS)
+        drift.push(`server ${s.name}: check interval ${s.inter ?? "default"} ms`);
       const extra = Object.keys(compact({ ...s })).filter((k) => !SERVER_FIELDS.includes(k));
       if (extra.length > 0) drift.push(`server ${s.name}: extra settings ${extra.sort().join(", ")}`);
     });

@@ -341,7 +341,7 @@ describe("components/worker-routes", () => {
       const created = await provider.create(inputs(fake, { app, api }));
       fake.mutate((c) => {
         const b = c.backends.find((x) => x.name === "route_app") as Backend;
-        b.servers = { s1: { name: "s1", address: "10.6.6.6", port: 80, check: "enabled" } };
+        b.servers = { s1: { name: "s1", address: "10.6.6.6", port: 80, check: "enabled", inter: 1000 } };
         c.frontends.fe_edge.rules = c.frontends.fe_edge.rules.filter((r) => r.name !== "route_api");
       });
       const read = await provider.read("id", created.outs);

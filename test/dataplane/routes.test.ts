@@ -118,8 +118,22 @@ describe("dataplane/routes", () => {
         httpchk_params: { method: "GET", uri: "/healthz" },
         metadata: meta("app"),
         servers: {
-          s1: { name: "s1", address: "10.0.0.1", port: 8080, check: "enabled", metadata: meta("app") },
-          s2: { name: "s2", address: "backend.lan", port: 9000, check: "enabled", metadata: meta("app") },
+          s1: {
+            name: "s1",
+            address: "10.0.0.1",
+            port: 8080,
+            check: "enabled",
+            inter: 1000,
+            metadata: meta("app"),
+          },
+          s2: {
+            name: "s2",
+            address: "backend.lan",
+            port: 9000,
+            check: "enabled",
+            inter: 1000,
+            metadata: meta("app"),
+          },
         },
       });
     });
@@ -310,7 +324,10 @@ describe("dataplane/routes", () => {
     it("shows out-of-band changes in the fields they affect", () => {
       const live = applied({ app });
       const b = live.backends[1];
-      b.servers = { ...b.servers, s3: { name: "s3", address: "10.9.9.9", port: 80, check: "enabled" } };
+      b.servers = {
+        ...b.servers,
+        s3: { name: "s3", address: "10.9.9.9", port: 80, check: "enabled", inter: 1000 },
+      };
       b.balance = { algorithm: "source" };
       live.acls[0] = { ...live.acls[0], value: "-i app.example.com" };
       const read = liveRoutes(live);
@@ -334,6 +351,12 @@ describe("dataplane/routes", () => {
         "server s1: health check disabled",
         "backend route_api: extra settings server_timeout",
       ]);
+    });
+
+    it("reports a server's health-check interval changed by hand as drift", () => {
+      const live = applied({ app });
+      (live.backends[1].servers as Record<string, { inter?: number }>).s2.inter = 5000;
+      assert.deepEqual(liveRoutes(live).app.drift, ["server s2: check interval 5000 ms"]);
     });
 
     it("finds a route from any of its leftovers (a backend alone, an ACL alone)", () => {
