@@ -221,7 +221,7 @@ function staticRoutesView(model: EdgeModel, worker: WorkerModel) {
         check: `${b.httpchk_params?.method ?? "GET"} ${b.httpchk_params?.uri ?? "/"}`,
         access: backendAccessLines(b).map((line) => ({ line })),
         servers: Object.values(b.servers ?? {}).map((sv) => ({
-          line: `server ${sv.name} ${sv.address}:${sv.port} check inter ${sv.inter ?? 2000}`,
+          line: `server ${sv.name} ${sv.address}:${sv.port} check inter ${sv.inter} fastinter ${sv.fastinter}`,
         })),
       };
     }),

@@ -1293,15 +1293,15 @@ describe("render/index", () => {
       assert.deepEqual(section(cfg, "backend route_app"), [
         "balance roundrobin",
         "option httpchk GET /healthz",
-        "server s1 172.29.80.100:8080 check inter 1000",
-        "server s2 172.29.80.101:8081 check inter 1000",
+        "server s1 172.29.80.100:8080 check inter 1000 fastinter 200",
+        "server s2 172.29.80.101:8081 check inter 1000 fastinter 200",
       ]);
       assert.deepEqual(section(cfg, "backend route_api"), [
         "balance leastconn",
         "option httpchk GET /",
         "acl allowed_client src 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 127.0.0.0/8",
         "http-request deny deny_status 403 unless allowed_client",
-        "server s1 172.29.80.102:8080 check inter 1000",
+        "server s1 172.29.80.102:8080 check inter 1000 fastinter 200",
       ]);
     });
 
@@ -1319,8 +1319,8 @@ describe("render/index", () => {
         "option httpchk GET /healthz",
         "acl staging_host req.hdr(host),field(1,:) -i app.staging.lab.example.com",
         "http-request set-header Host app.lab.example.com if staging_host",
-        "server s1 172.29.80.100:8080 check inter 1000",
-        "server s2 172.29.80.101:8081 check inter 1000",
+        "server s1 172.29.80.100:8080 check inter 1000 fastinter 200",
+        "server s2 172.29.80.101:8081 check inter 1000 fastinter 200",
       ]);
       assert.deepEqual(section(cfg, "backend route_api"), [
         "balance leastconn",
@@ -1329,7 +1329,7 @@ describe("render/index", () => {
         "acl staging_host req.hdr(host),field(1,:) -i api.staging.lab.example.com",
         "http-request deny deny_status 403 unless allowed_client",
         "http-request set-header Host app.lab.example.com if staging_host",
-        "server s1 172.29.80.102:8080 check inter 1000",
+        "server s1 172.29.80.102:8080 check inter 1000 fastinter 200",
       ]);
     });
 
