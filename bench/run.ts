@@ -13,8 +13,9 @@
  *   4-connection load through the load balancer during that `up`), and `destroy_s`.
  * - Route changes (live, the stack's mode): `route_change_p50_ms` / `_p95_ms` over `ROUTE_SAMPLES` switches of the
  *   `api` route's server applied through each worker's Data Plane API as `pulumi up` applies them (the WorkerRoutes
- *   provider: staging with its smoke check, then prod-1, prod-2), from the first apply to the change served through
- *   the load balancer by all three workers; `restart_method_p50_ms`, the same change in restart mode (a whole
+ *   provider: staging with its smoke check, then prod-1, prod-2, which take this server-only change through
+ *   HAProxy's runtime API without a reload), from the first apply to the change served through the load balancer
+ *   by all three workers; `restart_method_p50_ms`, the same change in restart mode (a whole
  *   `pulumi up` replacing the workers), and `route_change_speedup` (restart / live). Under a 32-connection load
  *   (400 requests/s in all): `failed_requests_route_changes`, and `failed_requests_reloads` /
  *   `failed_requests_lb_reloads` during 10 reloads of each worker and 10 of the load balancer.

@@ -395,7 +395,8 @@ export function workerRoutesProvider(
       const d = diffRoutes(olds.routes ?? {}, routes);
       const changed = [...d.added, ...d.changed.map((c) => c.route)];
       await withWorker(news, async (t) => {
-        await applyRoutes(t, routes, options);
+        // A production worker takes a server-only change without a reload; staging reloads for its smoke check.
+        await applyRoutes(t, routes, { runtimeServerChanges: !news.smokeCheck, ...options });
         if (news.smokeCheck) await smokeCheckOrRevert(t, changed, olds.routes ?? {}, options);
       });
       return { outs: outputsOf(news) };

@@ -10,7 +10,7 @@
  * This module is captured by the `WorkerRoutes` dynamic provider's closure: it must not rely on module-level
  * mutable state, and requires nothing at load time.
  */
-import type { Acl, Backend, SwitchingRule } from "./routes";
+import type { Acl, Backend, Server, SwitchingRule } from "./routes";
 
 /**
  * An error answer of the Data Plane API (or no answer at all: `status` 0). A plain `Error` with these fields, made
@@ -312,6 +312,24 @@ export class DataplaneClient {
       query: { full_section: true, transaction_id: transactionId },
       body: backend,
     });
+  }
+
+  /**
+   * Replaces one server outside any transaction, on configuration `version`, with `force_reload`: the API writes
+   * the file and, when only settings HAProxy's runtime API can change differ (address, port, weight), changes them
+   * in the running HAProxy without a reload; otherwise it reloads before it answers. Returns the new version.
+   */
+  async replaceServer(backend: string, server: Server, version: number): Promise<number | undefined> {
+    const res = await this.request(
+      "PUT",
+      `${CONFIG}/backends/${encodeURIComponent(backend)}/servers/${encodeURIComponent(server.name)}`,
+      {
+        query: { version, force_reload: true },
+        body: server,
+        timeoutMs: Math.max(this.options.timeoutMs, 60_000),
+      },
+    );
+    return res.version;
   }
 
   /** Deletes a backend. */

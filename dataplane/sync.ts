@@ -15,13 +15,23 @@
  * 6. commit with `force_reload` (HAProxy reloads through the master socket before the answer; no reload delay),
  *    or, where the API only schedules the reload, wait until it has `succeeded` (or fail with HAProxy's output).
  *
- * On 409 (version mismatch) or 406 (outdated transaction) the transaction is deleted and the apply starts again
+ * With `runtimeServerChanges` (the production workers), a change that only moves servers of existing routes to
+ * other addresses or ports skips the transaction: each server is replaced on its own with `force_reload`, which the
+ * API applies through HAProxy's runtime API (`set server … addr … port …`) without a reload when it can (an IP
+ * address), else by a reload before it answers. Not on the staging worker: its smoke check needs every changed
+ * server freshly checked, and after a runtime change HAProxy's statistics keep the old address's check result
+ * until the next check (up to the check interval); a reload checks every server within the fast interval. Should a
+ * server change fail other than by a conflict, the apply goes on as one transaction.
+ *
+ * On 409 (version mismatch), 406 (outdated transaction) or a transaction another client's commit outdated meanwhile
+ * (the API then answers `transaction … does not exist`), the transaction is deleted and the apply starts again
  * from a fresh read, a bounded number of times. A transaction we opened is always deleted when anything fails.
  * Transactions we opened are recorded in a journal by process id: an apply first deletes those of a process that
  * is gone (a killed `pulumi up`), and on 429 (too many open transactions) also deletes them, and goes on.
  */
 import {
   DataplaneClient,
+  dataplaneError,
   isDataplaneError,
   serialized,
   type Reload,
@@ -42,9 +52,11 @@ import {
   planRules,
   routeOfBackend,
   routesInRejection,
+  serverOnlyChanges,
   type Acl,
   type Backend,
   type LiveRoute,
+  type Server,
   type RouteDiff,
   type RouteSpec,
   type SwitchingRule,
@@ -73,6 +85,8 @@ export interface SyncOptions {
   requestTimeoutMs?: number;
   /** How long to wait for the reload after a commit, ms (default 90000). */
   reloadTimeoutMs?: number;
+  /** Apply server-only changes through the runtime API, without a transaction (see above). Default false. */
+  runtimeServerChanges?: boolean;
   /** Called just before the commit (tests use it to race a concurrent change). */
   beforeCommit?: (attempt: number) => Promise<void>;
 }
@@ -91,6 +105,8 @@ export interface SyncResult {
   reloadId?: string;
   /** Conflicts retried, e.g. `commit: HTTP 409 version mismatch …`. */
   retried: string[];
+  /** True when the change was server-only and applied without a transaction (see `runtimeServerChanges`). */
+  serverOnly?: boolean;
 }
 
 /** A consistent read of what the route manager looks at. */
@@ -172,6 +188,31 @@ function isEmptyPlan(p: Plan): boolean {
   return p.upsert.length === 0 && p.remove.length === 0 && !p.acls && !p.rules;
 }
 
+/** The servers to replace, when the plan changes nothing but servers' addresses and ports of existing routes. */
+function serverOnlyPlan(current: Snapshot, p: Plan): { backend: string; server: Server }[] | undefined {
+  if (p.remove.length > 0 || p.acls || p.rules || p.upsert.some((u) => !u.exists)) return undefined;
+  const out: { backend: string; server: Server }[] = [];
+  for (const { backend } of p.upsert) {
+    const live = current.backends.find((b) => b.name === backend.name);
+    const servers = live && serverOnlyChanges(live, backend);
+    if (!servers) return undefined;
+    out.push(...servers.map((server) => ({ backend: backend.name, server })));
+  }
+  return out;
+}
+
+/** Replaces the servers one by one, each on the version the previous one left; returns the last version. */
+async function replaceServers(
+  api: DataplaneClient,
+  version: number,
+  servers: { backend: string; server: Server }[],
+): Promise<number> {
+  let v = version;
+  for (const { backend, server } of servers)
+    v = (await api.replaceServer(backend, server, v)) ?? (await api.version());
+  return v;
+}
+
 /** Reads the routes on a worker, normalized for comparison with the inputs (see {@link liveRoutes}). */
 export async function readRoutes(
   target: SyncTarget,
@@ -206,11 +247,26 @@ export async function applyRoutes(
     await requireFrontend(api, target);
     const maxAttempts = opts.maxAttempts ?? 5;
     const retried: string[] = [];
+    let runtime = opts.runtimeServerChanges === true;
     for (let attempt = 1; ; attempt++) {
       const before = await snapshot(api, target.frontend);
       const diff = diffRoutes(liveRoutes(before), routes);
-      if (isEmptyPlan(plan(before, routes))) return { changed: false, diff, attempts: attempt, retried };
+      const p = plan(before, routes);
+      if (isEmptyPlan(p)) return { changed: false, diff, attempts: attempt, retried };
+      const servers = runtime ? serverOnlyPlan(before, p) : undefined;
       try {
+        if (servers) {
+          try {
+            const version = await replaceServers(api, before.version, servers);
+            return { changed: true, diff, attempts: attempt, retried, version, serverOnly: true };
+          } catch (e) {
+            if (isDataplaneError(e, 406, 409)) throw e;
+            // The transaction brings every route where it belongs, whatever the server changes left.
+            runtime = false;
+            retried.push(`server change without a transaction: ${(e as Error).message}`);
+            continue;
+          }
+        }
         const done = await transact(api, target, before.version, routes, diff, attempt, opts);
         return { changed: true, diff, attempts: attempt, retried, ...done };
       } catch (e) {
@@ -276,6 +332,7 @@ async function transact(
       // no wait for the API's reload_delay, no polling.
       committed = await api.commitTransaction(tx.id, { forceReload: true });
     } catch (e) {
+      if (outdatedAsConflict(e, tx.id) !== e) throw e;
       if (isDataplaneError(e, 400) && /^Reload failed/i.test(e.detail)) {
         open = false;
         forget(target.endpointKey, tx.id);
@@ -289,9 +346,28 @@ async function transact(
     const reloadId = committed.reloadId;
     if (reloadId) await waitForReload(api, target, reloadId, diff, opts.reloadTimeoutMs ?? 90_000);
     return { version: await api.version(), ...(reloadId ? { reloadId } : {}) };
+  } catch (e) {
+    throw outdatedAsConflict(e, tx.id);
   } finally {
     if (open) await discard(api, target.endpointKey, tx.id);
   }
+}
+
+/**
+ * A commit by another client marks every open transaction on the same or an older version outdated, and the API
+ * moves it out of reach: a later request in it answers `transaction … does not exist` (400, or 404 on commit).
+ * That is a conflict like a 406: the apply starts again from a fresh read.
+ */
+function outdatedAsConflict(e: unknown, id: string): unknown {
+  if (isDataplaneError(e, 400, 404) && /\btransaction\b.*\bdoes not exist/i.test(e.detail)) {
+    return dataplaneError(
+      e.method,
+      e.path,
+      406,
+      `transaction ${id} was outdated by another commit (${e.detail})`,
+    );
+  }
+  return e;
 }
 
 /** The error for a reload that failed (the Data Plane API then puts the last good configuration back). */

@@ -154,6 +154,79 @@ describe("components/worker-routes", () => {
     });
   });
 
+  describe("server-only changes (production workers: no smoke check)", () => {
+    const moved = { ...api, servers: ["10.0.0.4:9090"] };
+    const production = (routes: Record<string, RouteSpec>) => ({
+      ...inputs(fake, routes),
+      smokeCheck: false,
+    });
+
+    it("moves a server to another address and port without a transaction or a reload (the runtime API's part)", async () => {
+      await provider.create(production({ app, api }));
+      const before = {
+        version: fake.version,
+        tx: fake.count("POST", /transactions$/),
+        reloads: fake.reloadsForced,
+      };
+      await provider.update("id", production({ app, api }), production({ app, api: moved }));
+      assert.equal(fake.count("POST", /transactions$/), before.tx, "no transaction");
+      assert.equal(fake.reloadsForced, before.reloads, "no reload");
+      assert.deepEqual(fake.serverChanges, [{ backend: "route_api", server: "s1", runtime: true }]);
+      const put = fake.requests.find((r) => r.method === "PUT" && r.path.endsWith("/route_api/servers/s1"));
+      assert.deepEqual([put?.query.version, put?.query.force_reload], [String(before.version), "true"]);
+      const b = fake.config.backends.find((x) => x.name === "route_api") as Backend;
+      assert.deepEqual([b.servers?.s1.address, b.servers?.s1.port], ["10.0.0.4", 9090]);
+      assert.equal(fake.version, before.version + 1);
+      // Read back exactly as applied: nothing for the next diff.
+      const read = await provider.read("id", production({ app, api: moved }) as WorkerRoutesOutputs);
+      assert.deepEqual((read.props as WorkerRoutesOutputs).routes.api, moved);
+    });
+
+    it("uses one transaction for anything more: a server added, a route's other fields, a new route", async () => {
+      await provider.create(production({ app, api }));
+      const cases: Record<string, RouteSpec>[] = [
+        { app: { ...app, servers: [...app.servers, "10.0.0.5:8080"] }, api },
+        { app: { ...app, servers: ["10.0.0.6:8080", "10.0.0.2:8080"], balance: "leastconn" }, api },
+        { app, api: moved, extra: { ...api, hosts: ["extra.example.com"] } },
+      ];
+      let last: Record<string, RouteSpec> = { app, api };
+      for (const next of cases) {
+        const tx = fake.count("POST", /transactions$/);
+        await provider.update("id", production(last), production(next));
+        assert.equal(fake.count("POST", /transactions$/), tx + 1, JSON.stringify(next));
+        last = next;
+      }
+      assert.deepEqual(fake.serverChanges, []);
+    });
+
+    it("on the staging worker (smoke check) uses a transaction: the reload checks every changed server afresh", async () => {
+      await provider.create({ ...inputs(fake, { app, api }), smokeCheck: true });
+      const tx = fake.count("POST", /transactions$/);
+      await provider.update(
+        "id",
+        { ...inputs(fake, { app, api }), smokeCheck: true },
+        { ...inputs(fake, { app, api: moved }), smokeCheck: true },
+      );
+      assert.equal(fake.count("POST", /transactions$/), tx + 1);
+      assert.deepEqual(fake.serverChanges, []);
+    });
+
+    it("retries a version conflict from a fresh read, and falls back to one transaction when a server change fails", async () => {
+      await provider.create(production({ app, api }));
+      fake.injected.push({ method: "PUT", path: /\/servers\/s1$/, status: 409, message: "version mismatch" });
+      await provider.update("id", production({ app, api }), production({ app, api: moved }));
+      assert.equal(fake.count("PUT", /\/route_api\/servers\/s1$/), 2, "tried again after the conflict");
+      const tx = fake.count("POST", /transactions$/);
+      fake.injected.push({ method: "PUT", path: /\/servers\/s1$/, status: 500, message: "runtime API gone" });
+      const back = { ...api, servers: ["10.0.0.3:8080"] };
+      await provider.update("id", production({ app, api: moved }), production({ app, api: back }));
+      assert.equal(fake.count("POST", /transactions$/), tx + 1, "the transaction took over");
+      const b = fake.config.backends.find((x) => x.name === "route_api") as Backend;
+      assert.equal(b.servers?.s1.address, "10.0.0.3");
+      assert.deepEqual(fake.openTransactions(), []);
+    });
+  });
+
   describe("conflicts and failures", () => {
     it("retries with a fresh version when another writer commits first; both changes stay; nothing left open", async () => {
       let raced = false;
@@ -177,6 +250,24 @@ describe("components/worker-routes", () => {
       assert.deepEqual(ours(fake), ["route_app"]);
       assert.deepEqual(fake.openTransactions(), []);
       assert.equal(fake.count("DELETE", /transactions\/tx-1$/), 1, "the outdated transaction is deleted");
+    });
+
+    it("starts over when another client's commit outdates its transaction while it is being staged (the API then answers 'does not exist')", async () => {
+      let raced = false;
+      fake.onRequest = (method, path) => {
+        if (raced || method !== "POST" || !path.endsWith("/backends")) return;
+        raced = true;
+        fake.mutate((c) => c.backends.push({ name: "be_other", mode: "http" }));
+      };
+      await provider.create(inputs(fake, { app, api }));
+      assert.ok(raced);
+      assert.equal(fake.count("POST", /transactions$/), 2, "a second transaction");
+      assert.deepEqual(ours(fake), ["route_api", "route_app"]);
+      assert.ok(
+        fake.config.backends.some((b) => b.name === "be_other"),
+        "the other change is kept",
+      );
+      assert.deepEqual(fake.openTransactions(), []);
     });
 
     it("gives up after a bounded number of attempts when the configuration keeps changing", async () => {
@@ -341,7 +432,9 @@ describe("components/worker-routes", () => {
       const created = await provider.create(inputs(fake, { app, api }));
       fake.mutate((c) => {
         const b = c.backends.find((x) => x.name === "route_app") as Backend;
-        b.servers = { s1: { name: "s1", address: "10.6.6.6", port: 80, check: "enabled", inter: 1000 } };
+        b.servers = {
+          s1: { name: "s1", address: "10.6.6.6", port: 80, check: "enabled", inter: 1000, fastinter: 200 },
+        };
         c.frontends.fe_edge.rules = c.frontends.fe_edge.rules.filter((r) => r.name !== "route_api");
       });
       const read = await provider.read("id", created.outs);

@@ -33,6 +33,7 @@ import {
   routesInRejection,
   routesMentioned,
   ruleOrder,
+  serverOnlyChanges,
   type Acl,
   type Backend,
   type RouteSpec,
@@ -124,6 +125,7 @@ describe("dataplane/routes", () => {
             port: 8080,
             check: "enabled",
             inter: 1000,
+            fastinter: 200,
             metadata: meta("app"),
           },
           s2: {
@@ -132,6 +134,7 @@ describe("dataplane/routes", () => {
             port: 9000,
             check: "enabled",
             inter: 1000,
+            fastinter: 200,
             metadata: meta("app"),
           },
         },
@@ -326,7 +329,7 @@ describe("dataplane/routes", () => {
       const b = live.backends[1];
       b.servers = {
         ...b.servers,
-        s3: { name: "s3", address: "10.9.9.9", port: 80, check: "enabled", inter: 1000 },
+        s3: { name: "s3", address: "10.9.9.9", port: 80, check: "enabled", inter: 1000, fastinter: 200 },
       };
       b.balance = { algorithm: "source" };
       live.acls[0] = { ...live.acls[0], value: "-i app.example.com" };
@@ -353,10 +356,39 @@ describe("dataplane/routes", () => {
       ]);
     });
 
+    it("finds server-only changes: same servers by name, only addresses and ports differ", () => {
+      const live = desiredBackend("app", app);
+      const moved = desiredBackend("app", { ...app, servers: ["10.0.0.1:8080", "10.0.0.7:9000"] });
+      assert.deepEqual(serverOnlyChanges(live, moved), [moved.servers?.s2]);
+      assert.equal(serverOnlyChanges(live, desiredBackend("app", app)), undefined, "nothing differs");
+      for (const other of [
+        { ...app, servers: [...app.servers, "10.0.0.8:80"] },
+        { ...app, servers: ["10.0.0.1:8080"] },
+        { ...app, servers: ["10.0.0.9:1", "10.0.0.9:2"], balance: "leastconn" },
+        { ...app, servers: ["10.0.0.9:1", "10.0.0.9:2"], healthCheckPath: "/other" },
+      ]) {
+        assert.equal(serverOnlyChanges(live, desiredBackend("app", other)), undefined, JSON.stringify(other));
+      }
+      const slow = desiredBackend("app", app);
+      (slow.servers as Record<string, { inter?: number }>).s1.inter = 5000;
+      assert.equal(serverOnlyChanges(slow, moved), undefined, "a server setting other than address and port");
+    });
+
     it("reports a server's health-check interval changed by hand as drift", () => {
       const live = applied({ app });
       (live.backends[1].servers as Record<string, { inter?: number }>).s2.inter = 5000;
       assert.deepEqual(liveRoutes(live).app.drift, ["server s2: check interval 5000 ms"]);
+    });
+
+    it("reports a server's fast check interval changed or removed by hand as drift", () => {
+      const live = applied({ app });
+      const servers = live.backends[1].servers as Record<string, { fastinter?: number }>;
+      servers.s1.fastinter = 1000;
+      delete servers.s2.fastinter;
+      assert.deepEqual(liveRoutes(live).app.drift, [
+        "server s1: fast check interval 1000 ms",
+        "server s2: fast check interval default ms",
+      ]);
     });
 
     it("finds a route from any of its leftovers (a backend alone, an ACL alone)", () => {

@@ -9,7 +9,7 @@
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Acl, Backend, SwitchingRule } from "../../dataplane/routes";
+import type { Acl, Backend, Server, SwitchingRule } from "../../dataplane/routes";
 
 /** The configuration the fake holds. */
 export interface FakeConfig {
@@ -78,6 +78,8 @@ export class FakeDataplane {
   reloadOutcome: "succeeded" | "failed" = "succeeded";
   reloadResponse = "";
   maxOpenTransactions = 20;
+  /** Servers replaced outside a transaction, and whether the runtime API could take the change (no reload). */
+  serverChanges: { backend: string; server: string; runtime: boolean }[] = [];
   /** Reloads done during a commit (`force_reload=true`). */
   reloadsForced = 0;
   /** False: `force_reload` is ignored, every commit only schedules a reload (202 + Reload-ID). */
@@ -270,6 +272,8 @@ export class FakeDataplane {
     if (query.transaction_id) {
       tx = this.transactions.get(query.transaction_id);
       if (!tx) return err(404, `transaction ${query.transaction_id} does not exist`);
+      // As the real API: an outdated transaction was moved to its `outdated` folder, out of reach.
+      if (tx.status === "outdated") return err(400, `transaction ${tx.id} does not exist`);
       if (tx.status !== "in_progress") return err(406, `transaction ${tx.id} is ${tx.status}`);
       cfg = tx.config;
     } else if (method !== "GET") {
@@ -330,6 +334,25 @@ export class FakeDataplane {
       if (method === "DELETE") {
         cfg.backends.splice(i, 1);
         return written(204, "");
+      }
+    }
+    if ((m = /^\/v3\/services\/haproxy\/configuration\/backends\/([^/]+)\/servers\/([^/]+)$/.exec(path))) {
+      const b = cfg.backends.find((x) => x.name === decodeURIComponent(m?.[1] ?? ""));
+      const name = decodeURIComponent(m[2]);
+      const old = b?.servers?.[name];
+      if (!b || !old) return err(404, `missing object: server ${name} does not exist`);
+      if (method === "GET") return send(200, old, headers);
+      if (method === "PUT") {
+        const next = JSON.parse(body) as Server;
+        (b.servers as Record<string, Server>)[name] = next;
+        // As the real API: only address and port changed → the runtime API, no reload; else a (forced) reload.
+        const runtime =
+          JSON.stringify({ ...old, address: next.address, port: next.port }) === JSON.stringify(next);
+        if (!tx) {
+          this.serverChanges.push({ backend: b.name, server: name, runtime });
+          if (!runtime && query.force_reload === "true") this.reloadsForced++;
+        }
+        return written(200, next);
       }
     }
     if (

@@ -21,6 +21,7 @@ import {
 } from "../../components/worker-routes";
 import { WORKER_FRONTEND } from "../../config/model";
 import { type RouteSpec } from "../../dataplane/routes";
+import { servingPid } from "./haproxy-cli";
 import {
   BACKENDS,
   HOSTS,
@@ -81,6 +82,11 @@ describe("WorkerRoutes against a real worker", function () {
     const version = async () =>
       Number((await lab.api("GET", "/services/haproxy/configuration/version")).text);
     const raw = async () => (await lab.api("GET", "/services/haproxy/configuration/raw")).text;
+    const workerPid = () => servingPid(lab.haproxyContainer);
+    const reloadIds = async () =>
+      (JSON.parse((await lab.api("GET", "/services/haproxy/reloads")).text) as { id: string }[]).map(
+        (r) => r.id,
+      );
     const openTransactions = async () =>
       JSON.parse(
         (await lab.api("GET", "/services/haproxy/transactions?status=in_progress")).text,
@@ -168,6 +174,22 @@ describe("WorkerRoutes against a real worker", function () {
       await expectServed(lab, HOSTS.app, "/", "be3");
       await expectServed(lab, HOSTS.www, "/", "be3");
       await expectServed(lab, HOSTS.app, "/api/x", "be2");
+    });
+
+    it("moves a route's server through HAProxy's runtime API when it is the only change: no reload, the new server answers the next request", async () => {
+      const pid = await workerPid();
+      assert.ok(pid, "no serving HAProxy process");
+      const reloads = (await reloadIds()).length;
+      const be1 = lab.backendAddress.be1;
+      const next = inputs({ ...state.routes, api: { ...state.routes.api, servers: [be1] } });
+      const res = await timed("server-only update", () => provider.update("id", state, next));
+      state = res.outs as WorkerRoutesOutputs;
+      assert.equal(servedBy(await proxyRequest(lab.workerPort, HOSTS.app, "/api/x")), "be1");
+      assert.equal(await workerPid(), pid, "the same HAProxy process serves: no reload");
+      assert.equal((await reloadIds()).length, reloads, "the Data Plane API made no reload");
+      // Written to the file as well, so a later reload keeps it; read back as applied.
+      assert.match(await raw(), new RegExp(`^\\s*server s1 ${be1.replace(/\./g, "\\.")}\\b`, "m"));
+      assert.deepEqual((await provider.read("id", state)).props?.routes, state.routes);
     });
 
     it("names a route HAProxy rejects, with HAProxy's reason, and changes nothing", async () => {
