@@ -11,7 +11,7 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DataplaneClient } from "../../dataplane/client";
+import { DataplaneClient, isDataplaneError } from "../../dataplane/client";
 import { FILES } from "../../config/model";
 import { loadStackFile } from "../support/stack-config";
 import { Engine, type PreviewStep, type StateResource } from "./engine";
@@ -394,19 +394,31 @@ function writeTemp(name: string, content: string): string {
   return file;
 }
 
-/** A worker's configuration file as its Data Plane API serves it (credentials from the stack's state). */
-async function workerConfig(engine: Engine, worker: string): Promise<string> {
+/** A client of a worker's Data Plane API, published on 127.0.0.1 (credentials from the stack's state). */
+async function workerApi(engine: Engine, worker: string): Promise<DataplaneClient> {
   const resources = await engine.resources();
   const password = resources.find((r) => r.name === `${STACK}-${worker}-dataplaneapi-password`);
   assert.ok(password, `no password resource for ${worker}`);
-  const port = 15555 + WORKERS.indexOf(worker);
-  const auth = Buffer.from(`haproxy-edge:${String(password.outputs.result)}`).toString("base64");
-  const res = await fetch(`http://127.0.0.1:${port}/v3/services/haproxy/configuration/raw`, {
-    headers: { authorization: `Basic ${auth}`, accept: "text/plain" },
-    signal: AbortSignal.timeout(10_000),
+  return new DataplaneClient({
+    baseUrl: `http://127.0.0.1:${15555 + WORKERS.indexOf(worker)}`,
+    user: "haproxy-edge",
+    password: String(password.outputs.result),
   });
-  assert.equal(res.status, 200, `${worker}: raw configuration`);
-  return res.text();
+}
+
+/** A worker's configuration file as its Data Plane API serves it. */
+async function workerConfig(engine: Engine, worker: string): Promise<string> {
+  return (await (await workerApi(engine, worker)).raw()).text;
+}
+
+/** Polls the worker's Data Plane API until a transaction is open (in_progress); undefined once `done` aborts. */
+async function openTransaction(api: DataplaneClient, done: AbortSignal): Promise<string | undefined> {
+  while (!done.aborted) {
+    const open = await api.transactions("in_progress").catch(() => []);
+    if (open.length > 0) return open[0].id;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return undefined;
 }
 
 const ROUTES_TYPE = "pulumi-nodejs:dynamic/dataplane:WorkerRoutes";
@@ -722,14 +734,7 @@ describe("system: the edge stack through the real engine on a real Docker engine
     let preview: { code: number; stdout: string };
     before(async function () {
       assert.ok(engine && second, "the stack was not applied");
-      const resources = await engine.resources();
-      const password = resources.find((r) => r.name === `${STACK}-prod-1-dataplaneapi-password`);
-      assert.ok(password);
-      const api = new DataplaneClient({
-        baseUrl: "http://127.0.0.1:15556",
-        user: "haproxy-edge",
-        password: String(password.outputs.result),
-      });
+      const api = await workerApi(engine, "prod-1");
       // Somebody switches the app route's balance algorithm by hand.
       const tx = await api.startTransaction(await api.version());
       const app = (await api.backends(tx.id)).backends.find((b) => b.name === "route_app");
@@ -755,6 +760,108 @@ describe("system: the edge stack through the real engine on a real Docker engine
     it("the next `pulumi up` undoes it, and nothing is left to do", async () => {
       const e = engine as Engine;
       second = await apply(e);
+      await assertNoChanges(e);
+    });
+  });
+
+  describe("a large route change through `pulumi up`: a concurrent edit during it, and a run killed in the middle of it", () => {
+    /** Enough routes that a worker's transaction stays open for a while (~2 s here) to act within it. */
+    const BULK = 150;
+    const bulk = Array.from({ length: BULK }, (_, i) => {
+      const n = String(i + 1).padStart(3, "0");
+      return {
+        name: `bulk-${n}`,
+        hosts: [`bulk-${n}.systest.example.com`],
+        servers: ["172.30.90.100:8080"],
+        healthCheckPath: "/healthz",
+      };
+    });
+    let good: unknown[];
+    let staging: DataplaneClient;
+    let killedTx: string | undefined;
+
+    before(async function () {
+      assert.ok(engine && second, "the stack was not applied");
+      const file = loadStackFile(STACK_FILE);
+      good = (JSON.parse(file.config["haproxy-edge:routes"]) as { name: string }[]).map((r) =>
+        r.name === "api" ? { ...r, servers: ["172.30.90.103:8080"] } : r,
+      );
+      staging = await workerApi(engine, "staging");
+    });
+
+    it("a change committed by hand while the staging worker's transaction is open is kept, and so is the route change (the provider starts over)", async () => {
+      const e = engine as Engine;
+      await e.configure({ routes: [...good, ...bulk] });
+      let raced: { tx: string; before: number; after: number } | undefined;
+      const r = await e.up(async (done) => {
+        const tx = await openTransaction(staging, done);
+        if (!tx) return;
+        // Somebody adds a backend by hand, in a transaction of their own, and commits first.
+        const before = await staging.version();
+        const mine = await staging.startTransaction(before);
+        await staging.createBackend({ name: "be_manual", mode: "http" }, mine.id);
+        try {
+          await staging.commitTransaction(mine.id, { forceReload: true });
+        } catch (err) {
+          throw new Error(`the hand edit lost the race (the provider committed first): ${String(err)}`);
+        }
+        raced = { tx, before, after: await staging.version() };
+      });
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      assert.ok(raced, "no transaction of the provider was seen open on the staging worker");
+      assert.ok(
+        raced.after > raced.before,
+        "the hand edit was committed while the provider's transaction was open",
+      );
+      const cfg = await workerConfig(e, "staging");
+      assert.match(cfg, /^backend be_manual\b/m, "the hand edit is kept");
+      assert.equal(cfg.match(/^backend route_bulk-\d{3}\b/gm)?.length, BULK, "every new route is there");
+      assert.deepEqual(await staging.transactions("in_progress"), [], "no transaction left open");
+      assert.equal((await echo(second as Applied, `bulk-${BULK}.systest.example.com`)).backend, "app-1");
+      await assertNoChanges(e);
+    });
+
+    it("a `pulumi up` killed inside the staging worker's transaction changes nothing, and leaves that transaction open", async () => {
+      const e = engine as Engine;
+      const configs: Record<string, string> = {};
+      for (const w of WORKERS) configs[w] = await workerConfig(e, w);
+      await e.configure({ routes: good });
+      const r = await e.upKilledWhen(
+        async (done) => (killedTx = await openTransaction(staging, done)) !== undefined,
+      );
+      assert.ok(r.killed, `pulumi up ended before the kill:\n${r.stdout}`);
+      assert.deepEqual(
+        (await staging.transactions("in_progress")).map((t) => t.id),
+        [killedTx],
+        "the killed run's transaction is still open",
+      );
+      for (const w of WORKERS) assert.equal(await workerConfig(e, w), configs[w], `${w} unchanged`);
+    });
+
+    it("the next `pulumi up` is refused while the stack is locked; after `pulumi cancel` it deletes the transaction, applies the change and converges", async () => {
+      const e = engine as Engine;
+      const locked = await e.up();
+      assert.notEqual(locked.code, 0, "pulumi up ran on a locked stack");
+      assert.match(`${locked.stdout}\n${locked.stderr}`, /the stack is currently locked/);
+      await e.cancel();
+      const r = await e.mustUp();
+      assert.match(
+        r.stdout,
+        /pending operations from previous deployment/,
+        "the engine warned of the interrupted update",
+      );
+      for (const w of WORKERS) {
+        const api = await workerApi(e, w);
+        assert.deepEqual(await api.transactions("in_progress"), [], `${w}: no transaction left open`);
+        assert.doesNotMatch((await api.raw()).text, /route_bulk-/, `${w}: the bulk routes are gone`);
+      }
+      // Deleted by the next run (its journal names a dead process), not merely outdated by its commit.
+      await assert.rejects(
+        staging.request("GET", `/services/haproxy/transactions/${killedTx}`),
+        (err: unknown) => isDataplaneError(err, 404),
+        `transaction ${killedTx} still exists`,
+      );
+      assert.match(await workerConfig(e, "staging"), /^backend be_manual\b/m, "the hand edit is still kept");
       await assertNoChanges(e);
     });
   });

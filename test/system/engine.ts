@@ -3,7 +3,7 @@
  * file backend in a temporary directory, a passphrase made by the test, and the stack's config in a temporary
  * copy of its stack file (`--config-file`), so the repository is never written to.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -193,10 +193,16 @@ export class Engine {
   }
 
   /** Runs the CLI (bounded; SIGTERM first so the engine can record what it did, SIGKILL 30 s later). */
-  cli(args: string[], input = "", timeoutMs = 900_000): Promise<CliResult> {
+  cli(
+    args: string[],
+    input = "",
+    timeoutMs = 900_000,
+    onSpawn?: (child: ChildProcess) => void,
+  ): Promise<CliResult> {
     const started = Date.now();
     return new Promise((resolve) => {
       const child = spawn("pulumi", [...args, "--non-interactive"], { env: this.env, cwd: ROOT });
+      onSpawn?.(child);
       let stdout = "";
       let stderr = "";
       let pending = "";
@@ -245,6 +251,38 @@ export class Engine {
     done.abort();
     await side;
     return r;
+  }
+
+  /**
+   * `pulumi up`, killed the way a crash kills it once `killWhen` resolves true: SIGKILL at the same moment to the
+   * CLI and every process under it (the language host and the providers, which Pulumi starts in process groups of
+   * their own, and anything they started). `killed` says whether the kill came before `up` ended by itself.
+   */
+  async upKilledWhen(
+    killWhen: (done: AbortSignal) => Promise<boolean>,
+  ): Promise<CliResult & { killed: boolean }> {
+    const done = new AbortController();
+    let pid: number | undefined;
+    let killed = false;
+    const watcher = (async () => {
+      if ((await killWhen(done.signal)) && pid !== undefined && !done.signal.aborted) {
+        killed = killTree(pid) > 0;
+      }
+    })();
+    const r = await this.cli(
+      ["up", "--yes", "--skip-preview", ...this.stackArgs()],
+      "",
+      undefined,
+      (child) => (pid = child.pid),
+    );
+    done.abort();
+    await watcher;
+    return { ...r, killed };
+  }
+
+  /** `pulumi cancel`: removes the lock a killed run left on the stack (as its error message tells the user). */
+  async cancel(): Promise<CliResult> {
+    return this.must(["cancel", "--yes", ...this.stateArgs()]);
   }
 
   /** `pulumi up` that must succeed. */
@@ -325,6 +363,35 @@ export class Engine {
       fs.rmSync(this.dir, { recursive: true, force: true });
     }
   }
+}
+
+/** SIGKILLs `pid` and all its descendants (found through /proc before any is killed); returns how many. */
+function killTree(pid: number): number {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // pid (comm) state ppid …: comm may hold spaces and parentheses, so parse after its last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]) ?? []));
+  let n = 0;
+  for (const p of tree) {
+    try {
+      process.kill(p, "SIGKILL");
+      n++;
+    } catch {
+      // already gone
+    }
+  }
+  return n;
 }
 
 /** What a failed run said: its error lines (with the diagnostics) and its last lines. */
