@@ -17,6 +17,7 @@ import {
   isCertificateName,
   isHostname,
   isIPv4,
+  sshOptsProblems,
 } from "./validators";
 
 const port = z
@@ -75,9 +76,15 @@ const routerOsInterface = z
     `must be ${ROUTEROS_INTERFACE_MAX} characters or fewer (RouterOS 7.20+ limit)`,
   );
 
-/** `unix:///path` or `ssh://[user@]host[:port]`; plain `tcp://` is refused (an unauthenticated root API). */
+/**
+ * `unix:///path` or `ssh://[user@]host[:port]`; plain `tcp://` is refused (an unauthenticated root API). The host
+ * starts with a letter or digit: `ssh://-J…` would be an ssh option.
+ */
 const DOCKER_URL =
-  /^(unix:\/\/\/[A-Za-z0-9._/-]+|ssh:\/\/([a-z_][a-z0-9_.-]*@)?[A-Za-z0-9.-]+(:[0-9]{1,5})?)$/;
+  /^(unix:\/\/\/[A-Za-z0-9._/-]+|ssh:\/\/([a-z_][a-z0-9_.-]*@)?[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?)$/;
+
+/** One ssh client argument: no spaces, quotes or shell characters. */
+const SSH_ARG = /^[A-Za-z0-9=._,/:@-]+$/;
 
 export const dockerHostSchema = z.strictObject({
   /** Discriminator. */
@@ -86,10 +93,22 @@ export const dockerHostSchema = z.strictObject({
   url: z
     .string()
     .regex(DOCKER_URL, "must be unix:///path/to/docker.sock or ssh://user@host[:port]")
+    .refine((v) => {
+      const port = /:(\d+)$/.exec(v.startsWith("ssh://") ? v : "")?.[1];
+      return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+    }, "has an SSH port out of range (1 to 65535)")
     .default("unix:///var/run/docker.sock"),
-  /** Extra arguments for the `ssh` client, e.g. ["-o", "StrictHostKeyChecking=yes"]. */
+  /**
+   * Extra arguments for the `ssh` client, e.g. ["-o", "StrictHostKeyChecking=yes"]: only the options of
+   * `SSH_OPTION_KEYS` in validators.ts (none that runs a program or connects elsewhere).
+   */
   sshOpts: z
-    .array(z.string().regex(/^[A-Za-z0-9=._,/:@-]+$/, "must be one ssh argument without spaces or quotes"))
+    .array(z.string().regex(SSH_ARG, "must be one ssh argument without spaces or quotes"))
+    .superRefine((args, ctx) => {
+      if (!args.every((a) => SSH_ARG.test(a))) return; // each such argument has its issue already
+      for (const p of sshOptsProblems(args))
+        ctx.addIssue({ code: "custom", path: [p.index], message: p.message });
+    })
     .default([]),
   /** LAN address of this host: where services on other hosts reach the ports it publishes. */
   address: ipv4.optional(),

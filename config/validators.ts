@@ -113,3 +113,98 @@ export const ROUTEROS_INTERFACE_MAX = 14;
  * syntax (quotes, `$`, `#`, spaces) once it is written into a config line.
  */
 export const PATH_PREFIX = /^\/[A-Za-z0-9._~/-]*$/;
+
+/**
+ * The ssh client options `hosts.<name>.sshOpts` may hold: `-o Key=Value` with these keys (compared without case),
+ * `-i <identity file>`, `-p <port>`, `-l <user>`, and the flags `-4`, `-6`, `-C`, `-q`, `-v`. Anything else is
+ * refused: options that run local programs (`ProxyCommand`, `LocalCommand`, `KnownHostsCommand`), read another
+ * configuration (`-F`, `Include`), open forwardings or jump elsewhere (`-L`, `-R`, `-D`, `-J`, `ProxyJump`).
+ */
+export const SSH_OPTION_KEYS = [
+  "AddressFamily",
+  "BatchMode",
+  "CertificateFile",
+  "Ciphers",
+  "Compression",
+  "ConnectionAttempts",
+  "ConnectTimeout",
+  "GlobalKnownHostsFile",
+  "HostKeyAlgorithms",
+  "HostKeyAlias",
+  "IdentitiesOnly",
+  "IdentityFile",
+  "KexAlgorithms",
+  "LogLevel",
+  "MACs",
+  "Port",
+  "PubkeyAcceptedAlgorithms",
+  "ServerAliveCountMax",
+  "ServerAliveInterval",
+  "StrictHostKeyChecking",
+  "User",
+  "UserKnownHostsFile",
+];
+const SSH_FLAGS = ["-4", "-6", "-C", "-q", "-v"];
+const SSH_VALUE_FLAGS: Record<string, string> = { "-i": "IdentityFile", "-p": "Port", "-l": "User" };
+
+/** What is wrong with the value of ssh option `key` (an allowed one), if anything. */
+function sshValueProblem(key: string, value: string): string | undefined {
+  if (value === "" || value.startsWith("-")) return `${key} needs a value that does not start with '-'`;
+  if (key === "Port" && !(/^\d{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 65535))
+    return "Port must be a port number, 1 to 65535";
+  return undefined;
+}
+
+/**
+ * Why each refused argument of `args` (extra ssh client arguments, one per element) is refused, by index; empty
+ * when all are allowed (see {@link SSH_OPTION_KEYS}).
+ */
+export function sshOptsProblems(args: readonly string[]): { index: number; message: string }[] {
+  const out: { index: number; message: string }[] = [];
+  const allowed = "only connection settings are: see sshOpts in the README";
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (SSH_FLAGS.includes(arg)) continue;
+    const flag = arg.slice(0, 2);
+    if (!arg.startsWith("-") || (flag !== "-o" && !(flag in SSH_VALUE_FLAGS))) {
+      out.push({
+        index: i,
+        message: arg.startsWith("-")
+          ? `ssh option ${flag} is not allowed (${allowed})`
+          : "must be an ssh option such as -o, with its value right after it",
+      });
+      // A refused option's value, if any, is part of the same problem.
+      if (arg.startsWith("-") && arg.length === 2 && i + 1 < args.length && !args[i + 1].startsWith("-")) i++;
+      continue;
+    }
+    let value = arg.slice(2);
+    let at = i;
+    if (value === "") {
+      if (i + 1 >= args.length) {
+        out.push({ index: i, message: `${flag} needs a value after it` });
+        continue;
+      }
+      value = args[++i];
+      at = i;
+    }
+    if (flag !== "-o") {
+      const problem = sshValueProblem(SSH_VALUE_FLAGS[flag], value);
+      if (problem) out.push({ index: at, message: problem });
+      continue;
+    }
+    const m = /^([A-Za-z]+)=(.*)$/.exec(value);
+    const key = m && SSH_OPTION_KEYS.find((k) => k.toLowerCase() === m[1].toLowerCase());
+    if (!m || !key) {
+      out.push({
+        index: at,
+        message: m
+          ? `ssh option ${m[1]} is not allowed (${allowed})`
+          : "-o takes Key=Value, e.g. StrictHostKeyChecking=yes",
+      });
+      continue;
+    }
+    const problem = sshValueProblem(key, m[2]);
+    if (problem) out.push({ index: at, message: problem });
+  }
+  return out;
+}

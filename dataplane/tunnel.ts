@@ -16,7 +16,8 @@ export interface Tunnel {
 
 /** `user@host[:port]` → ssh destination and port. */
 export function parseSshTarget(target: string): { destination: string; port?: string } {
-  const m = /^([A-Za-z0-9._-]+@)?([A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(target);
+  // User and host start with a letter or digit: neither may read as an ssh option.
+  const m = /^([A-Za-z0-9_][A-Za-z0-9._-]*@)?([A-Za-z0-9][A-Za-z0-9.-]*)(?::(\d{1,5}))?$/.exec(target);
   if (!m) throw new Error(`ssh target must be user@host[:port], got ${JSON.stringify(target)}`);
   return { destination: `${m[1] ?? ""}${m[2]}`, ...(m[3] ? { port: m[3] } : {}) };
 }

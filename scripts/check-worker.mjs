@@ -171,7 +171,9 @@ async function main() {
     viaRouter = await routerTunnel(base);
     base = viaRouter.base;
   } else if (env.DPAPI_SSH) {
-    const m = /^([^@\s]+@)?([^:\s]+)(?::(\d+))?$/.exec(env.DPAPI_SSH);
+    const m = /^([A-Za-z0-9_][A-Za-z0-9._-]*@)?([A-Za-z0-9][A-Za-z0-9.-]*)(?::(\d{1,5}))?$/.exec(
+      env.DPAPI_SSH,
+    );
     if (!m) fail(`DPAPI_SSH must be user@host[:port], got ${env.DPAPI_SSH}`);
     const target = /** @type {RegExpExecArray} */ (m);
     const remotePort = new URL(base).port;

@@ -538,6 +538,15 @@ describe("components/worker-routes", () => {
         bad.failures?.map((f) => f.property),
         ["url", "ssh", "routes.Bad_Name", "routes.x.servers", "routes.x.balance", "routes.x.healthCheckPath"],
       );
+      // An ssh target that would read as an ssh option.
+      for (const ssh of ["-Jevil.host", "-oProxyCommand=x@host", "deploy@-J.host"]) {
+        assert.deepEqual(
+          checkWorkerRoutes({ ...base({ app }), ssh }).failures?.map((f) => f.property),
+          ["ssh"],
+          ssh,
+        );
+      }
+      assert.deepEqual(checkWorkerRoutes({ ...base({ app }), ssh: "deploy@docker-1.lan:2222" }).failures, []);
       const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
       assert.deepEqual(
         checkWorkerRoutes({ ...base({ app: { ...app, servers: [unknown] } }), url: unknown }).failures,

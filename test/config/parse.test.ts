@@ -189,6 +189,21 @@ describe("config/parse", () => {
       c.productionWorkerHosts = ["local", "remote"];
       parseOk(c);
     });
+
+    it("accepts the ssh options that only set up the connection, in either form", () => {
+      const c = baseline();
+      const sshOpts = [
+        ...["-o", "StrictHostKeyChecking=yes", "-oUserKnownHostsFile=/etc/haproxy-edge/known_hosts"],
+        ...["-i", "/root/.ssh/id_ed25519", "-p2222", "-l", "deploy", "-4", "-o", "serveraliveinterval=15"],
+      ];
+      c.hosts.remote = {
+        kind: "docker",
+        url: "ssh://deploy@docker-1.lan:2222",
+        address: "192.168.1.20",
+        sshOpts,
+      };
+      assert.deepEqual((parseOk(c).hosts.remote as { sshOpts: string[] }).sshOpts, sshOpts);
+    });
   });
 
   interface RejectCase {
@@ -568,6 +583,47 @@ describe("config/parse", () => {
       value: "podman",
       others: "any",
     },
+    ...[
+      ["ssh://-Jevil.host", "a host that reads as an ssh option"],
+      ["ssh://-oProxyCommand=x@edge.lan", "a user that reads as an ssh option"],
+      ["ssh://deploy@edge.lan:99999", "an SSH port out of range"],
+      ["ssh://deploy@edge.lan:0", "SSH port 0"],
+    ].map(([url, what]): RejectCase => ({
+      title: `a Docker URL with ${what}`,
+      mutate: (c) => (c.hosts.remote = { kind: "docker", url, address: "192.168.1.20" }),
+      path: "hosts.remote.url",
+      message:
+        /must be unix:\/\/\/path\/to\/docker\.sock or ssh:\/\/user@host\[:port\]|SSH port out of range/,
+      value: url,
+    })),
+    ...[
+      [["-oProxyCommand=nc evil 22"], 0, /one ssh argument without spaces/],
+      [["-oProxyCommand=/tmp/x"], 0, /ssh option ProxyCommand is not allowed/],
+      [["-o", "LocalCommand=/tmp/x"], 1, /ssh option LocalCommand is not allowed \(only connection settings/],
+      [["-o", "PermitLocalCommand=yes"], 1, /ssh option PermitLocalCommand is not allowed/],
+      [["-oKnownHostsCommand=/tmp/x"], 0, /ssh option KnownHostsCommand is not allowed/],
+      [["-o", "ProxyJump=jump.lan"], 1, /ssh option ProxyJump is not allowed/],
+      [["-o", "proxycommand=/tmp/x"], 1, /ssh option proxycommand is not allowed/],
+      [["-F", "/tmp/evil_config"], 0, /ssh option -F is not allowed/],
+      [["-J", "jump.lan"], 0, /ssh option -J is not allowed/],
+      [["-L", "8080:127.0.0.1:80"], 0, /ssh option -L is not allowed/],
+      [["StrictHostKeyChecking=yes"], 0, /must be an ssh option such as -o/],
+      [["-o"], 0, /-o needs a value after it/],
+      [["-o", "-v"], 1, /-o takes Key=Value/],
+      [["-p", "70000"], 1, /Port must be a port number/],
+      [["-i", "-oProxyCommand=x"], 1, /IdentityFile needs a value that does not start with '-'/],
+    ].map(([opts, index, message]): RejectCase => ({
+      title: `sshOpts ${JSON.stringify(opts)}`,
+      mutate: (c) =>
+        (c.hosts.remote = {
+          kind: "docker",
+          url: "ssh://deploy@edge.lan",
+          address: "192.168.1.20",
+          sshOpts: opts,
+        }),
+      path: `hosts.remote.sshOpts[${String(index)}]`,
+      message: message as RegExp,
+    })),
     {
       title: "an invalid host key",
       mutate: (c) => (c.hosts.Edge_1 = { kind: "docker", url: "ssh://deploy@edge.lan" }),
