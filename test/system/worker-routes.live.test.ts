@@ -318,6 +318,36 @@ describe("WorkerRoutes against a real worker", function () {
       state = (await provider.update("id", state, inputs(rest))).outs as WorkerRoutesOutputs;
     });
 
+    it("decides internal-only per request path: an internal path on a public host is refused to others on that path only, and the other way round", async () => {
+      const outside = "203.0.113.9";
+      const inside = "10.1.2.3";
+      const next = inputs({
+        ...state.routes,
+        console: route([HOSTS.app], ["be2"], { pathPrefix: "/console", allowFrom: ["10.0.0.0/8"] }),
+        shop: route([HOSTS.shop], ["be1"], { allowFrom: ["10.0.0.0/8"] }),
+        "shop-public": route([HOSTS.shop], ["be2"], { pathPrefix: "/pub" }),
+      });
+      state = (await timed("internal paths", () => provider.update("id", state, next)))
+        .outs as WorkerRoutesOutputs;
+      const answer = async (host: string, path: string, from: string) =>
+        servedBy(await proxyRequest(lab.workerPort, host, path, from));
+      await until(
+        "the new routes served",
+        async () => ((await answer(HOSTS.app, "/console/x", inside)) === "be2" ? true : undefined),
+        20_000,
+        200,
+      );
+      assert.equal(await answer(HOSTS.app, "/console/x", outside), "HTTP 403");
+      assert.equal(await answer(HOSTS.app, "/", outside), "be3", "the rest of the host stays public");
+      assert.equal(await answer(HOSTS.shop, "/", outside), "HTTP 403");
+      assert.equal(await answer(HOSTS.shop, "/", inside), "be1");
+      assert.equal(await answer(HOSTS.shop, "/pub/x", outside), "be2", "a public path on an internal host");
+      const rest = Object.fromEntries(
+        Object.entries(state.routes).filter(([n]) => !["console", "shop", "shop-public"].includes(n)),
+      );
+      state = (await provider.update("id", state, inputs(rest))).outs as WorkerRoutesOutputs;
+    });
+
     it("smoke check: a route whose server is down fails, naming the route, the server and HAProxy's check; a healthy one passes", async () => {
       const ip = lab.backendAddress.be1.split(":")[0];
       const broken = inputs({ ...state.routes, broken: route(["broken.example.test"], [], {}) });
