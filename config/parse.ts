@@ -19,6 +19,7 @@ import {
 import {
   ROUTEROS_INTERFACE_MAX,
   certificateCovers,
+  coversMuchOfTheInternet,
   intToIpv4,
   ipv4InCidr,
   ipv4ToInt,
@@ -471,6 +472,18 @@ function crossChecks(
     c.domains.forEach((d, i) => {
       if (seen.has(d)) add(`domains[${i}]`, "is listed twice", d);
       seen.add(d);
+    });
+  }
+  if (c.internalCidrs && c.internalCidrsIncludeInternet !== true) {
+    c.internalCidrs.forEach((n, i) => {
+      if (coversMuchOfTheInternet(n))
+        add(
+          `internalCidrs[${i}]`,
+          "is wider than an IPv4 /8 or an IPv6 /16: clients from a large part of the Internet could use the " +
+            "staging host names and the internal-only routes; list your own networks, or set " +
+            "internalCidrsIncludeInternet: true if that is really meant",
+          n,
+        );
     });
   }
   if (c.blocklistCidrs && c.internalCidrs) {

@@ -299,6 +299,8 @@ export const topLevel = {
   rateLimitWindowSeconds: positiveInt(3600).default(10),
   blocklistCidrs: z.array(cidr).default([]),
   internalCidrs: z.array(cidr).default(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8"]),
+  /** Acknowledges an `internalCidrs` entry wider than an IPv4 /8 or an IPv6 /16 (such as 0.0.0.0/0). */
+  internalCidrsIncludeInternet: z.boolean().default(false),
   stagingHostPattern: z
     .string()
     .transform((s) => s.toLowerCase())

@@ -208,3 +208,18 @@ export function sshOptsProblems(args: readonly string[]): { index: number; messa
   }
   return out;
 }
+
+/**
+ * Whether a (valid) CIDR prefix is wider than an IPv4 /8 or an IPv6 /16 and reaches beyond private space: IPv6
+ * unique local (fc00::/7) and link-local (fe80::/10) prefixes are private however wide.
+ */
+export function coversMuchOfTheInternet(cidr: string): boolean {
+  const [addr, lenText] = cidr.split("/");
+  const len = Number(lenText);
+  if (isIPv4(addr)) return len < 8;
+  if (len >= 16) return false;
+  const first = Number(ipv6ToBigInt(addr) >> 112n);
+  const within = (prefix: number, bits: number) =>
+    len >= bits && first >> (16 - bits) === prefix >> (16 - bits);
+  return !(within(0xfc00, 7) || within(0xfe80, 10));
+}

@@ -190,6 +190,15 @@ describe("config/parse", () => {
       parseOk(c);
     });
 
+    it("accepts an internalCidrs entry as wide as the Internet only with internalCidrsIncludeInternet: true", () => {
+      const c = baseline();
+      c.internalCidrs = ["10.0.0.0/8", "2001::/16", "fd00::/8", "fc00::/7", "fe80::/10"];
+      parseOk(c);
+      c.internalCidrs = ["0.0.0.0/0", "::/0"];
+      c.internalCidrsIncludeInternet = true;
+      assert.deepEqual(parseOk(c).internalCidrs, ["0.0.0.0/0", "::/0"]);
+    });
+
     it("accepts the ssh options that only set up the connection, in either form", () => {
       const c = baseline();
       const sshOpts = [
@@ -583,6 +592,14 @@ describe("config/parse", () => {
       value: "podman",
       others: "any",
     },
+    ...["0.0.0.0/0", "::/0", "0.0.0.0/1", "8.0.0.0/7", "2000::/3"].map((net): RejectCase => ({
+      title: `internalCidrs with ${net} (wider than an IPv4 /8 or an IPv6 /16)`,
+      mutate: (c) => (c.internalCidrs = ["192.168.0.0/16", net]),
+      path: "internalCidrs[1]",
+      message:
+        /is wider than an IPv4 \/8 or an IPv6 \/16: clients from a large part of the Internet .*internalCidrsIncludeInternet: true/,
+      value: net,
+    })),
     ...[
       ["ssh://-Jevil.host", "a host that reads as an ssh option"],
       ["ssh://-oProxyCommand=x@edge.lan", "a user that reads as an ssh option"],
