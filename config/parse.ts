@@ -36,11 +36,18 @@ export interface ConfigIssue {
   value?: unknown;
 }
 
-/** Thrown when the stack configuration is invalid; its message lists every issue. */
+/**
+ * Thrown when the stack configuration is invalid; its message lists every issue (redacted, each value shortened).
+ * `issues` is not enumerable: Pulumi prints an uncaught error with `util.inspect`, which shows the enumerable
+ * properties in full, so the message is all it prints.
+ */
 export class ConfigError extends Error {
-  constructor(public readonly issues: readonly ConfigIssue[]) {
+  declare readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[]) {
     super(formatIssues(issues));
     this.name = "ConfigError";
+    Object.defineProperty(this, "issues", { value: issues, enumerable: false });
   }
 }
 
@@ -212,8 +219,39 @@ export function parseStackConfig(
   }
 
   issues.push(...crossChecks(parsed as Partial<StackConfig>, values, ctx, routeIndex));
-  if (issues.length > 0) return { ok: false, issues };
+  if (issues.length > 0) return { ok: false, issues: redactSecrets(issues, values, ctx) };
   return { ok: true, config: parsed as StackConfig };
+}
+
+/** Secret strings shorter than this are redacted as values only, not searched for in messages. */
+const MIN_SCRUBBED = 8;
+
+/**
+ * Issues without secrets, by secret-ness rather than by key name: the value of an issue under a key Pulumi holds
+ * as a secret (or at a path that is always secret) becomes `[secret]`, and any secret string of
+ * {@link MIN_SCRUBBED} characters or more is cut out of every message.
+ */
+function redactSecrets(
+  issues: readonly ConfigIssue[],
+  values: Record<string, unknown>,
+  ctx: ParseContext,
+): ConfigIssue[] {
+  const secrets = new Set<string>();
+  const collect = (v: unknown): void => {
+    if (typeof v === "string") {
+      if (v.length >= MIN_SCRUBBED) secrets.add(v);
+    } else if (v !== null && typeof v === "object") Object.values(v).forEach(collect);
+  };
+  for (const key of ctx.secretKeys) collect(values[key]);
+  const longestFirst = [...secrets].sort((a, b) => b.length - a.length);
+  return issues.map((i) => {
+    let message = i.message;
+    for (const secret of longestFirst) message = message.split(secret).join("[secret]");
+    const top = i.path.split(/[.[]/)[0];
+    if (!("value" in i)) return { ...i, message };
+    const secret = ctx.secretKeys.has(top) || isSecretPath(i.path);
+    return { ...i, message, value: secret ? "[secret]" : i.value };
+  });
 }
 
 /** Checks that span several keys; each runs only when the keys it needs parsed. */

@@ -2,6 +2,7 @@
  * Tests of config/parse.ts: raw Pulumi config → validated StackConfig, or every problem with its key path.
  */
 import { strict as assert } from "node:assert";
+import { inspect } from "node:util";
 import {
   ConfigError,
   addressInSubnet,
@@ -566,7 +567,7 @@ describe("config/parse", () => {
       path: "hosts.r1.subnet",
       message:
         /is too small: use a \/26 or larger \(39 addresses are reserved, Data Plane API sidecars included\)/,
-      value: "172.20.0.0/27",
+      value: "[secret]", // `hosts` is a secret (its router key): every value under it is redacted,
     },
     // Hosts.
     {
@@ -657,7 +658,7 @@ describe("config/parse", () => {
       ctx: { secretKeys: ALL_SECRETS },
       path: "hosts.r1.bridge",
       message: /must be 14 characters or fewer \(RouterOS 7\.20\+ limit\)/,
-      value: "bridge-edge-lan",
+      value: "[secret]", // `hosts` is a secret (its router key): every value under it is redacted,
     },
     {
       title: "a RouterOS veth prefix that makes <prefix>certbot longer than 14",
@@ -667,8 +668,9 @@ describe("config/parse", () => {
       },
       ctx: { secretKeys: ALL_SECRETS },
       path: "hosts.r1.vethPrefix",
-      message: /makes veth names such as "edgelab-certbot" longer than 14 characters/,
-      value: "edgelab-",
+      // The prefix is a value under the secret `hosts`: cut out of the message too.
+      message: /makes veth names such as "\[secret\]certbot" longer than 14 characters/,
+      value: "[secret]", // `hosts` is a secret (its router key): every value under it is redacted,
     },
     {
       title: "a RouterOS host without privateKey",
@@ -697,7 +699,7 @@ describe("config/parse", () => {
       ctx: { secretKeys: ALL_SECRETS },
       path: "hosts.r1.version",
       message: /must be 7\.16 or later/,
-      value: "7.15",
+      value: "[secret]", // `hosts` is a secret (its router key): every value under it is redacted,
     },
     {
       title: "a RouterOS subnet too small for the services placed on it",
@@ -711,7 +713,7 @@ describe("config/parse", () => {
       ctx: { secretKeys: ALL_SECRETS },
       path: "hosts.r1.subnet",
       message: /is too small: use a \/27 or larger/,
-      value: "172.20.0.0/28",
+      value: "[secret]", // `hosts` is a secret (its router key): every value under it is redacted,
     },
     // ACME.
     { title: "acme without acmeEmail", ...acmeWithout("acmeEmail") },
@@ -1037,6 +1039,46 @@ describe("config/parse", () => {
         assert.ok(!e.message.includes(badSecret) && !e.message.includes(keyBody), e.message);
         assert.ok(e.message.includes("[secret]"));
       }
+    });
+
+    it("redacts by secret-ness: a key stored as a secret under any name, and every value under a secret key", () => {
+      const c = baseline();
+      withAcme(c);
+      const keyName = "bad key name/with slash";
+      c.acmeTsigKeyName = keyName; // invalid, and stored with --secret
+      withRouter(c);
+      const hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI-not-a-key";
+      c.hosts.r1.hostKey = hostKey; // invalid; `hosts` is a secret (its router key)
+      const issues = issuesOf(c, { secretKeys: new Set([...ALL_SECRETS, "acmeTsigKeyName"]) });
+      assert.equal(issues.find((i) => i.path === "acmeTsigKeyName")?.value, "[secret]");
+      assert.equal(issues.find((i) => i.path === "hosts.r1.hostKey")?.value, "[secret]");
+      const message = new ConfigError(issues).message;
+      for (const secret of [keyName, hostKey, "AAAAC3NzaC1lZDI1NTE5"])
+        assert.ok(!message.includes(secret), message);
+    });
+
+    it("prints nothing but the redacted, shortened message when Pulumi inspects the error", () => {
+      const c = baseline();
+      withAcme(c);
+      const long = `${"A".repeat(11_000)}!`; // not base64, 11,001 characters
+      c.acmeTsigSecret = long;
+      c.httpPort = 0;
+      c.routes[0].healthCheckPath = `/${"x".repeat(11_000)} `; // invalid, not secret, long
+      const e = (() => {
+        try {
+          loadModel(c, { ...CTX, secretKeys: ALL_SECRETS });
+        } catch (err) {
+          return err as ConfigError;
+        }
+        return assert.fail("loadModel accepted it");
+      })();
+      const shown = inspect(e, { depth: 10 });
+      assert.ok(!shown.includes("AAAAAAAA"), shown.slice(0, 400));
+      assert.ok(!shown.includes("x".repeat(200)), "a long value is shown shortened only");
+      assert.ok(shown.length < 2000, `${shown.length} characters`);
+      assert.match(shown, /httpPort: must be a whole number from 1 to 65535 \(got 0\)/);
+      assert.equal(e.issues.length, 3, "the issues are still there for the program");
+      assert.ok(!Object.keys(e).includes("issues"), "not enumerable");
     });
 
     it("does not print a valid secret when other keys are wrong", () => {

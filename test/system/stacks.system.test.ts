@@ -49,6 +49,28 @@ describe("system: the example stacks through the real CLI", function () {
     }
   });
 
+  it("`pulumi preview` of a stack whose secrets are invalid fails naming their keys, and prints no part of them", async () => {
+    const keyName = `bad/${randomBytes(12).toString("hex")}`; // secret under a name that is not secret by itself
+    const tsig = `!${randomBytes(6000).toString("base64")}`; // not base64, 8,001 characters
+    const engine = await Engine.create({
+      stack: "dev",
+      stackFile: "Pulumi.dev.yaml",
+      secrets: { acmeTsigKeyName: keyName, acmeTsigSecret: tsig },
+    });
+    try {
+      const r = await engine.preview();
+      const out = `${r.stdout}\n${r.stderr}`;
+      assert.notEqual(r.code, 0, out);
+      assert.match(out, /acmeTsigKeyName: must be a TSIG key name .*\(got "\[secret\]"\)/, out);
+      assert.match(out, /acmeTsigSecret: must be a base64 TSIG secret \(got "\[secret\]"\)/, out);
+      for (const part of [keyName.slice(4, 20), tsig.slice(1, 25), tsig.slice(3000, 3024), tsig.slice(-24)])
+        assert.ok(!out.includes(part), `printed: ${part}`);
+      assert.ok(out.length < 20_000, `${out.length} characters of output`);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
   it("`pulumi preview` of a copy of the prod stack, hosts on 127.0.0.1 and secrets set with --secret", async () => {
     const file = parse(fs.readFileSync("Pulumi.prod.yaml", "utf8")) as { config: Record<string, unknown> };
     const hosts = structuredClone(file.config["haproxy-edge:hosts"]) as Record<
