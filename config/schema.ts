@@ -8,6 +8,8 @@
 import { z } from "zod";
 import {
   DURATION,
+  MAX_DURATION_MS,
+  durationMs,
   IMAGE,
   NAME,
   PATH_PREFIX,
@@ -62,7 +64,11 @@ const ipv4Cidr = cidr.refine((v) => isIPv4(v.split("/")[0]), "must be an IPv4 pr
 
 const duration = z
   .string({ error: "must be an HAProxy time such as 5s" })
-  .regex(DURATION, "must be an HAProxy time: a positive whole number and a unit (ms, s, m, h, d), e.g. 5s");
+  .regex(DURATION, "must be an HAProxy time: a positive whole number and a unit (ms, s, m, h, d), e.g. 5s")
+  .refine(
+    (v) => !DURATION.test(v) || durationMs(v) <= MAX_DURATION_MS,
+    "is longer than HAProxy's timers can hold: at most 24d (2147483647ms)",
+  );
 
 const image = z
   .string({ error: "must be a Docker image reference" })

@@ -39,6 +39,7 @@ export function cidrProblem(value: string): string | undefined {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(value);
   if (!m) return "must be an address prefix in CIDR form such as 10.0.0.0/8 or 2001:db8::/32";
   const [, addr, lenText] = m;
+  if (addr.includes("%")) return "must not carry a zone index such as %eth0: write the prefix alone";
   const len = Number(lenText);
   if (isIPv4(addr)) {
     if (len > 32) return "has a prefix length over 32";
@@ -96,6 +97,19 @@ export function ipv4InCidr(addr: string, cidr: string): boolean {
 
 /** HAProxy time value: a positive integer with a unit (`500ms`, `5s`, `1m`, `1h`, `1d`). */
 export const DURATION = /^[1-9][0-9]{0,6}(ms|s|m|h|d)$/;
+
+/** HAProxy keeps times in milliseconds in a signed 32-bit integer: at most 2147483647 ms (~24.8 days). */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/** Milliseconds of a {@link DURATION}. */
+export function durationMs(value: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(value);
+  if (!m) return NaN;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    m[2] as "ms" | "s" | "m" | "h" | "d"
+  ];
+  return Number(m[1]) * unit;
+}
 
 /** A Docker image reference: `[registry[:port]/]name[/name...][:tag][@sha256:digest]`. */
 export const IMAGE =

@@ -191,6 +191,12 @@ describe("config/parse", () => {
       parseOk(c);
     });
 
+    it("accepts the longest durations HAProxy's timers hold", () => {
+      const c = baseline();
+      Object.assign(c, { timeoutClient: "24d", timeoutServer: "596h", timeoutConnect: "2147483s" });
+      assert.equal(parseOk(c).timeoutServer, "596h");
+    });
+
     it("accepts an internalCidrs entry as wide as the Internet only with internalCidrsIncludeInternet: true", () => {
       const c = baseline();
       c.internalCidrs = ["10.0.0.0/8", "2001::/16", "fd00::/8", "fc00::/7", "fe80::/10"];
@@ -363,6 +369,17 @@ describe("config/parse", () => {
     { title: "a CIDR with three octets", ...blocklist("10.0.0/8", /not a valid IPv4 or IPv6 prefix/) },
     { title: "a CIDR that is a word", ...blocklist("abc", /CIDR form such as 10\.0\.0\.0\/8/) },
     { title: "a bare address as a CIDR", ...blocklist("192.0.2.7", /CIDR form/) },
+    ...["fe80::%eth0/64", "fe80::1%25eth0/128", "2001:db8::%1/32"].map((net): RejectCase => ({
+      title: `an IPv6 prefix with a zone index (${net}), among other errors`,
+      mutate: (c) => {
+        c.blocklistCidrs = ["192.0.2.0/24", net];
+        c.internalCidrs = ["fe80::%lo/64"];
+      },
+      path: "blocklistCidrs[1]",
+      message: /must not carry a zone index such as %eth0/,
+      value: net,
+      others: ["internalCidrs[0]"],
+    })),
     {
       title: "a CIDR with host bits set",
       mutate: (c) => (c.internalCidrs = ["10.0.0.1/8"]),
@@ -808,6 +825,13 @@ describe("config/parse", () => {
       message: /must be an HAProxy time/,
       value: "5 s",
     },
+    ...["25d", "597h", "35792m", "2147484s"].map((t): RejectCase => ({
+      title: `a duration past HAProxy's timers (${t})`,
+      mutate: (c) => (c.timeoutServer = t),
+      path: "timeoutServer",
+      message: /is longer than HAProxy's timers can hold: at most 24d \(2147483647ms\)/,
+      value: t,
+    })),
     {
       title: "a zero duration",
       mutate: (c) => (c.timeoutClient = "0s"),
