@@ -447,6 +447,11 @@ function crossChecks(
       const prev = names.get(r.name);
       if (prev !== undefined) add(`routes[${i}].name`, `duplicates routes[${prev}].name`, r.name);
       else names.set(r.name, i);
+      const seenServers = new Set<string>();
+      r.servers.forEach((sv, j) => {
+        if (seenServers.has(sv)) add(`routes[${i}].servers[${j}]`, "is listed twice in this route", sv);
+        seenServers.add(sv);
+      });
       const seenHere = new Set<string>();
       r.hosts.forEach((h, j) => {
         if (seenHere.has(h)) add(`routes[${i}].hosts[${j}]`, "is listed twice in this route", h);
@@ -472,6 +477,21 @@ function crossChecks(
         }
       });
     });
+  }
+
+  // The staging host names are served with the stack's certificate too.
+  if (c.routes && c.domains && c.stagingHostPattern) {
+    const suffix = c.stagingHostPattern.slice(1);
+    const uncovered = c.routes
+      .map((r) => `${r.name}${suffix}`)
+      .filter((h) => !c.domains?.some((d) => certificateCovers(d, h)));
+    if (uncovered.length > 0)
+      add(
+        "stagingHostPattern",
+        `makes staging host names the certificate does not cover (${uncovered.slice(0, 3).join(", ")}` +
+          `${uncovered.length > 3 ? ", ..." : ""}): add ${c.stagingHostPattern} to domains`,
+        c.stagingHostPattern,
+      );
   }
 
   // Demo backends take the route servers' addresses on a Docker host's edge network.
@@ -510,6 +530,14 @@ function crossChecks(
     c.domains.forEach((d, i) => {
       if (seen.has(d)) add(`domains[${i}]`, "is listed twice", d);
       seen.add(d);
+      const wildcard = c.domains?.find((w) => w !== d && w.startsWith("*.") && certificateCovers(w, d));
+      if (c.tlsMode === "acme" && wildcard && !d.startsWith("*."))
+        add(
+          `domains[${i}]`,
+          `is covered by ${wildcard}: an ACME CA refuses a name redundant with a wildcard in the same order; ` +
+            "remove it",
+          d,
+        );
     });
   }
   if (c.internalCidrs && c.internalCidrsIncludeInternet !== true) {

@@ -825,6 +825,32 @@ describe("config/parse", () => {
       message: /must be an HAProxy time/,
       value: "5 s",
     },
+    {
+      title: "an ACME domain redundant with a wildcard of the same order",
+      mutate: (c) => {
+        withAcme(c);
+        c.domains = ["example.com", "*.example.com", "www.example.com", "*.staging.example.com"];
+      },
+      ctx: { secretKeys: ALL_SECRETS },
+      path: "domains[2]",
+      message: /is covered by \*\.example\.com: an ACME CA refuses a name redundant with a wildcard/,
+      value: "www.example.com",
+    },
+    {
+      title: "a server listed twice in one route",
+      mutate: (c) => (c.routes[0].servers = ["10.0.0.10:8080", "backend.lan:8080", "10.0.0.10:8080"]),
+      path: "routes[0].servers[2]",
+      message: /is listed twice in this route/,
+      value: "10.0.0.10:8080",
+    },
+    {
+      title: "staging host names the certificate does not cover",
+      mutate: (c) => (c.domains = ["example.com", "*.example.com"]),
+      path: "stagingHostPattern",
+      message:
+        /makes staging host names the certificate does not cover \(app\.staging\.example\.com, api\.staging\.example\.com\): add \*\.staging\.example\.com to domains/,
+      value: "*.staging.example.com",
+    },
     ...["25d", "597h", "35792m", "2147484s"].map((t): RejectCase => ({
       title: `a duration past HAProxy's timers (${t})`,
       mutate: (c) => (c.timeoutServer = t),
@@ -1207,7 +1233,7 @@ describe("config/parse", () => {
 
     it("decodes a whole stack that then parses", () => {
       const values = decodeRawConfig({
-        domains: '["example.com","*.example.com"]',
+        domains: '["example.com","*.example.com","*.staging.example.com"]',
         httpPort: "8080",
         httpsPort: "8443",
         publishAddress: "127.0.0.1",
