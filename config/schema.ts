@@ -16,6 +16,7 @@ import {
   ROUTEROS_INTERFACE,
   ROUTEROS_INTERFACE_MAX,
   cidrProblem,
+  pemCertificatesParse,
   isCertificateName,
   isHostname,
   isIPv4,
@@ -61,6 +62,12 @@ const cidr = z.string({ error: "must be a CIDR prefix" }).superRefine((value, ct
 });
 
 const ipv4Cidr = cidr.refine((v) => isIPv4(v.split("/")[0]), "must be an IPv4 prefix such as 172.20.0.0/24");
+
+/** The port of an `https://host:port/...` URL, if it has one, is 1 to 65535. */
+function urlPortInRange(url: string): boolean {
+  const port = /^https:\/\/[^/:]+:(\d+)/.exec(url)?.[1];
+  return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+}
 
 const duration = z
   .string({ error: "must be an HAProxy time such as 5s" })
@@ -173,6 +180,7 @@ export const routerOsHostSchema = z.strictObject({
   registryUrl: z
     .string()
     .regex(/^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/?$/, "must be an https:// registry URL")
+    .refine(urlPortInRange, "has a port out of range (1 to 65535)")
     .default("https://registry-1.docker.io"),
 });
 
@@ -264,6 +272,7 @@ export const topLevel = {
       /^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~/-]*)?$/,
       "must be an https:// ACME directory URL",
     )
+    .refine(urlPortInRange, "has a port out of range (1 to 65535)")
     .default("https://acme-v02.api.letsencrypt.org/directory"),
   acmeEmail: z
     .string()
@@ -283,11 +292,20 @@ export const topLevel = {
   acmeTsigSecret: z
     .string()
     .regex(/^[A-Za-z0-9+/]+={0,2}$/, "must be a base64 TSIG secret")
+    .refine((v) => {
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(v)) return true; // reported above
+      const bytes = Buffer.from(v, "base64").length;
+      return v.length % 4 === 0 && bytes >= 16 && bytes <= 512;
+    }, "must be the base64 secret of a TSIG key, 16 to 512 bytes with its = padding, as tsig-keygen prints it")
     .optional(),
   acmePropagationSeconds: z.number().int().min(0).max(3600).default(30),
   acmeCaBundle: z
     .string()
     .refine((s) => s.includes("-----BEGIN CERTIFICATE-----"), "must be PEM certificates")
+    .refine(
+      (s) => !s.includes("-----BEGIN CERTIFICATE-----") || pemCertificatesParse(s),
+      "must be PEM certificates that parse (one of them does not)",
+    )
     .optional(),
   renewIntervalHours: positiveInt(168).default(12),
   loadBalancerHost: z.string().default("local"),

@@ -3,6 +3,7 @@
  * container name, a RouterOS command or an HAProxy ACL passes one of these first: safety comes from
  * validation, never from escaping.
  */
+import { X509Certificate } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
 
 /** One DNS label: a-z, 0-9 and inner hyphens, 1–63 characters (RFC 1123). */
@@ -236,4 +237,16 @@ export function coversMuchOfTheInternet(cidr: string): boolean {
   const within = (prefix: number, bits: number) =>
     len >= bits && first >> (16 - bits) === prefix >> (16 - bits);
   return !(within(0xfc00, 7) || within(0xfe80, 10));
+}
+
+/** Whether every `BEGIN CERTIFICATE` block of a PEM text parses as an X.509 certificate. */
+export function pemCertificatesParse(pem: string): boolean {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length !== (pem.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length) return false;
+  try {
+    for (const b of blocks) new X509Certificate(b);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -2,6 +2,7 @@
  * Tests of config/parse.ts: raw Pulumi config → validated StackConfig, or every problem with its key path.
  */
 import { strict as assert } from "node:assert";
+import { execFileSync } from "node:child_process";
 import { inspect } from "node:util";
 import {
   ConfigError,
@@ -50,7 +51,7 @@ function baseline(): Cfg {
 
 const ROUTER_KEY =
   "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LXJvdXRlci1rZXk=\n-----END OPENSSH PRIVATE KEY-----";
-const TSIG_SECRET = "c2VjcmV0LXRzaWc=";
+const TSIG_SECRET = "c2VjcmV0LXRzaWctYWJjZGVmZ2hpams=";
 
 /** Adds a valid RouterOS host `r1` (not used by any placement); its key makes `hosts` a secret. */
 function withRouter(c: Cfg): void {
@@ -189,6 +190,29 @@ describe("config/parse", () => {
       c.hosts.remote = { kind: "docker", url: "ssh://deploy@remote.lan", address: "192.168.1.20" };
       c.productionWorkerHosts = ["local", "remote"];
       parseOk(c);
+    });
+
+    it("accepts a CA bundle of real certificates", () => {
+      const c = baseline();
+      withAcme(c);
+      const pem = (days: string) =>
+        execFileSync(
+          "openssl",
+          [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "/dev/null",
+          ].concat(["-subj", "/CN=test-ca", "-days", days]),
+          { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+        );
+      c.acmeCaBundle = pem("1") + pem("2");
+      assert.equal(parseOk(c, { secretKeys: ALL_SECRETS }).acmeCaBundle, c.acmeCaBundle);
     });
 
     it("accepts the longest durations HAProxy's timers hold", () => {
@@ -835,6 +859,53 @@ describe("config/parse", () => {
       path: "domains[2]",
       message: /is covered by \*\.example\.com: an ACME CA refuses a name redundant with a wildcard/,
       value: "www.example.com",
+    },
+    ...[
+      ["c2VjcmV0", "a TSIG secret of 6 bytes"],
+      ["c2VjcmV0LXRzaWctYWJjZGVmZ2hpams", "a TSIG secret without its padding"],
+      [Buffer.alloc(600, 7).toString("base64"), "a TSIG secret of 600 bytes"],
+    ].map(([secret, what]): RejectCase => ({
+      title: what,
+      mutate: (c) => {
+        withAcme(c);
+        c.acmeTsigSecret = secret;
+      },
+      ctx: { secretKeys: ALL_SECRETS },
+      path: "acmeTsigSecret",
+      message: /must be the base64 secret of a TSIG key, 16 to 512 bytes/,
+      value: "[secret]",
+    })),
+    {
+      title: "an ACME CA bundle whose certificate does not parse",
+      mutate: (c) => {
+        withAcme(c);
+        c.acmeCaBundle = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+      },
+      ctx: { secretKeys: ALL_SECRETS },
+      path: "acmeCaBundle",
+      message: /must be PEM certificates that parse/,
+    },
+    {
+      title: "an ACME server URL with a port out of range",
+      mutate: (c) => {
+        withAcme(c);
+        c.acmeServer = "https://acme.lan:70000/directory";
+      },
+      ctx: { secretKeys: ALL_SECRETS },
+      path: "acmeServer",
+      message: /has a port out of range \(1 to 65535\)/,
+      value: "https://acme.lan:70000/directory",
+    },
+    {
+      title: "a registry URL with a port out of range",
+      mutate: (c) => {
+        withRouter(c);
+        c.hosts.r1.registryUrl = "https://registry.lan:0";
+      },
+      ctx: { secretKeys: ALL_SECRETS },
+      path: "hosts.r1.registryUrl",
+      message: /has a port out of range \(1 to 65535\)/,
+      value: "[secret]", // under the secret `hosts`
     },
     {
       title: "a server listed twice in one route",
