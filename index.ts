@@ -18,14 +18,18 @@ const stack = pulumi.getStack();
 const prefix = `${project}:`;
 const raw: Record<string, string> = {};
 const secretKeys = new Set<string>();
+const otherKeys: string[] = [];
 for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
-  if (!fullKey.startsWith(prefix)) continue;
+  if (!fullKey.startsWith(prefix)) {
+    otherKeys.push(fullKey);
+    continue;
+  }
   const key = fullKey.slice(prefix.length);
   raw[key] = value;
   if (isConfigSecret(fullKey)) secretKeys.add(key);
 }
 
-const model = loadModel(decodeRawConfig(raw), { project, stack, secretKeys });
+const model = loadModel(decodeRawConfig(raw), { project, stack, secretKeys, otherKeys });
 const edge = new Edge(stack, { model });
 
 const lb = model.loadBalancer;

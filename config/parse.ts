@@ -59,6 +59,13 @@ export interface ParseContext {
   stack: string;
   /** Top-level keys whose value Pulumi holds as a secret (`pulumi config set --secret`). */
   secretKeys: ReadonlySet<string>;
+  /** The stack's config keys of other namespaces (`ns:key`), to catch a misspelled project namespace. */
+  otherKeys?: readonly string[];
+}
+
+/** A namespace without case and punctuation: `haproxy_edge`, `HAProxy.Edge` and `haproxy-edge` compare equal. */
+function looseNamespace(ns: string): string {
+  return ns.toLowerCase().replace(/[^a-z0-9]/g, "");
 }
 
 function isSecretPath(path: string): boolean {
@@ -174,6 +181,17 @@ export function parseStackConfig(
       message: "must be 1 to 40 letters, digits, '_', '.', '-' (it prefixes container names)",
       value: ctx.stack,
     });
+  }
+  for (const full of ctx.otherKeys ?? []) {
+    const ns = full.slice(0, full.indexOf(":"));
+    if (ns !== ctx.project && looseNamespace(ns) === looseNamespace(ctx.project)) {
+      issues.push({
+        path: full,
+        message:
+          `is in namespace ${ns}, not ${ctx.project}: Pulumi would pass it to nobody; ` +
+          `rename it to ${ctx.project}:${full.slice(ns.length + 1)}`,
+      });
+    }
   }
   for (const key of Object.keys(values).sort()) {
     if (!Object.hasOwn(topLevel, key)) {

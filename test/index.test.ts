@@ -424,12 +424,20 @@ describe("index.ts under Pulumi mocks", () => {
       [`${NS}httpPort`]: "0",
       [`${NS}productionWorkerHosts`]: "[]",
       [`${NS}routes`]: JSON.stringify([{ name: "bad name", hosts: ["app.lab.example.com"], servers: [] }]),
+      // A misspelled namespace: Pulumi would hand this key to nobody.
+      "haproxy_edge:rateLimitRequests": "10",
     };
     const registered: Registered[] = [];
     await assert.rejects(runProgram({ stack: "dev", config, sink: registered }), (e: unknown) => {
       assert.ok(e instanceof ConfigError, String(e));
       const paths = e.issues.map((i) => i.path);
-      for (const p of ["httpPort", "productionWorkerHosts", "routes[0].name", "routes[0].servers"]) {
+      for (const p of [
+        "httpPort",
+        "productionWorkerHosts",
+        "routes[0].name",
+        "routes[0].servers",
+        "haproxy_edge:rateLimitRequests",
+      ]) {
         assert.ok(paths.includes(p), `${p} missing from ${paths.join(", ")}`);
       }
       return true;

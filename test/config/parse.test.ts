@@ -192,6 +192,19 @@ describe("config/parse", () => {
       parseOk(c);
     });
 
+    it("reports keys of a namespace that differs from the project's only in case or punctuation", () => {
+      const other = ["haproxy_edge:httpPort", "HAProxy.Edge:routes", "aws:region", "haproxy:foo"];
+      const issues = issuesOf(baseline(), { otherKeys: other });
+      assert.deepEqual(
+        issues.map((i) => i.path),
+        ["haproxy_edge:httpPort", "HAProxy.Edge:routes"],
+      );
+      assert.match(
+        issues[0].message,
+        /is in namespace haproxy_edge, not haproxy-edge: .*rename it to haproxy-edge:httpPort/,
+      );
+    });
+
     it("accepts a CA bundle of real certificates", () => {
       const c = baseline();
       withAcme(c);
