@@ -77,8 +77,12 @@ const duration = z
     "is longer than HAProxy's timers can hold: at most 24d (2147483647ms)",
   );
 
+/** `.max` with the project's wording. */
+const atMost = (n: number) => [n, `must be at most ${n.toLocaleString("en")} characters`] as const;
+
 const image = z
   .string({ error: "must be a Docker image reference" })
+  .max(...atMost(255))
   .regex(IMAGE, "must be a Docker image reference such as haproxy:3.0 or registry.lan:5000/haproxy:3.0");
 
 const routerOsInterface = z
@@ -105,6 +109,7 @@ export const dockerHostSchema = z.strictObject({
   /** Docker API endpoint: the local socket or `ssh://user@host` (uses the local `ssh` client and its keys). */
   url: z
     .string()
+    .max(...atMost(2048))
     .regex(DOCKER_URL, "must be unix:///path/to/docker.sock or ssh://user@host[:port]")
     .refine((v) => {
       const port = /:(\d+)$/.exec(v.startsWith("ssh://") ? v : "")?.[1];
@@ -145,10 +150,15 @@ export const routerOsHostSchema = z.strictObject({
     .regex(/^[A-Za-z0-9._-]{1,32}$/, "must be a RouterOS user name")
     .default("admin"),
   /** SSH private key (PEM/OpenSSH); set it with `pulumi config set --secret --path hosts.<name>.privateKey`. */
-  privateKey: z.string().min(1, "must be an SSH private key").optional(),
+  privateKey: z
+    .string()
+    .min(1, "must be an SSH private key")
+    .max(...atMost(16_384))
+    .optional(),
   /** The router's SSH host key (`ssh-ed25519 AAAA...`); without it the host key is not verified. */
   hostKey: z
     .string()
+    .max(...atMost(8192))
     .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+$/, "must be an SSH public host key")
     .optional(),
   /** RouterOS disk for container roots and volumes (ext4), as `/disk/print` names it. */
@@ -179,6 +189,7 @@ export const routerOsHostSchema = z.strictObject({
   /** Registry the router pulls images from. */
   registryUrl: z
     .string()
+    .max(...atMost(2048))
     .regex(/^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/?$/, "must be an https:// registry URL")
     .refine(urlPortInRange, "has a port out of range (1 to 65535)")
     .default("https://registry-1.docker.io"),
@@ -194,6 +205,7 @@ export const routeSchema = z.strictObject({
   /** Only requests whose path starts with this prefix. */
   pathPrefix: z
     .string()
+    .max(...atMost(1024))
     .regex(PATH_PREFIX, "must be a URL path such as /api (letters, digits, . _ ~ / -)")
     .optional(),
   /** Backend servers as host:port. */
@@ -211,7 +223,11 @@ export const routeSchema = z.strictObject({
   /** Load-balancing algorithm. */
   balance: z.enum(["roundrobin", "leastconn", "source", "first", "uri"]).default("roundrobin"),
   /** HTTP health-check path on the servers. */
-  healthCheckPath: z.string().regex(PATH_PREFIX, "must be a URL path such as /healthz").default("/"),
+  healthCheckPath: z
+    .string()
+    .max(...atMost(1024))
+    .regex(PATH_PREFIX, "must be a URL path such as /healthz")
+    .default("/"),
   /** Serve only clients from `internalCidrs`. */
   internalOnly: z.boolean().default(false),
 });
@@ -268,6 +284,7 @@ export const topLevel = {
   tlsMode: z.enum(["selfsigned", "acme"]).default("selfsigned"),
   acmeServer: z
     .string()
+    .max(...atMost(2048))
     .regex(
       /^https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~/-]*)?$/,
       "must be an https:// ACME directory URL",
@@ -276,6 +293,7 @@ export const topLevel = {
     .default("https://acme-v02.api.letsencrypt.org/directory"),
   acmeEmail: z
     .string()
+    .max(...atMost(254))
     .regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, "must be an email address")
     .optional(),
   acmeDnsServer: ipv4.optional(),
@@ -301,6 +319,7 @@ export const topLevel = {
   acmePropagationSeconds: z.number().int().min(0).max(3600).default(30),
   acmeCaBundle: z
     .string()
+    .max(...atMost(1_000_000))
     .refine((s) => s.includes("-----BEGIN CERTIFICATE-----"), "must be PEM certificates")
     .refine(
       (s) => !s.includes("-----BEGIN CERTIFICATE-----") || pemCertificatesParse(s),

@@ -920,6 +920,39 @@ describe("config/parse", () => {
       message: /has a port out of range \(1 to 65535\)/,
       value: "[secret]", // under the secret `hosts`
     },
+    ...(
+      [
+        [
+          "a 100 kB health-check path",
+          (c: Cfg) => (c.routes[0].healthCheckPath = `/${"h".repeat(100_000)}`),
+          "routes[0].healthCheckPath",
+          "1,024",
+        ],
+        [
+          "a 2 kB path prefix",
+          (c: Cfg) => (c.routes[1].pathPrefix = `/${"p".repeat(2000)}`),
+          "routes[1].pathPrefix",
+          "1,024",
+        ],
+        [
+          "a 300-character image",
+          (c: Cfg) => (c.haproxyImage = `reg.lan/${"i".repeat(300)}:1`),
+          "haproxyImage",
+          "255",
+        ],
+        [
+          "a 3 kB ACME server URL",
+          (c: Cfg) => (c.acmeServer = `https://acme.lan/${"d".repeat(3000)}`),
+          "acmeServer",
+          "2,048",
+        ],
+      ] as const
+    ).map(([title, mutate, path, n]): RejectCase => ({
+      title,
+      mutate,
+      path,
+      message: new RegExp(`must be at most ${n} characters`),
+    })),
     {
       title: "a server listed twice in one route",
       mutate: (c) => (c.routes[0].servers = ["10.0.0.10:8080", "backend.lan:8080", "10.0.0.10:8080"]),
@@ -1197,7 +1230,7 @@ describe("config/parse", () => {
       const long = `${"A".repeat(11_000)}!`; // not base64, 11,001 characters
       c.acmeTsigSecret = long;
       c.httpPort = 0;
-      c.routes[0].healthCheckPath = `/${"x".repeat(11_000)} `; // invalid, not secret, long
+      c.routes[0].healthCheckPath = `/${"x".repeat(11_000)}`; // too long, not secret
       const e = (() => {
         try {
           loadModel(c, { ...CTX, secretKeys: ALL_SECRETS });
