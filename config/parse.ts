@@ -284,6 +284,16 @@ function crossChecks(
     issues.push(value === undefined ? { path, message } : { path, message, value });
 
   const hosts = c.hosts;
+  // A host's edge subnet must not contain the host's own LAN address: its traffic would go to the edge network.
+  for (const [name, h] of Object.entries(hosts ?? {})) {
+    if (h.address && isIPv4(h.address) && ipv4InCidr(h.address, h.subnet))
+      add(
+        `hosts.${name}.subnet`,
+        `contains the host's own address ${h.address} (hosts.${name}.address): pick a subnet apart from its LAN`,
+        h.subnet,
+      );
+  }
+
   // Placement: every service on a known host.
   const placements: { path: string; host: string | undefined }[] = [
     { path: "loadBalancerHost", host: c.loadBalancerHost },

@@ -954,6 +954,27 @@ describe("config/parse", () => {
       message: new RegExp(`must be at most ${n} characters`),
     })),
     {
+      title: "a Docker host's edge subnet containing its own LAN address",
+      mutate: (c) => {
+        c.hosts.local.address = "172.29.80.7";
+      },
+      path: "hosts.local.subnet",
+      message:
+        /contains the host's own address 172\.29\.80\.7 \(hosts\.local\.address\): pick a subnet apart/,
+      value: "172.29.80.0/24",
+    },
+    {
+      title: "a router's container subnet containing its own address",
+      mutate: (c) => {
+        withRouter(c);
+        c.hosts.r1.address = "172.20.0.9";
+      },
+      ctx: { secretKeys: ALL_SECRETS },
+      path: "hosts.r1.subnet",
+      message: /contains the host's own address \[secret\] \(hosts\.r1\.address\)/,
+      value: "[secret]",
+    },
+    {
       title: "a server listed twice in one route",
       mutate: (c) => (c.routes[0].servers = ["10.0.0.10:8080", "backend.lan:8080", "10.0.0.10:8080"]),
       path: "routes[0].servers[2]",
