@@ -114,6 +114,15 @@ function withValue(path: string, message: string, found: boolean, value: unknown
   return { path, message, value: isSecretPath(path) ? "[secret]" : value };
 }
 
+/** The words for a value of the wrong type, by the type expected. */
+const EXPECTED: Record<string, string> = {
+  boolean: "must be true or false",
+  number: "must be a number",
+  string: "must be text",
+  array: "must be a list",
+  object: "must be a map of keys and values",
+};
+
 /** Converts zod issues of one key into ConfigIssues (one per unknown key, the offending value looked up). */
 function fromZod(key: string, raw: unknown, error: z.ZodError, secret = false): ConfigIssue[] {
   const out: ConfigIssue[] = [];
@@ -137,7 +146,17 @@ function fromZod(key: string, raw: unknown, error: z.ZodError, secret = false): 
     const at = getAt(raw, issue.path);
     let message = issue.message;
     if (issue.code === "invalid_type" && (!at.found || at.value === undefined)) message = "is required";
-    else if (issue.code === "invalid_union" && "discriminator" in issue) {
+    else if (issue.code === "invalid_type" && at.value === "" && issue.expected !== "string") {
+      // An empty YAML value (`key:` or `key: ~`) reaches the program as "": nothing to show.
+      out.push({ path, message: "is empty: give it a value or remove the key" });
+      continue;
+    } else if (issue.code === "invalid_type" && typeof at.value === "number" && /(^|\.)version$/.test(path)) {
+      message = `must be quoted text such as "7.20": YAML reads an unquoted 7.20 as the number ${at.value}`;
+    } else if (issue.code === "invalid_type" && /^Invalid input/.test(message)) {
+      message = EXPECTED[issue.expected] ?? `must be a ${issue.expected}`;
+    } else if (issue.code === "invalid_value" && /^Invalid option/.test(message)) {
+      message = `must be one of: ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    } else if (issue.code === "invalid_union" && "discriminator" in issue) {
       message = `must be one of: ${(issue as unknown as { options: string[] }).options.map((o) => `"${o}"`).join(", ")}`;
     }
     out.push(withValue(path, message, at.found, at.value));

@@ -205,6 +205,48 @@ describe("config/parse", () => {
       );
     });
 
+    it("says what a key of the wrong type must be, in the operator's words, never zod's", () => {
+      const c = baseline() as Cfg & Record<string, unknown>;
+      Object.assign(c, {
+        demoBackends: "yes",
+        httpPort: "80",
+        blocklistCidrs: "10.0.0.0/8",
+        routeUpdates: 3,
+      });
+      const issues = issuesOf(c);
+      const by = (p: string) => issues.find((i) => i.path === p)?.message;
+      assert.equal(by("demoBackends"), "must be true or false");
+      assert.equal(by("blocklistCidrs"), "must be a list");
+      assert.equal(by("routeUpdates"), 'must be one of: "live", "restart"');
+      assert.ok(
+        issues.every((i) => !/Invalid input|expected \w+, received/i.test(i.message)),
+        formatIssues(issues),
+      );
+    });
+
+    it("reports an empty value (`hosts: ~`) as empty, without a value Pulumi made up", () => {
+      const c = baseline() as Cfg & Record<string, unknown>;
+      (c as Record<string, unknown>).hosts = "";
+      (c as Record<string, unknown>).blocklistCidrs = "";
+      const issues = issuesOf(c);
+      for (const path of ["hosts", "blocklistCidrs"]) {
+        const i = issues.find((x) => x.path === path);
+        assert.equal(i?.message, "is empty: give it a value or remove the key", path);
+        assert.ok(i && !("value" in i), `${path} shows no value`);
+      }
+    });
+
+    it("tells to quote a RouterOS version YAML read as a number", () => {
+      const c = baseline();
+      withRouter(c);
+      c.hosts.r1.version = 7.2; // `version: 7.20` unquoted
+      const i = issuesOf(c, { secretKeys: ALL_SECRETS }).find((x) => x.path === "hosts.r1.version");
+      assert.match(
+        i?.message ?? "",
+        /must be quoted text such as "7\.20": YAML reads an unquoted 7\.20 as the number/,
+      );
+    });
+
     it("accepts a CA bundle of real certificates", () => {
       const c = baseline();
       withAcme(c);
