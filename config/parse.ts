@@ -8,6 +8,7 @@ import {
   hostNameSchema,
   hostSchema,
   routeSchema,
+  ROUTER_MOUNT_IDS,
   routerAddressesNeeded,
   STRING_KEYS,
   topLevel,
@@ -18,6 +19,7 @@ import {
 } from "./schema";
 import {
   ROUTEROS_INTERFACE_MAX,
+  ROUTEROS_NAME_MAX,
   certificateCovers,
   coversMuchOfTheInternet,
   intToIpv4,
@@ -303,6 +305,36 @@ function crossChecks(
     issues.push(value === undefined ? { path, message } : { path, message, value });
 
   const hosts = c.hosts;
+  // Every object on a router carries the comment tag `haproxy-edge:<stack>:<id>`, at most 63 characters; the
+  // longest ids are the mount rows `mnt-<container>-<mount>`, and the container names hold the stack name too.
+  const onRouter = (h: string | undefined) => h !== undefined && hosts?.[h]?.kind === "routeros";
+  const routerContainers: [string, readonly string[]][] = [];
+  if (onRouter(c.loadBalancerHost)) routerContainers.push([`${ctx.stack}-lb`, ROUTER_MOUNT_IDS.loadBalancer]);
+  if (c.tlsMode === "acme" && onRouter(c.certbotHost ?? c.loadBalancerHost))
+    routerContainers.push([`${ctx.stack}-certbot`, ROUTER_MOUNT_IDS.certbot]);
+  const workerHosts: [string, string | undefined][] = [
+    ["staging", c.stagingWorkerHost],
+    ...(c.productionWorkerHosts ?? []).map((h, i): [string, string] => [`prod-${i + 1}`, h]),
+  ];
+  for (const [w] of workerHosts.filter(([, h]) => onRouter(h))) {
+    routerContainers.push([`${ctx.stack}-${w}`, ROUTER_MOUNT_IDS.worker]);
+    if ((c.routeUpdates ?? "live") === "live")
+      routerContainers.push([`${ctx.stack}-${w}-api`, ROUTER_MOUNT_IDS.dataplaneApi]);
+  }
+  const longestTag = routerContainers
+    .flatMap(([name, mounts]) => mounts.map((m) => `haproxy-edge:${ctx.stack}:mnt-${name}-${m}`))
+    .reduce((a, b) => (b.length > a.length ? b : a), "");
+  if (longestTag.length > ROUTEROS_NAME_MAX) {
+    const shorter = Math.ceil((longestTag.length - ROUTEROS_NAME_MAX) / 2);
+    add(
+      "(stack name)",
+      `is too long for a RouterOS router: its objects' tags (such as ${longestTag}) would have ` +
+        `${longestTag.length} characters, RouterOS allows ${ROUTEROS_NAME_MAX}; use a stack name ` +
+        `${shorter} character${shorter === 1 ? "" : "s"} shorter`,
+      ctx.stack,
+    );
+  }
+
   // A host's edge subnet must not contain the host's own LAN address: its traffic would go to the edge network.
   for (const [name, h] of Object.entries(hosts ?? {})) {
     if (h.address && isIPv4(h.address) && ipv4InCidr(h.address, h.subnet))

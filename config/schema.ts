@@ -240,6 +240,17 @@ export const hostNameSchema = z
     "host names must be 1 to 30 characters a-z, 0-9, '-', starting with a letter",
   );
 
+/**
+ * The mount ids of each container on a router (its mount rows are tagged `mnt-<container>-<id>`). The components
+ * use these; the stack name check in config/parse.ts computes the longest tag from them.
+ */
+export const ROUTER_MOUNT_IDS = {
+  loadBalancer: ["edge", "certs", "runtime"],
+  certbot: ["edge", "letsencrypt", "certs", "runtime"],
+  worker: ["edge", "config", "master"],
+  dataplaneApi: ["edge", "state"],
+} as const;
+
 /** At most this many production workers (each gets a fixed address slot on a router's container subnet). */
 export const MAX_PRODUCTION_WORKERS = 16;
 

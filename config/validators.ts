@@ -250,3 +250,6 @@ export function pemCertificatesParse(pem: string): boolean {
     return false;
   }
 }
+
+/** RouterOS names, list names and comments: at most this many characters. */
+export const ROUTEROS_NAME_MAX = 63;

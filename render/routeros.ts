@@ -14,6 +14,7 @@
  * Reference: /work/shared/reference/routeros.md §3, §4, §7 and routeros-menus.json.
  */
 import { isIPv4 } from "node:net";
+import { ROUTEROS_NAME_MAX } from "../config/validators";
 
 /** Printed by the last statement of every command: its absence means the command did not run to the end. */
 export const SENTINEL = "PULUMI-OK";
@@ -68,7 +69,7 @@ export function rq(value: string): string {
 }
 
 /** Names, list names and comments we put in commands (defence in depth; config validates them first). */
-export const ROUTEROS_NAME = /^[A-Za-z0-9._:-]{1,63}$/;
+export const ROUTEROS_NAME = new RegExp(`^[A-Za-z0-9._:-]{1,${ROUTEROS_NAME_MAX}}$`);
 
 /** Returns `value` if it is a safe RouterOS name, else throws naming `what`. */
 export function routerName(what: string, value: string): string {

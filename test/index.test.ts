@@ -528,6 +528,39 @@ describe("index.ts under Pulumi mocks, every service on the router (live route u
     r = await onRouter();
   });
 
+  it("takes the longest stack name whose router tags fit in 63 characters, and refuses one more before registering anything", async () => {
+    const file = loadStackFile("prod", {
+      stagingWorkerHost: ROUTER,
+      productionWorkerHosts: [ROUTER, ROUTER],
+    });
+    const run = (stack: string) =>
+      runProgram({ stack, config: file.config, secretKeys: [...file.secretKeys].map((k) => `${NS}${k}`) });
+    // The longest tag: haproxy-edge:<stack>:mnt-<stack>-certbot-letsencrypt (2 × 12 + 39 = 63).
+    await run("s".repeat(12));
+    const registered: Registered[] = [];
+    await assert.rejects(
+      runProgram({
+        stack: "s".repeat(13),
+        config: file.config,
+        secretKeys: [...file.secretKeys].map((k) => `${NS}${k}`),
+        sink: registered,
+      }),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.deepEqual(
+          e.issues.map((i) => i.path),
+          ["(stack name)"],
+        );
+        assert.match(
+          e.message,
+          /is too long for a RouterOS router: .* 64 characters, RouterOS allows 63; use a stack name 1 character shorter/,
+        );
+        return true;
+      },
+    );
+    assert.deepEqual(registered, []);
+  });
+
   it("declares no Docker host at all: HAProxy and an API sidecar per worker as RouterOS containers", () => {
     const counts = countByType(r.resources);
     for (const t of [
