@@ -5,6 +5,7 @@
 import { strict as assert } from "node:assert";
 import { FILES } from "../config/model";
 import { ConfigError } from "../config/parse";
+import { ROUTER_MOUNT_IDS } from "../config/schema";
 import {
   plain,
   runProgram,
@@ -559,6 +560,15 @@ describe("index.ts under Pulumi mocks, every service on the router (live route u
       },
     );
     assert.deepEqual(registered, []);
+  });
+
+  it("tags every mount row with a mount id of ROUTER_MOUNT_IDS, which the stack-name check in config relies on", () => {
+    const known = new Set<string>(Object.values(ROUTER_MOUNT_IDS).flat());
+    const tags = r.resources.flatMap(
+      (res) => JSON.stringify(res.wire ?? {}).match(/haproxy-edge:prod:mnt-[A-Za-z0-9._-]+/g) ?? [],
+    );
+    assert.ok(new Set(tags).size >= 2 + 2 * WORKERS.length, `${new Set(tags).size} mount tags`);
+    for (const t of tags) assert.ok(known.has(t.split("-").pop() ?? ""), t);
   });
 
   it("declares no Docker host at all: HAProxy and an API sidecar per worker as RouterOS containers", () => {
