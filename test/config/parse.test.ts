@@ -257,13 +257,15 @@ describe("config/parse", () => {
             "req",
             "-x509",
             "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
+            "ed25519",
             "-nodes",
             "-keyout",
             "/dev/null",
-          ].concat(["-subj", "/CN=test-ca", "-days", days]),
+            "-subj",
+            "/CN=ca",
+            "-days",
+            days,
+          ],
           { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
         );
       c.acmeCaBundle = pem("1") + pem("2");
@@ -346,6 +348,22 @@ describe("config/parse", () => {
     value: undefined,
   });
   const PORT_MESSAGE = /must be a whole number from 1 to 65535/;
+  /** Router `r1` with `key` set to `value`, its key stored as a secret (so `hosts` is one). */
+  const routerWith = (key: string, value: unknown): Pick<RejectCase, "mutate" | "ctx"> => ({
+    mutate: (c) => {
+      withRouter(c);
+      c.hosts.r1[key] = value;
+    },
+    ctx: { secretKeys: ALL_SECRETS },
+  });
+  /** A valid acme configuration with `key` set to `value`, its secrets stored as secrets. */
+  const acmeWith = (key: string, value: unknown): Pick<RejectCase, "mutate" | "ctx"> => ({
+    mutate: (c) => {
+      withAcme(c);
+      (c as unknown as Record<string, unknown>)[key] = value;
+    },
+    ctx: { secretKeys: ALL_SECRETS },
+  });
 
   const cases: RejectCase[] = [
     // Route names end up in HAProxy backend names and staging host names.
@@ -921,43 +939,30 @@ describe("config/parse", () => {
       [Buffer.alloc(600, 7).toString("base64"), "a TSIG secret of 600 bytes"],
     ].map(([secret, what]): RejectCase => ({
       title: what,
-      mutate: (c) => {
-        withAcme(c);
-        c.acmeTsigSecret = secret;
-      },
-      ctx: { secretKeys: ALL_SECRETS },
+      ...acmeWith("acmeTsigSecret", secret),
       path: "acmeTsigSecret",
       message: /must be the base64 secret of a TSIG key, 16 to 512 bytes/,
       value: "[secret]",
     })),
     {
       title: "an ACME CA bundle whose certificate does not parse",
-      mutate: (c) => {
-        withAcme(c);
-        c.acmeCaBundle = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
-      },
-      ctx: { secretKeys: ALL_SECRETS },
+      ...acmeWith(
+        "acmeCaBundle",
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+      ),
       path: "acmeCaBundle",
       message: /must be PEM certificates that parse/,
     },
     {
       title: "an ACME server URL with a port out of range",
-      mutate: (c) => {
-        withAcme(c);
-        c.acmeServer = "https://acme.lan:70000/directory";
-      },
-      ctx: { secretKeys: ALL_SECRETS },
+      ...acmeWith("acmeServer", "https://acme.lan:70000/directory"),
       path: "acmeServer",
       message: /has a port out of range \(1 to 65535\)/,
       value: "https://acme.lan:70000/directory",
     },
     {
       title: "a registry URL with a port out of range",
-      mutate: (c) => {
-        withRouter(c);
-        c.hosts.r1.registryUrl = "https://registry.lan:0";
-      },
-      ctx: { secretKeys: ALL_SECRETS },
+      ...routerWith("registryUrl", "https://registry.lan:0"),
       path: "hosts.r1.registryUrl",
       message: /has a port out of range \(1 to 65535\)/,
       value: "[secret]", // under the secret `hosts`
@@ -1007,11 +1012,7 @@ describe("config/parse", () => {
     },
     {
       title: "a router's container subnet containing its own address",
-      mutate: (c) => {
-        withRouter(c);
-        c.hosts.r1.address = "172.20.0.9";
-      },
-      ctx: { secretKeys: ALL_SECRETS },
+      ...routerWith("address", "172.20.0.9"),
       path: "hosts.r1.subnet",
       message: /contains the host's own address \[secret\] \(hosts\.r1\.address\)/,
       value: "[secret]",
