@@ -103,10 +103,8 @@ export interface SyncResult {
   version?: number;
   /** The reload that applied it. */
   reloadId?: string;
-  /** Conflicts retried, e.g. `commit: HTTP 409 version mismatch …`. */
+  /** Conflicts retried (e.g. `commit: HTTP 409 version mismatch …`), and a failed server-only change. */
   retried: string[];
-  /** True when the change was server-only and applied without a transaction (see `runtimeServerChanges`). */
-  serverOnly?: boolean;
 }
 
 /** A consistent read of what the route manager looks at. */
@@ -258,7 +256,7 @@ export async function applyRoutes(
         if (servers) {
           try {
             const version = await replaceServers(api, before.version, servers);
-            return { changed: true, diff, attempts: attempt, retried, version, serverOnly: true };
+            return { changed: true, diff, attempts: attempt, retried, version };
           } catch (e) {
             if (isDataplaneError(e, 406, 409)) throw e;
             // The transaction brings every route where it belongs, whatever the server changes left.
