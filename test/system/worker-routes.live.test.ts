@@ -126,6 +126,15 @@ describe("WorkerRoutes against a real worker", function () {
       assert.equal(await lab.startedAt(lab.haproxyContainer), startedAt, "HAProxy was not restarted");
     });
 
+    it("answers 401 to a wrong password and to no credentials at all", async () => {
+      const url = `${lab.apiUrl}/v3/services/haproxy/configuration/version`;
+      const wrong = Buffer.from(`${lab.worker.dataplaneApi.user}:not-the-password`).toString("base64");
+      for (const headers of [{ authorization: `Basic ${wrong}` }, {}] as Record<string, string>[]) {
+        const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
+        assert.equal(res.status, 401, JSON.stringify(Object.keys(headers)));
+      }
+    });
+
     it("creates routes: each host and path reaches its backend, other hosts get the 404 page", async () => {
       const v0 = await version();
       const res = await timed("create", () =>
