@@ -251,6 +251,9 @@ export const ROUTER_MOUNT_IDS = {
   dataplaneApi: ["edge", "state"],
 } as const;
 
+/** The highest `maxConnections`: 2 × 500,000 descriptors and some to spare fit in the default fs.nr_open. */
+export const MAX_CONNECTIONS = 500_000;
+
 /** At most this many production workers (each gets a fixed address slot on a router's container subnet). */
 export const MAX_PRODUCTION_WORKERS = 16;
 
@@ -368,7 +371,20 @@ export const topLevel = {
   timeoutServer: duration.default("30s"),
   timeoutHttpRequest: duration.default("5s"),
   timeoutHttpKeepAlive: duration.default("5s"),
-  maxConnections: positiveInt(1_000_000).default(4096),
+  /**
+   * HAProxy's maxconn: it needs two file descriptors per connection (plus a few), and a default Linux kernel
+   * (fs.nr_open) lets a process have at most 1,048,576.
+   */
+  maxConnections: z
+    .number({ error: "must be a whole number from 1 to 500000" })
+    .int("must be a whole number from 1 to 500000")
+    .min(1, "must be a whole number from 1 to 500000")
+    .max(
+      MAX_CONNECTIONS,
+      "must be at most 500000: HAProxy needs two file descriptors per connection, and a default Linux kernel " +
+        "allows a process 1048576",
+    )
+    .default(4096),
   haproxyImage: image.default("haproxy:3.0"),
   dataplaneApiImage: image.default("haproxytech/haproxy-debian:3.0"),
   certbotImage: image.default("certbot/dns-rfc2136:v5.7.0"),

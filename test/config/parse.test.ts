@@ -1018,6 +1018,13 @@ describe("config/parse", () => {
       value: "[secret]",
     },
     {
+      title: "more connections than HAProxy gets file descriptors for",
+      mutate: (c) => ((c as unknown as Record<string, unknown>).maxConnections = 600_000),
+      path: "maxConnections",
+      message: /must be at most 500000: HAProxy needs two file descriptors per connection/,
+      value: 600_000,
+    },
+    {
       title: "a server listed twice in one route",
       mutate: (c) => (c.routes[0].servers = ["10.0.0.10:8080", "backend.lan:8080", "10.0.0.10:8080"]),
       path: "routes[0].servers[2]",
