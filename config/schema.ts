@@ -63,9 +63,9 @@ const cidr = z.string({ error: "must be a CIDR prefix" }).superRefine((value, ct
 
 const ipv4Cidr = cidr.refine((v) => isIPv4(v.split("/")[0]), "must be an IPv4 prefix such as 172.20.0.0/24");
 
-/** The port of an `https://host:port/...` URL, if it has one, is 1 to 65535. */
+/** The port of a `scheme://[user@]host:port/...` URL, if it has one, is 1 to 65535. */
 function urlPortInRange(url: string): boolean {
-  const port = /^https:\/\/[^/:]+:(\d+)/.exec(url)?.[1];
+  const port = /^[a-z]+:\/\/(?:[^@/]*@)?[^/:]+:(\d+)/.exec(url)?.[1];
   return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
 }
 
@@ -76,6 +76,8 @@ const duration = z
     (v) => !DURATION.test(v) || durationMs(v) <= MAX_DURATION_MS,
     "is longer than HAProxy's timers can hold: at most 24d (2147483647ms)",
   );
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /** `.max` with the project's wording. */
 const atMost = (n: number) => [n, `must be at most ${n.toLocaleString("en")} characters`] as const;
@@ -111,10 +113,7 @@ export const dockerHostSchema = z.strictObject({
     .string()
     .max(...atMost(2048))
     .regex(DOCKER_URL, "must be unix:///path/to/docker.sock or ssh://user@host[:port]")
-    .refine((v) => {
-      const port = /:(\d+)$/.exec(v.startsWith("ssh://") ? v : "")?.[1];
-      return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
-    }, "has an SSH port out of range (1 to 65535)")
+    .refine(urlPortInRange, "has an SSH port out of range (1 to 65535)")
     .default("unix:///var/run/docker.sock"),
   /**
    * Extra arguments for the `ssh` client, e.g. ["-o", "StrictHostKeyChecking=yes"]: only the options of
@@ -241,8 +240,9 @@ export const hostNameSchema = z
   );
 
 /**
- * The mount ids of each container on a router (its mount rows are tagged `mnt-<container>-<id>`). The components
- * use these; the stack name check in config/parse.ts computes the longest tag from them.
+ * The mount ids of each container on a router (its mount rows are tagged `mnt-<container>-<id>`): the stack name
+ * check in config/parse.ts computes the longest tag from them, and a test of the router stack checks that the
+ * components' mount rows use no other.
  */
 export const ROUTER_MOUNT_IDS = {
   loadBalancer: ["edge", "certs", "runtime"],
@@ -323,9 +323,9 @@ export const topLevel = {
     .default("HMAC-SHA512"),
   acmeTsigSecret: z
     .string()
-    .regex(/^[A-Za-z0-9+/]+={0,2}$/, "must be a base64 TSIG secret")
+    .regex(BASE64, "must be a base64 TSIG secret")
     .refine((v) => {
-      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(v)) return true; // reported above
+      if (!BASE64.test(v)) return true; // reported above
       const bytes = Buffer.from(v, "base64").length;
       return v.length % 4 === 0 && bytes >= 16 && bytes <= 512;
     }, "must be the base64 secret of a TSIG key, 16 to 512 bytes with its = padding, as tsig-keygen prints it")
@@ -376,13 +376,13 @@ export const topLevel = {
    * (fs.nr_open) lets a process have at most 1,048,576.
    */
   maxConnections: z
-    .number({ error: "must be a whole number from 1 to 500000" })
-    .int("must be a whole number from 1 to 500000")
-    .min(1, "must be a whole number from 1 to 500000")
+    .number({ error: `must be a whole number from 1 to ${MAX_CONNECTIONS}` })
+    .int(`must be a whole number from 1 to ${MAX_CONNECTIONS}`)
+    .min(1, `must be a whole number from 1 to ${MAX_CONNECTIONS}`)
     .max(
       MAX_CONNECTIONS,
-      "must be at most 500000: HAProxy needs two file descriptors per connection, and a default Linux kernel " +
-        "allows a process 1048576",
+      `must be at most ${MAX_CONNECTIONS}: HAProxy needs two file descriptors per connection, and a default ` +
+        "Linux kernel allows a process 1048576",
     )
     .default(4096),
   haproxyImage: image.default("haproxy:3.0"),
