@@ -114,10 +114,12 @@ export class Certbot extends pulumi.ComponentResource {
         {
           router: router.model,
           stack: model.stack,
-          connection: router.connection,
+          ssh: router.ssh,
+          privateKey: router.privateKey,
           name: `${model.stack}-certbot-renew`,
-          source: `/container/start [find where name="${cb.containerName}"]`,
-          interval: "1d",
+          // Started by its tag: a find by name matches nothing on RouterOS 7.16 to 7.18.
+          source: ctr.startScript,
+          interval: `${cb.renewIntervalHours}h`,
           startTime: "03:17:00",
           policy: ["read", "write", "test"],
         },

@@ -10,6 +10,7 @@ import { DemoBackend } from "./demo-backend";
 import { DockerHost } from "./docker-host";
 import { LoadBalancer } from "./loadbalancer";
 import { mergeDeps } from "./options";
+import type { RouterSsh } from "../dataplane/tunnel";
 import { RouterOsHost } from "./routeros";
 import type { RouterTarget } from "./router-target";
 import { SelfSignedCertificate } from "./self-signed-certificate";
@@ -63,13 +64,13 @@ export class Edge extends pulumi.ComponentResource {
           { parent: this, dependsOn },
         );
       } else {
-        const connection = routerConnection(host);
+        const access = routerAccess(host);
         this.routers[hostName] = {
           model: host,
-          connection,
+          ...access,
           host: new RouterOsHost(
             `${name}-${hostName}`,
-            { router: host, stack: model.stack, connection },
+            { router: host, stack: model.stack, ...access },
             { parent: this, dependsOn },
           ),
         };
@@ -134,15 +135,15 @@ export class Edge extends pulumi.ComponentResource {
   }
 }
 
-/** SSH connection to a router; the private key stays a secret. */
-function routerConnection(router: RouterOsHostModel) {
-  return pulumi.secret({
-    host: router.address,
-    port: router.port,
-    user: router.user,
-    privateKey: router.privateKey ?? "",
-    ...(router.hostKey ? { hostKey: router.hostKey } : {}),
-    dialErrorLimit: 3,
-    perDialTimeout: 15,
-  });
+/** SSH access to a router: its endpoint, and its private key as a secret. */
+function routerAccess(router: RouterOsHostModel): { ssh: RouterSsh; privateKey: pulumi.Output<string> } {
+  return {
+    ssh: {
+      host: router.address,
+      port: router.port,
+      user: router.user,
+      ...(router.hostKey ? { hostKey: router.hostKey } : {}),
+    },
+    privateKey: pulumi.secret(router.privateKey ?? ""),
+  };
 }

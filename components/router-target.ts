@@ -2,16 +2,18 @@
  * What a service placed on a RouterOS router needs: the router's model, its SSH connection and the host-level
  * resources (bridge, address, container config) its containers must wait for.
  */
-import type * as command from "@pulumi/command";
 import type * as pulumi from "@pulumi/pulumi";
 import type { RouterOsHostModel } from "../config/model";
+import type { RouterSsh } from "../dataplane/tunnel";
 import type { UploadFile } from "./docker-host";
 import type { RouterOsContainerArgs, RouterOsHost, RouterOsPort } from "./routeros";
 
 export interface RouterTarget {
   model: RouterOsHostModel;
-  /** SSH connection (the private key is a secret). */
-  connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+  /** The router's SSH endpoint (host key pinned when known). */
+  ssh: RouterSsh;
+  /** The router's SSH private key (a secret). */
+  privateKey: pulumi.Output<string>;
   /** Host-level resources; containers depend on `host.ready`. */
   host: RouterOsHost;
 }
@@ -57,7 +59,8 @@ export function routerContainerArgs(
   return {
     router: target.model,
     stack,
-    connection: target.connection,
+    ssh: target.ssh,
+    privateKey: target.privateKey,
     containerName: spec.containerName,
     image: spec.image,
     veth: spec.veth,

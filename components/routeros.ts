@@ -3,25 +3,25 @@
  * containers (veth, bridge port, directories, files, mounts, envs, the container and its start), dst-nat rules
  * and scheduled scripts.
  *
- * These components only declare resources. Every RouterOS object is one `remote.Command` whose one-line
- * `create`/`delete` strings come from the pure builders in `render/routeros.ts`; files are written over SFTP
- * by {@link RouterOsSftpFile} (`remote.CopyToRemote` cannot be previewed with content not known yet).
- * RouterOS answers errors on stdout with exit status 0, so each command's stdout is checked with
- * {@link checkRouterOutput} (see {@link RouterOsCommandChecks}).
+ * These components only declare resources. Every RouterOS object is one {@link RouterOsCommand} whose one-line
+ * `create`/`delete` strings come from the pure builders in `render/routeros.ts`; it checks the router's output of
+ * every run, so a step RouterOS refused fails (and holds back what depends on it) on create, update and delete.
+ * Files are written over SFTP by {@link RouterOsSftpFile}.
  */
-import { remote, type types } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { RouterOsHostModel } from "../config/model";
+import type { RouterSsh } from "../dataplane/tunnel";
 import { sha256 } from "../render";
 import {
+  COMMAND_SECONDS,
   SENTINEL,
   addressCommands,
   bridgeCommands,
   bridgePortCommands,
-  checkRouterOutput,
   containerCommands,
   containerConfigCommands,
   containerRestartCommands,
+  containerStartScript,
   containerTmpDir,
   directoriesCommands,
   dstNatCommands,
@@ -39,6 +39,7 @@ import {
   type RouterCommand,
 } from "../render/routeros";
 import { mergeDeps } from "./options";
+import { RouterOsCommand } from "./routeros-command";
 import { RouterOsSftpFile } from "./routeros-file";
 
 type DependsOn = pulumi.ComponentResourceOptions["dependsOn"];
@@ -49,32 +50,10 @@ export interface RouterOsTargetArgs {
   router: RouterOsHostModel;
   /** Pulumi stack name: part of every object's comment tag `haproxy-edge:<stack>:<id>`. */
   stack: string;
-  /**
-   * SSH connection to the router: host, port, user, `privateKey` as a secret, `hostKey` when known, and bounded
-   * `dialErrorLimit`/`perDialTimeout`. Build it field by field (never spread untyped objects into it).
-   */
-  connection: pulumi.Input<types.input.remote.ConnectionArgs>;
-}
-
-/** The checked outputs of a component's commands (see {@link checkRouterOutput}). */
-export interface RouterOsCommandChecks {
-  /**
-   * Stdout of every command, checked: rejects (and so fails `pulumi up`, which registers it as an output)
-   * when a command printed a RouterOS error or no `PULUMI-OK`. Unknown during preview.
-   */
-  readonly verified: pulumi.Output<string[]>;
-}
-
-/**
- * The checked stdout of a command. `undefined` stdout only happens under unit-test mocks (the provider always
- * returns a string) and is passed as "".
- */
-export function checkedOutput(cmd: remote.Command): pulumi.Output<string> {
-  return cmd.stdout.apply((out: string | undefined) => {
-    if (typeof out !== "string") return "";
-    checkRouterOutput(out);
-    return out.trim();
-  });
+  /** The router's SSH endpoint (host key pinned when known). */
+  ssh: RouterSsh;
+  /** The router's SSH private key (a secret). */
+  privateKey: pulumi.Input<string>;
 }
 
 /** Options of one command: where it sits in the graph and what replaces it. */
@@ -85,37 +64,32 @@ interface CommandOptions {
   /** Local ordering: resources of this component that must exist first. */
   after?: pulumi.Resource[];
   /** Extra replacement triggers (the `delete` string, i.e. the object's identity, is always one). */
-  triggers?: pulumi.Input<unknown>[];
+  triggers?: pulumi.Input<string>[];
   /** `update` command; by default an update re-runs the (idempotent) `create`. */
   update?: string;
 }
 
-/** One RouterOS object as a `remote.Command` with the mandatory settings. */
+/** One RouterOS object as a {@link RouterOsCommand}. */
 function routerCommand(
   name: string,
-  connection: RouterOsTargetArgs["connection"],
+  target: RouterOsTargetArgs,
   cmd: RouterCommand,
   o: CommandOptions,
-): remote.Command {
-  return new remote.Command(
+): RouterOsCommand {
+  return new RouterOsCommand(
     name,
     {
-      connection,
+      router: target.ssh,
+      privateKey: target.privateKey,
       create: cmd.create,
       delete: cmd.delete,
       ...(o.update !== undefined ? { update: o.update } : {}),
-      // A changed identity (name, tag) must remove the old object, not leave it behind.
-      triggers: [cmd.delete, ...(o.triggers ?? [])],
-      // RouterOS refuses SSH setenv: no PULUMI_COMMAND_* variables, no `environment`.
-      addPreviousOutputInEnv: false,
-      logging: "stdoutAndStderr",
+      // A changed identity (name, tag) is a new object: the delete string replaces it (delete, then create).
+      ...(o.triggers ? { triggers: o.triggers } : {}),
+      timeoutSeconds: cmd.seconds ?? COMMAND_SECONDS,
     },
     { parent: o.parent, dependsOn: mergeDeps(o.inherited, o.after ?? []), deleteBeforeReplace: true },
   );
-}
-
-function verify(cmds: remote.Command[]): pulumi.Output<string[]> {
-  return pulumi.all(cmds.map(checkedOutput));
 }
 
 /** Inputs of {@link RouterOsHost}. */
@@ -125,18 +99,17 @@ export type RouterOsHostArgs = RouterOsTargetArgs;
  * Router-wide setup for the stack's containers: `/container/config` (registry, tmpdir on the disk), the bridge,
  * the router's address on it (the containers' gateway) and the masquerade of the container subnet.
  */
-export class RouterOsHost extends pulumi.ComponentResource implements RouterOsCommandChecks {
+export class RouterOsHost extends pulumi.ComponentResource {
   /** What containers on this router must wait for: pass it in their `dependsOn`. */
   public readonly ready: pulumi.Resource[];
-  public readonly verified: pulumi.Output<string[]>;
 
   constructor(name: string, args: RouterOsHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("haproxy-edge:routeros:Host", name, {}, opts);
-    const { router, stack, connection } = args;
+    const { router, stack } = args;
     routerOsVersion(router.versionParts); // refuse unsupported versions before anything is registered
     const inherited = opts?.dependsOn;
     const cmd = (suffix: string, c: RouterCommand, after: pulumi.Resource[] = []) =>
-      routerCommand(`${name}-${suffix}`, connection, c, { parent: this, inherited, after });
+      routerCommand(`${name}-${suffix}`, args, c, { parent: this, inherited, after });
 
     const tmpdir = containerTmpDir(router.disk);
     const dirs = cmd("dirs", directoriesCommands({ paths: [tmpdir] }));
@@ -165,8 +138,7 @@ export class RouterOsHost extends pulumi.ComponentResource implements RouterOsCo
     );
 
     this.ready = [config, bridge, address, masquerade];
-    this.verified = verify([dirs, config, bridge, address, masquerade]);
-    this.registerOutputs({ verified: this.verified });
+    this.registerOutputs({});
   }
 }
 
@@ -241,20 +213,24 @@ export interface RouterOsContainerArgs extends RouterOsTargetArgs {
  * extracted) and, with `start`, a start command that (re)starts it whenever something it reads at start changes.
  * Order: veth → bridge port → port forwards; directories → files, mounts; all of them → container → start.
  */
-export class RouterOsContainer extends pulumi.ComponentResource implements RouterOsCommandChecks {
+export class RouterOsContainer extends pulumi.ComponentResource {
   /** The container (add, wait for extraction; delete stops and removes it). */
-  public readonly container: remote.Command;
+  public readonly container: RouterOsCommand;
   /** The start command (with `start`): replaced, i.e. re-run, when files, envs, mounts, veth or image change. */
-  public readonly started?: remote.Command;
+  public readonly started?: RouterOsCommand;
   /** Uploaded files, in the order of `args.files`. */
   public readonly files: RouterOsSftpFile[];
   /** This container's mount list (mount name before 7.21) per mount id, for {@link RouterOsContainerArgs.sharedMountLists}. */
   public readonly mountLists: Record<string, string>;
-  public readonly verified: pulumi.Output<string[]>;
+  /**
+   * A script line that starts this container, found by its tag (on 7.16 to 7.18 `name` cannot be set, so a find
+   * by name matches nothing): what a scheduler runs to start it again.
+   */
+  public readonly startScript: string;
 
   constructor(name: string, args: RouterOsContainerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("haproxy-edge:routeros:Container", name, {}, opts);
-    const { router, stack, connection, containerName, veth } = args;
+    const { router, stack, containerName, veth } = args;
     const version = routerOsVersion(router.versionParts);
     const inherited = opts?.dependsOn;
     const cmd = (
@@ -262,7 +238,7 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
       c: RouterCommand,
       after: pulumi.Resource[] = [],
       extra: Partial<CommandOptions> = {},
-    ) => routerCommand(`${name}-${suffix}`, connection, c, { parent: this, inherited, after, ...extra });
+    ) => routerCommand(`${name}-${suffix}`, args, c, { parent: this, inherited, after, ...extra });
     routerName("container name", containerName);
 
     const mounts = new Map<string, RouterOsMount>();
@@ -334,24 +310,13 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
         ? cmd("files-cleanup", fileCleanupCommands({ paths: filePaths }), [dirs])
         : undefined;
     const fileHashes: pulumi.Output<string>[] = [];
-    // SFTP needs the connection's endpoint (not secret) and its key (secret, kept so).
-    const ssh = pulumi.output(connection);
-    const sftpRouter = pulumi.unsecret(
-      ssh.apply((c) => ({
-        host: c.host,
-        port: c.port ?? 22,
-        user: c.user ?? "root",
-        ...(c.hostKey ? { hostKey: c.hostKey } : {}),
-      })),
-    );
-    const sftpKey = pulumi.secret(ssh.apply((c) => c.privateKey ?? ""));
     this.files = args.files.map((f, i) => {
       const text = f.secret ? pulumi.secret(f.content) : pulumi.output(f.content);
       const hash = text.apply((t) => `${filePaths[i]}:${sha256(t)}`);
       fileHashes.push(f.secret ? pulumi.secret(hash) : hash);
       return new RouterOsSftpFile(
         `${name}-file-${f.mountId}-${f.name}`,
-        { router: sftpRouter, privateKey: sftpKey, path: filePaths[i], content: text },
+        { router: args.ssh, privateKey: args.privateKey, path: filePaths[i], content: text },
         { parent: this, dependsOn: mergeDeps(inherited, cleanup ? [dirs, cleanup] : [dirs]) },
       );
     });
@@ -410,16 +375,7 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
       triggers: [ctr.create],
     });
 
-    const all = [
-      vethRes,
-      port,
-      ...natRes,
-      dirs,
-      ...(cleanup ? [cleanup] : []),
-      ...mountRes,
-      ...envRes,
-      this.container,
-    ];
+    this.startScript = containerStartScript(spec, version);
     if (args.start) {
       // (Re)start: replaced whenever what RouterOS reads at start changes. An update (a connection change) does
       // nothing, so rotating the SSH key does not restart the container.
@@ -433,11 +389,9 @@ export class RouterOsContainer extends pulumi.ComponentResource implements Route
         ],
         update: `:put "${SENTINEL}"`,
       });
-      all.push(this.started);
     }
 
-    this.verified = verify(all);
-    this.registerOutputs({ verified: this.verified });
+    this.registerOutputs({ container: this.container.id, started: this.started?.id });
   }
 }
 
@@ -466,19 +420,18 @@ export interface RouterOsScheduleArgs extends RouterOsTargetArgs {
 }
 
 /** A `/system/script` and the `/system/scheduler` entry that runs it (deleted scheduler first). */
-export class RouterOsSchedule extends pulumi.ComponentResource implements RouterOsCommandChecks {
-  public readonly script: remote.Command;
-  public readonly scheduler: remote.Command;
-  public readonly verified: pulumi.Output<string[]>;
+export class RouterOsSchedule extends pulumi.ComponentResource {
+  public readonly script: RouterOsCommand;
+  public readonly scheduler: RouterOsCommand;
 
   constructor(name: string, args: RouterOsScheduleArgs, opts?: pulumi.ComponentResourceOptions) {
     super("haproxy-edge:routeros:Schedule", name, {}, opts);
-    const { router, stack, connection } = args;
+    const { router, stack } = args;
     routerOsVersion(router.versionParts);
     const inherited = opts?.dependsOn;
     this.script = routerCommand(
       `${name}-script`,
-      connection,
+      args,
       scriptCommands({
         stack,
         id: `script-${args.name}`,
@@ -490,7 +443,7 @@ export class RouterOsSchedule extends pulumi.ComponentResource implements Router
     );
     this.scheduler = routerCommand(
       `${name}-scheduler`,
-      connection,
+      args,
       schedulerCommands({
         stack,
         id: `sched-${args.name}`,
@@ -502,7 +455,6 @@ export class RouterOsSchedule extends pulumi.ComponentResource implements Router
       }),
       { parent: this, inherited, after: [this.script] },
     );
-    this.verified = verify([this.script, this.scheduler]);
-    this.registerOutputs({ verified: this.verified });
+    this.registerOutputs({});
   }
 }

@@ -32,6 +32,7 @@ import {
 } from "./docker-host";
 import { mergeDeps } from "./options";
 import { RouterOsContainer } from "./routeros";
+import type { RouterOsCommand } from "./routeros-command";
 import { routerContainerArgs, type RouterTarget } from "./router-target";
 import { WorkerRoutes, workerRoutesOf } from "./worker-routes";
 
@@ -165,19 +166,12 @@ export class Worker extends pulumi.ComponentResource {
       const r = this.onRouter(router, parts);
       this.haproxy = r.haproxy.container;
       this.dataplaneApi = r.dataplaneApi?.container;
-      instance = (r.haproxy.started as command.remote.Command).id;
+      instance = (r.haproxy.started as RouterOsCommand).id;
       apiInstance = r.dataplaneApi?.started?.id;
-      const m = router.model;
-      const ssh: RouterSsh = {
-        host: m.address,
-        port: m.port,
-        user: m.user,
-        ...(m.hostKey ? { hostKey: m.hostKey } : {}),
-      };
-      const key = pulumi.secret(m.privateKey ?? "");
+      const { ssh, privateKey } = router;
       access = {
-        checkEnv: { DPAPI_ROUTER: JSON.stringify(ssh), DPAPI_ROUTER_KEY: key },
-        routesArgs: { router: ssh, routerKey: key },
+        checkEnv: { DPAPI_ROUTER: JSON.stringify(ssh), DPAPI_ROUTER_KEY: privateKey },
+        routesArgs: { router: ssh, routerKey: privateKey },
       };
     }
     if (!live || !this.password || !this.dataplaneApi || !apiInstance) {

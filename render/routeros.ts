@@ -2,7 +2,7 @@
  * RouterOS v7 CLI command strings for the router pieces of the edge (bridge, veths, NAT, container mounts, envs
  * and containers, scripts and schedulers). Pure functions: no Pulumi, no I/O.
  *
- * Every builder returns one-line `create`/`delete` strings meant for one SSH exec each (`remote.Command`):
+ * Every builder returns one-line `create`/`delete` strings meant for one SSH exec each (`RouterOsCommand`):
  * - no raw newline ever (RouterOS runs each stdin line as its own command), see {@link rq};
  * - idempotent: running `create` again changes nothing harmful, `delete` of an absent object is a no-op;
  * - every object we own carries `comment="haproxy-edge:<stack>:<id>"` ({@link routerTag}); `delete` removes only
@@ -132,7 +132,12 @@ export function routerOsVersion(parts: readonly [number, number, number]): Route
 export interface RouterCommand {
   create: string;
   delete: string;
+  /** Longest either may run, in seconds, when it waits (bounded) on the router; default {@link COMMAND_SECONDS}. */
+  seconds?: number;
 }
+
+/** Bound of a command that does not wait on the router (SSH round trips only). */
+export const COMMAND_SECONDS = 60;
 
 /** What every tagged object needs: the stack and the object's id within the stack (see {@link routerTag}). */
 export interface Tagged {
@@ -652,7 +657,12 @@ export function containerCommands(spec: ContainerSpec, version: RouterOsVersion)
     `:if ([:len $id]>0) do={${removal.join("; ")}}`,
     OK,
   ];
-  return { create: `{${create.join("; ")}}`, delete: `{${del.join("; ")}}` };
+  return {
+    create: `{${create.join("; ")}}`,
+    delete: `{${del.join("; ")}}`,
+    // The longer of create (add, extraction, start) and delete (stop, removal), and a margin.
+    seconds: Math.max(2 + extract + timeout, 2 * timeout) + COMMAND_SECONDS,
+  };
 }
 
 /**
@@ -670,7 +680,16 @@ export function containerRestartCommands(spec: ContainerSpec, version: RouterOsV
     startStep(s, spec.waitForRunning ?? true, timeout),
     OK,
   ];
-  return { create: `{${create.join("; ")}}`, delete: OK };
+  return { create: `{${create.join("; ")}}`, delete: OK, seconds: 2 * timeout + COMMAND_SECONDS };
+}
+
+/**
+ * A script line that starts the container if it is stopped (a no-op while it runs), found by its tag on every
+ * version: `name` is settable only from 7.19, so a find by name alone matches nothing on 7.16 to 7.18.
+ */
+export function containerStartScript(spec: ContainerSpec, version: RouterOsVersion): string {
+  const s = containerSelectors(spec, version);
+  return `:if (${s.has(s.running)}=0) do={/container/start [find where ${s.ours}]}`;
 }
 
 /** `/system/script`. */

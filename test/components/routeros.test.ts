@@ -3,16 +3,16 @@
  * ordering, options, and that secrets never reach a command string.
  */
 import { strict as assert } from "node:assert";
-import { remote } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { RouterOsHostModel } from "../../config/model";
-import { RouterOsContainer, RouterOsHost, RouterOsSchedule, checkedOutput } from "../../components/routeros";
+import { RouterOsContainer, RouterOsHost, RouterOsSchedule } from "../../components/routeros";
 
 const SECRET = "TOP-SECRET-123";
 const KEY = "KEY-SECRET-456";
 /** Pulumi's wire marker of a secret value (`{ [SIG]: SECRET_SIG, value }`). */
 const SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const COMMAND = "pulumi-nodejs:dynamic/routeros:Command";
 
 interface Registration {
   type: string;
@@ -34,9 +34,6 @@ function settle<T>(o: pulumi.Output<T>): Promise<T> {
 
 const isSecretWrapper = (v: unknown): boolean =>
   typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG] === SECRET_SIG;
-
-/** The value inside a secret wrapper (an object or list holding a secret is wrapped as a whole). */
-const unwrap = (v: unknown): unknown => (isSecretWrapper(v) ? (v as Record<string, unknown>).value : v);
 
 /** Every string in a serialized value that is not inside a secret wrapper. */
 function plainStrings(v: unknown, out: string[] = []): string[] {
@@ -83,13 +80,7 @@ describe("components/routeros", function () {
       {
         newResource: (a) => {
           inputs.set(a.name, a.inputs);
-          const stdout = a.name.includes("broken")
-            ? "bad command name foo (line 1 column 2)\n"
-            : "PULUMI-OK\n";
-          return {
-            id: `${a.name}-id`,
-            state: a.type === "command:remote:Command" ? { ...a.inputs, stdout } : a.inputs,
-          };
+          return { id: `${a.name}-id`, state: a.inputs };
         },
         call: () => ({}),
       },
@@ -121,15 +112,12 @@ describe("components/routeros", function () {
       return original(req, cb);
     };
 
-    const connection = {
-      host: router.address,
-      port: router.port,
-      user: router.user,
+    const common = {
+      router,
+      stack: "prod",
+      ssh: { host: router.address, port: router.port, user: router.user },
       privateKey: pulumi.secret(KEY),
-      dialErrorLimit: 3,
-      perDialTimeout: 10,
     };
-    const common = { router, stack: "prod", connection };
     host = new RouterOsHost("mt", common);
     ctr = new RouterOsContainer(
       "lb",
@@ -169,14 +157,14 @@ describe("components/routeros", function () {
     schedule = new RouterOsSchedule("renew", {
       ...common,
       name: "prod-certbot-renew",
-      source: '/container/start [find where name="prod-certbot"]\n:log info "renew started"',
+      source: `${ctr.startScript}\n:log info "renew started"`,
       interval: "1d",
       startTime: "03:17:00",
       policy: ["read", "write", "test"],
     });
     // Every command and upload is registered once these resolve.
-    await Promise.all([host, ctr, schedule].map((c) => settle(c.verified)));
-    await Promise.all(ctr.files.map((f) => settle(f.urn)));
+    const children = [...host.ready, ctr.container, ...(ctr.started ? [ctr.started] : []), ...ctr.files];
+    await Promise.all([...children, schedule.script, schedule.scheduler].map((r) => settle(r.urn)));
   });
 
   it("registers the expected resources", () => {
@@ -185,7 +173,7 @@ describe("components/routeros", function () {
     assert.equal(count("haproxy-edge:routeros:Container"), 1);
     assert.equal(count("haproxy-edge:routeros:Schedule"), 1);
     assert.equal(count("pulumi-nodejs:dynamic/routeros:SftpFile"), 2);
-    const commands = regs.filter((r) => r.type === "command:remote:Command").map((r) => r.name);
+    const commands = regs.filter((r) => r.type === COMMAND).map((r) => r.name);
     assert.deepEqual(commands.sort(), [
       "lb-bridge-port",
       "lb-container",
@@ -213,7 +201,7 @@ describe("components/routeros", function () {
       lb: "haproxy-edge:routeros:Container",
       renew: "haproxy-edge:routeros:Schedule",
     };
-    for (const r of regs.filter((x) => x.type.startsWith("command:"))) {
+    for (const r of regs.filter((x) => x.type === COMMAND)) {
       const component = ["renew", "mt", "lb"].find((c) => r.name.startsWith(`${c}-`));
       assert.ok(component, r.name);
       assert.ok(r.parent.endsWith(`${parents[component]}::${component}`), `${r.name} parent ${r.parent}`);
@@ -253,7 +241,7 @@ describe("components/routeros", function () {
   });
 
   it("forwards the component's dependsOn to every child", () => {
-    for (const r of regs.filter((x) => x.type.startsWith("command:") && x.name.startsWith("lb-"))) {
+    for (const r of regs.filter((x) => x.type === COMMAND && x.name.startsWith("lb-"))) {
       const deps = r.deps.map(nameOf);
       for (const d of ["mt-container-config", "mt-bridge", "mt-bridge-address", "mt-masquerade"]) {
         assert.ok(deps.includes(d), `${r.name} depends on ${d}`);
@@ -266,18 +254,14 @@ describe("components/routeros", function () {
       assert.ok(byName(r).deps.map(nameOf).includes("lb-nat-lb-https"), r);
   });
 
-  it("sets the mandatory options on every remote.Command", () => {
-    const commands = regs.filter((r) => r.type === "command:remote:Command");
+  it("sets the mandatory options on every RouterOS command", () => {
+    const commands = regs.filter((r) => r.type === COMMAND);
     assert.equal(commands.length, 17);
     for (const r of commands) {
       const i = inputs.get(r.name);
       assert.ok(i);
       assert.equal(r.deleteBeforeReplace, true, r.name);
-      assert.equal(i.addPreviousOutputInEnv, false, r.name);
-      assert.equal(i.logging, "stdoutAndStderr", r.name);
-      assert.equal(i.environment, undefined, r.name);
-      const triggers = unwrap(i.triggers);
-      assert.ok(Array.isArray(triggers) && triggers.includes(i.delete), `${r.name} triggers on its identity`);
+      assert.ok(typeof i.timeoutSeconds === "number" && i.timeoutSeconds >= 60, `${r.name} is bounded`);
       for (const s of [i.create, i.delete, i.update].filter((x) => x !== undefined)) {
         assert.equal(typeof s, "string", r.name);
         assert.ok(!/[\r\n]/.test(s as string), `${r.name}: raw newline`);
@@ -321,10 +305,18 @@ describe("components/routeros", function () {
     assert.ok(JSON.stringify(inputs.get("lb-start")?.triggers).includes("lb-edge/haproxy.cfg:"));
   });
 
-  it("keeps the connection (with its private key) a secret", () => {
-    for (const r of regs.filter((x) => x.type.startsWith("command:"))) {
-      assert.ok(isSecretWrapper(r.raw.connection), r.name);
+  it("keeps the private key a secret, and the endpoint readable", () => {
+    for (const r of regs.filter((x) => x.type === COMMAND)) {
+      assert.ok(isSecretWrapper(r.raw.privateKey), r.name);
+      assert.deepEqual(r.raw.router, { host: router.address, port: router.port, user: router.user }, r.name);
     }
+  });
+
+  it("bounds each command by the waits it makes on the router", () => {
+    // The container's create waits up to 900 s for the extraction and 60 s for the start.
+    assert.ok(Number(inputs.get("lb-container")?.timeoutSeconds) > 960);
+    assert.ok(Number(inputs.get("lb-start")?.timeoutSeconds) > 120);
+    assert.equal(inputs.get("mt-bridge")?.timeoutSeconds, 60);
   });
 
   it("builds the commands for the router's version", () => {
@@ -337,32 +329,23 @@ describe("components/routeros", function () {
     assert.ok((inputs.get("lb-mount-edge")?.create as string).includes('list="prod-lb-edge"'));
     assert.ok((inputs.get("lb-mount-edge")?.create as string).includes("read-only=yes"));
     assert.ok((inputs.get("lb-mount-certs")?.create as string).includes("read-only=no"));
+    // The scheduled script finds the container by its tag (its name cannot be set before 7.19).
     assert.ok(
       (inputs.get("renew-script")?.create as string).includes(
-        '\\"prod-certbot\\"]\\n:log info \\"renew started\\"',
+        'comment=\\"haproxy-edge:prod:ctr-prod-lb\\"]}\\n:log info \\"renew started\\"',
       ),
     );
   });
 
-  it("checks command output: verified resolves on PULUMI-OK, rejects on a RouterOS error", async () => {
-    assert.deepEqual(await settle(schedule.verified), ["PULUMI-OK", "PULUMI-OK"]);
-    const broken = new remote.Command("broken", {
-      connection: { host: "192.0.2.1" },
-      create: ":put 1",
-      addPreviousOutputInEnv: false,
-    });
-    await assert.rejects(settle(checkedOutput(broken)), /RouterOS reported an error: bad command name foo/);
-  });
-
   it("refuses bad arguments before registering anything", () => {
     const before = regs.length;
-    const connection = { host: "192.0.2.1" };
+    const access = { ssh: { host: "192.0.2.1", port: 22, user: "admin" }, privateKey: "k" };
     assert.throws(
       () =>
         new RouterOsHost("old", {
           router: { ...router, versionParts: [7, 15, 0] },
           stack: "prod",
-          connection,
+          ...access,
         }),
       /not supported/,
     );
@@ -371,7 +354,7 @@ describe("components/routeros", function () {
         new RouterOsContainer("bad", {
           router,
           stack: "prod",
-          connection,
+          ...access,
           containerName: "prod-x",
           image: "haproxy:3.0",
           veth: { name: "edge-x", address: "172.20.0.9" },

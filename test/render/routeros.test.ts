@@ -396,7 +396,7 @@ describe("render/routeros", () => {
         `do={:error "dev-lb: not stopped after 60s"}; /container/remove $id; :set n 0; ` +
         `:while ((${has(ours)}>0) and ($n<60)) do={:delay 1s; :set n ($n+1)}; ` +
         `:if (${has(ours)}>0) do={:error "dev-lb: not removed after 60s"}}; ${OK}}`;
-      assert.deepEqual(containerCommands(lb, v721), { create, delete: del });
+      assert.deepEqual(containerCommands(lb, v721), { create, delete: del, seconds: 1022 });
     });
 
     it("container without start: only the bounded wait for extraction, start-on-boot=no", () => {
@@ -419,7 +419,7 @@ describe("render/routeros", () => {
         `; :if (${has(`${ours} and running`)}=0) do={/container/start [find where ${ours}]; :set n 0; ` +
         wait(`${ours} and running`, 60, "dev-lb: not running 60s after start (see /log)") +
         `}; ${OK}}`;
-      assert.deepEqual(containerRestartCommands(lb, v721), { create, delete: OK });
+      assert.deepEqual(containerRestartCommands(lb, v721), { create, delete: OK, seconds: 180 });
     });
 
     it("script: multi-line source as one quoted string", () => {

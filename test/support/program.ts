@@ -8,6 +8,8 @@ import * as pulumi from "@pulumi/pulumi";
 /** Pulumi's wire marker for special values (secrets, assets). */
 export const SIG = "4dabf18193072939515e22adb298388d";
 export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+/** The type of a RouterOS command (components/routeros-command.ts). */
+export const ROUTER_COMMAND = "pulumi-nodejs:dynamic/routeros:Command";
 
 export interface Registered {
   type: string;
@@ -58,10 +60,11 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>, 
     state.serial = "0123456789abcdef";
     state.notAfter = "2036-01-01T00:00:00.000Z";
   }
-  if (type === "command:local:Command" || type === "command:remote:Command") {
+  if (type === "command:local:Command") {
     state.stdout = "PULUMI-OK\n";
     state.stderr = "";
   }
+  if (type === ROUTER_COMMAND) state.stdout = "PULUMI-OK";
   return state;
 }
 

@@ -21,7 +21,8 @@ export const log = process.env.HAPROXY_EDGE_SYSTEM_VERBOSE
   ? (l: string) => console.log(`    ${l}`)
   : undefined;
 export const ROUTER_VERSION = "7.21.2";
-export const COMMAND = "command:remote:Command";
+/** A RouterOS command (components/routeros-command.ts). */
+export const COMMAND = "pulumi-nodejs:dynamic/routeros:Command";
 /** Files written to the router over SFTP (components/routeros-file.ts). */
 export const UPLOAD = "pulumi-nodejs:dynamic/routeros:SftpFile";
 export const TAG = `haproxy-edge:${STACK}:`;

@@ -134,7 +134,8 @@ describe("system: the example RouterOS stack through `pulumi up` over SSH to the
     const scheduler = rows(state, "/system/scheduler");
     assert.deepEqual(
       scheduler.map((s) => [s.name, s["on-event"], s.interval]),
-      [[`${STACK}-certbot-renew`, `${STACK}-certbot-renew`, "1d"]],
+      // Every `certbot.renewIntervalHours` (12 in the example).
+      [[`${STACK}-certbot-renew`, `${STACK}-certbot-renew`, `${model.certbot?.renewIntervalHours}h`]],
     );
     // Everything we made carries the stack's tag, so it is found again (and only it is removed).
     for (const [menu, table] of Object.entries(state.tables)) {

@@ -8,6 +8,7 @@ import { generateKeyPairSync, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { parse } from "yaml";
 import { Engine } from "./engine";
+import { COMMAND } from "./routeros-support";
 
 /** The number of resources `pulumi preview` plans to create, from its summary ("+ 42 to create"). */
 function toCreate(stdout: string): number {
@@ -106,7 +107,7 @@ describe("system: the example stacks through the real CLI", function () {
       }
       const plan = await planned(engine);
       assert.ok(
-        plan.some((p) => p.startsWith("command:remote:Command prod-")),
+        plan.some((p) => p.startsWith(`${COMMAND} prod-`)),
         plan.join("\n"),
       );
       for (const name of ["staging-haproxy", "prod-1-haproxy", "prod-2-haproxy"])
