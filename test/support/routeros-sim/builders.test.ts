@@ -11,8 +11,11 @@ import {
   checkRouterOutput,
   containerCommands,
   containerRestartCommands,
+  containerStartScript,
   envCommands,
   mountCommands,
+  schedulerCommands,
+  scriptCommands,
   vethCommands,
   type RouterCommand,
 } from "../../../render/routeros";
@@ -213,6 +216,44 @@ describe("routeros-sim: the builders of render/routeros.ts", () => {
         // Waiting for running would fail, bounded:
         const out = sim.run(containerRestartCommands(lbSpec({ timeoutSeconds: 5 }), v).create);
         assert.equal(out, "dev-lb: not running 5s after start (see /log)\r\n");
+      });
+
+      it("the renewal scheduler, run by the clock, starts the one-shot certbot container by its tag", () => {
+        const sim = sims.make(version, { exitAfterSeconds: 30 });
+        for (const [what, c] of cmds.slice(0, 12)) ok(sim, c.create, what);
+        const certbot = lbSpec({ start: true, waitForRunning: false });
+        ok(sim, containerCommands(certbot, v).create, "one-shot create");
+        const policy = ["read", "write", "test"];
+        const schedule = (name: string, source: string) => {
+          ok(sim, scriptCommands({ stack: "dev", id: `script-${name}`, name, source, policy }).create, name);
+          const sched = { stack: "dev", id: `sched-${name}`, name, script: name, policy };
+          ok(sim, schedulerCommands({ ...sched, interval: "12h", startTime: "03:17:00" }).create, name);
+        };
+        schedule("dev-certbot-renew", containerStartScript(certbot, v));
+        const phase = () => sim.state.tables["/container"].items[0].container?.phase;
+        const starts = () => sim.state.log.filter((l) => l.message.endsWith(": starting")).length;
+        assert.equal(sim.advance(3_600_000), "");
+        assert.equal(phase(), "stopped", "the first pass has exited");
+        const before = starts();
+        // 03:17 and 15:17 of two days.
+        sim.advance(2 * 86_400_000 - sim.state.clock);
+        assert.equal(starts() - before, 4, `${version}: ${JSON.stringify(sim.state.log.slice(-5))}`);
+        // At 03:17 of the third day it is started again, and runs.
+        sim.advance(2 * 86_400_000 + 3 * 3_600_000 + 17 * 60_000 + 1_000 - sim.state.clock);
+        assert.equal(phase(), "running");
+        assert.equal(starts() - before, 5);
+        // A running pass is left alone (no error from the script).
+        assert.equal(sim.run(containerStartScript(certbot, v)), "");
+      });
+
+      it("a renewal script that finds the container by name starts nothing before 7.19 (name is not settable)", () => {
+        const sim = sims.make(version, { exitAfterSeconds: 30 });
+        for (const [what, c] of cmds.slice(0, 12)) ok(sim, c.create, what);
+        ok(sim, containerCommands(lbSpec({ start: true, waitForRunning: false }), v).create, "create");
+        sim.advance(60_000);
+        assert.equal(sim.run('/container/start [find where name="dev-lb"]'), "");
+        const phase = sim.state.tables["/container"].items[0].container?.phase;
+        assert.equal(phase, v.containerName ? "starting" : "stopped");
       });
 
       it("refuses to take over a same-named object that is not tagged as ours", () => {

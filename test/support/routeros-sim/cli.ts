@@ -48,17 +48,22 @@ export function parseArgs(argv: readonly string[]): SimConfig {
   return { ...config, version, statePath, diskRoot, ...(disks ? { disks } : {}) };
 }
 
-/** Runs one command line against the state file (locked, saved atomically) and returns its output bytes. */
-export function runCommand(config: SimConfig, command: string): Buffer {
+/** Runs `fn` on the simulator of the state file (locked, created if missing, saved atomically after). */
+export function withSim<T>(config: SimConfig, fn: (sim: RouterOsSim) => T): T {
   return withLock(config.statePath, config.lockTimeoutMs ?? 15000, () => {
     const state = existsSync(config.statePath)
       ? loadState(config.statePath)
       : initialState(config.version, config.disks ?? ["disk1"], config.options);
     const sim = new RouterOsSim({ state, diskRoot: config.diskRoot });
-    const out = sim.runBytes(toBytes(command));
+    const result = fn(sim);
     saveState(config.statePath, sim.state);
-    return Buffer.from(out, "latin1");
+    return result;
   });
+}
+
+/** Runs one command line against the state file and returns its output bytes. */
+export function runCommand(config: SimConfig, command: string): Buffer {
+  return withSim(config, (sim) => Buffer.from(sim.runBytes(toBytes(command)), "latin1"));
 }
 
 /** Whether an SSH session is the SFTP subsystem (sshd passes the subsystem's command as the original one). */

@@ -432,4 +432,36 @@ describe("routeros-sim: interpreter", () => {
       assert.equal(sim.run(":put [/file/find where name=disk1/later]"), "*5\r\n", "new entries get new ids");
     });
   });
+  describe("schedulers and staged refusals", () => {
+    it("runs a scheduler's code at its start time and every interval after, never for a past time", () => {
+      const sim = sims.make("7.21");
+      sim.run(":delay 5h");
+      sim.run('/system/scheduler/add name=s start-time=03:00:00 interval=1h on-event=":log info tick"');
+      sim.run('/system/scheduler/add name=off start-time=startup on-event=":log info never"');
+      const ticks = () => sim.state.log.filter((l) => l.message === "tick").map((l) => l.time / 3_600_000);
+      assert.equal(sim.advance(3 * 3_600_000), "");
+      assert.deepEqual(ticks(), [6, 7, 8]);
+      assert.equal(sim.state.clock, 8 * 3_600_000);
+      sim.run("/system/scheduler/set s disabled=yes");
+      sim.advance(3 * 3_600_000);
+      assert.deepEqual(ticks(), [6, 7, 8]);
+    });
+
+    it("runs the named script, and returns what it printed", () => {
+      const sim = sims.make("7.16");
+      sim.run('/system/script/add name=job source=":put \\"ran\\""');
+      sim.run("/system/scheduler/add name=s start-time=00:10:00 interval=1d on-event=job");
+      assert.equal(sim.advance(86_400_000), "ran\r\n");
+    });
+
+    it("prints a staged refusal instead of running the command, and stops the line there", () => {
+      const sim = sims.make("7.21", { refuse: { "/interface/bridge/add": "not enough permissions (9)" } });
+      assert.equal(
+        sim.run('/interface/bridge/add name=b; :put "PULUMI-OK"'),
+        "not enough permissions (9)\r\n",
+      );
+      assert.equal(sim.state.tables["/interface/bridge"]?.items.length ?? 0, 0);
+      assert.equal(sim.run(':put [:len [/interface/bridge/find]]; :put "PULUMI-OK"'), "0\r\n" + OK);
+    });
+  });
 });

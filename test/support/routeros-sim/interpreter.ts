@@ -150,6 +150,45 @@ export class RouterOsSim {
     return fromBytes(this.runBytes(toBytes(command)));
   }
 
+  /**
+   * Moves the virtual clock forward by `ms`, running every `/system/scheduler` entry whose time comes on the
+   * way, as RouterOS does: at `start-time` (time of day; `startup` never fires here) and every `interval` after,
+   * never for a time already past. `on-event` names a `/system/script` (its source runs) or is script code.
+   * Returns what the runs printed (decoded as UTF-8).
+   */
+  advance(ms: number): string {
+    const end = this.state.clock + ms;
+    let out = "";
+    for (let guard = 0; guard < 100_000; guard++) {
+      let next: { at: number; event: string } | undefined;
+      for (const row of this.state.tables["/system/scheduler"]?.items ?? []) {
+        const at = this.nextRun(row.props);
+        if (at !== undefined && at <= end && (next === undefined || at < next.at))
+          next = { at, event: row.props["on-event"] ?? "" };
+      }
+      if (next === undefined) break;
+      this.state.clock = next.at;
+      this.tick();
+      const script = this.state.tables["/system/script"]?.items.find((r) => r.props.name === next.event);
+      out += this.runBytes(script ? (script.props.source ?? "") : next.event);
+    }
+    this.state.clock = Math.max(this.state.clock, end);
+    this.tick();
+    return fromBytes(out);
+  }
+
+  /** A scheduler's first run time after the clock (a run due now has already happened). */
+  private nextRun(props: Record<string, string>): number | undefined {
+    if (props.disabled === "yes" || !props["start-time"] || props["start-time"] === "startup")
+      return undefined;
+    const start = parseDuration(props["start-time"]);
+    const interval = parseDuration(props.interval ?? "0s") ?? 0;
+    if (start === undefined) return undefined;
+    if (start > this.state.clock) return start;
+    if (interval <= 0) return undefined;
+    return start + (Math.floor((this.state.clock - start) / interval) + 1) * interval;
+  }
+
   /** {@link run} on byte strings. */
   runBytes(src: string): string {
     let out = "";
@@ -444,6 +483,8 @@ export class RouterOsSim {
 
   private menuCommand(s: Extract<Stmt, { type: "menu" }>, ctx: Ctx): Value {
     const menu = this.grammar.menu(s.menu) as MenuDef;
+    const refusal = this.state.options.refuse[`${s.menu}/${s.command}`];
+    if (refusal !== undefined) throw new RosError(refusal);
     const args = this.args(s.args, ctx);
     if (menu.kind === "resource") return this.resource(s, menu, args, ctx);
     if (menu.kind === "singleton") return this.settings(s, menu, args, ctx);

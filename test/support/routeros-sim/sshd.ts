@@ -25,7 +25,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { Client } from "ssh2";
 import ts from "typescript";
-import type { SimConfig } from "./cli";
+import { withSim, type SimConfig } from "./cli";
 import { RouterOsSim } from "./interpreter";
 import { loadState, saveState, type SimOptions, type SimState } from "./state";
 
@@ -89,6 +89,10 @@ export interface RouterOsSimServer extends SshTarget {
   exec(command: string, timeoutMs?: number): Promise<string>;
   /** Writes a file over SFTP, e.g. `disk1/haproxy-edge/dev/lb/haproxy.cfg` (the directory must exist). */
   upload(remotePath: string, content: string | Buffer, timeoutMs?: number): Promise<void>;
+  /** Changes simulation options of the running router (e.g. to stage a fault, then remove it). */
+  setOptions(options: Partial<SimOptions>): void;
+  /** Moves the router's virtual clock forward, running its schedulers on the way; returns what they printed. */
+  advance(seconds: number): string;
   /** Kills sshd and removes the temporary folder. */
   stop(): Promise<void>;
 }
@@ -309,6 +313,11 @@ export async function startRouterOsSim(opts: StartOptions): Promise<RouterOsSimS
       diskRoot,
       statePath,
       state: () => loadState(statePath),
+      setOptions: (options) =>
+        withSim(config, (sim) => {
+          sim.state.options = { ...sim.state.options, ...options };
+        }),
+      advance: (seconds) => withSim(config, (sim) => sim.advance(seconds * 1000)),
       exec: async (command, timeoutMs) => (await sshExec(target, command, timeoutMs)).stdout,
       upload: (remotePath, content, timeoutMs) => sftpWrite(target, remotePath, content, timeoutMs),
       stop: async () => {

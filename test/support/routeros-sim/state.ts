@@ -45,6 +45,12 @@ export interface SimOptions {
   interfaces: string[];
   /** Interface lists that exist. */
   interfaceLists: string[];
+  /**
+   * Refusals to stage, by `<menu>/<command>` (e.g. `/container/config/set`): that command prints the given
+   * RouterOS error (e.g. `not enough permissions (9)`, what a user group without `write` gets) instead of
+   * running. It stands for a refusal whose cause the simulator does not model; the text is RouterOS's own.
+   */
+  refuse: Record<string, string>;
   /** Bounds of one command line: executed statements and wall-clock milliseconds. */
   maxSteps: number;
   maxMillis: number;
@@ -60,6 +66,7 @@ export const DEFAULT_OPTIONS: SimOptions = {
   containerMode: true,
   interfaces: ["ether1", "ether2", "ether3", "ether4", "ether5"],
   interfaceLists: ["WAN", "LAN", "all", "none", "dynamic", "static"],
+  refuse: {},
   maxSteps: 1_000_000,
   maxMillis: 20_000,
 };
@@ -68,7 +75,7 @@ export interface SimState {
   format: 1;
   /** RouterOS version, e.g. `7.20.1`. */
   version: string;
-  /** Virtual clock in milliseconds: advanced only by `:delay`. */
+  /** Virtual clock in milliseconds since 00:00:00 of the first day: advanced by `:delay` and `advance`. */
   clock: number;
   /** Menu path → rows. */
   tables: Record<string, Table>;
