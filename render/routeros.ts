@@ -546,6 +546,9 @@ function containerSelectors(spec: ContainerSpec, version: RouterOsVersion) {
   const ours = version.containerName ? `name=${n} and comment=${c}` : `comment=${c}`;
   const state = (s: "stopped" | "running") => (version.containerStateFlags ? s : `status="${s}"`);
   const has = (where: string) => count("/container", where);
+  // A failed pull or extraction: `status=error` up to 7.19; from 7.20 the `F` flag, whose property name is not
+  // documented, so: none of the known state flags.
+  const busy = "!running and !starting and !stopping and !extracting";
   return {
     name,
     comment,
@@ -555,7 +558,23 @@ function containerSelectors(spec: ContainerSpec, version: RouterOsVersion) {
     stopped: `${ours} and ${state("stopped")}`,
     running: `${ours} and ${state("running")}`,
     ready: `${ours} and (${state("stopped")} or ${state("running")})`,
+    failed: version.containerStateFlags ? `${ours} and !stopped and ${busy}` : `${ours} and status="error"`,
+    /** Stopped or failed: nothing to wait for before a removal. */
+    settled: version.containerStateFlags
+      ? `${ours} and ${busy}`
+      : `${ours} and (status="stopped" or status="error")`,
   };
+}
+
+/**
+ * Statements that `:error` with `message` and the router's last container log line (RouterOS logs why a pull or
+ * an extraction failed there).
+ */
+function errorWithLastLog(message: string): string {
+  return (
+    ':local m ""; :foreach l in=[/log/find where topics~"container"] do={:set m [/log/get $l message]}; ' +
+    `:error (${rq(`${message}; the router's last container log line: `)} . $m)`
+  );
 }
 
 /**
@@ -629,26 +648,31 @@ export function containerCommands(spec: ContainerSpec, version: RouterOsVersion)
     `comment=${rq(s.comment)}`,
   );
 
+  const failed = `${s.name}: the image pull or extraction failed`;
   const create = [
+    // A container of ours whose pull or extraction failed is removed and added again: this is the retry.
+    `:if (${s.has(s.failed)}>0) do={/container/remove [find where ${s.ours}]; ` +
+      boundedWait(s.has, s.ours, false, timeout, `${s.name}: not removed after ${timeout}s`, true).join(
+        "; ",
+      ) +
+      "}",
     `:if (${s.has(s.byKey)}=0) do={/container/add ${props.join(" ")}; :delay 2s} ` +
       `else={:if (${s.has(s.ours)}=0) do={:error ${rq(`container ${s.name} exists but is not tagged ${s.comment}`)}}}`,
-    ...boundedWait(
-      s.has,
-      s.ready,
-      true,
-      extract,
-      `${s.name}: not pulled and extracted after ${extract}s (see /log)`,
-      true,
-    ),
+    // Wait (bounded) for the extraction, and stop waiting at once if it failed.
+    ":local n 0",
+    `:while ((${s.has(s.ready)}=0) and (${s.has(s.failed)}=0) and ($n<${extract})) do={:delay 1s; :set n ($n+1)}`,
+    `:if (${s.has(s.failed)}>0) do={${errorWithLastLog(failed)}}`,
+    `:if (${s.has(s.ready)}=0) do={:error ${rq(`${s.name}: not pulled and extracted after ${extract}s (see /log)`)}}`,
     ...(spec.start ? [startStep(s, spec.waitForRunning ?? true, timeout)] : []),
     OK,
   ];
 
+  // Stopped, or failed (a container whose extraction failed never stops, but can be removed).
   const removal = [
     ":local n 0",
-    `:while ((${s.has(s.stopped)}=0) and ($n<${timeout})) do={` +
+    `:while ((${s.has(s.settled)}=0) and ($n<${timeout})) do={` +
       `:if (${s.has(s.running)}>0) do={/container/stop $id}; :delay 1s; :set n ($n+1)}`,
-    `:if (${s.has(s.stopped)}=0) do={:error ${rq(`${s.name}: not stopped after ${timeout}s`)}}`,
+    `:if (${s.has(s.settled)}=0) do={:error ${rq(`${s.name}: not stopped after ${timeout}s`)}}`,
     "/container/remove $id",
     ...boundedWait(s.has, s.ours, false, timeout, `${s.name}: not removed after ${timeout}s`),
   ];
@@ -660,8 +684,9 @@ export function containerCommands(spec: ContainerSpec, version: RouterOsVersion)
   return {
     create: `{${create.join("; ")}}`,
     delete: `{${del.join("; ")}}`,
-    // The longer of create (add, extraction, start) and delete (stop, removal), and a margin.
-    seconds: Math.max(2 + extract + timeout, 2 * timeout) + COMMAND_SECONDS,
+    // The longer of create (removal of a failed one, add, extraction, start) and delete (stop, removal), and a
+    // margin.
+    seconds: 2 + extract + 2 * timeout + COMMAND_SECONDS,
   };
 }
 

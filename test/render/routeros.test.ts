@@ -378,25 +378,34 @@ describe("render/routeros", () => {
         '/container/add name="dev-lb" remote-image="haproxy:3.0" interface="edge-lb" root-dir="disk1/haproxy-edge/dev/lb-root" ' +
         'mountlists="dev-lb-edge,dev-lb-certs" envlists="dev-lb" entrypoint="/bin/sh" ' +
         'cmd="/usr/local/etc/haproxy-edge/start.sh" user="0:0" logging=yes start-on-boot=yes comment="haproxy-edge:dev:ctr-dev-lb"';
+      const busy = "!running and !starting and !stopping and !extracting";
+      const failed = `${ours} and !stopped and ${busy}`;
+      const ready = `${ours} and (stopped or running)`;
       const create =
-        `{:if (${has('name="dev-lb"')}=0) do={${add}; :delay 2s} else={:if (${has(ours)}=0) do={:error ` +
+        // A failed one of ours is removed first (bounded), then added again.
+        `{:if (${has(failed)}>0) do={/container/remove [find where ${ours}]; :local n 0; ` +
+        `:while ((${has(ours)}>0) and ($n<60)) do={:delay 1s; :set n ($n+1)}; ` +
+        `:if (${has(ours)}>0) do={:error "dev-lb: not removed after 60s"}}; ` +
+        `:if (${has('name="dev-lb"')}=0) do={${add}; :delay 2s} else={:if (${has(ours)}=0) do={:error ` +
         '"container dev-lb exists but is not tagged haproxy-edge:dev:ctr-dev-lb"}}; :local n 0; ' +
-        wait(
-          `${ours} and (stopped or running)`,
-          900,
-          "dev-lb: not pulled and extracted after 900s (see /log)",
-        ) +
+        // The extraction: bounded, and cut short when it failed (the error carries the last container log line).
+        `:while ((${has(ready)}=0) and (${has(failed)}=0) and ($n<900)) do={:delay 1s; :set n ($n+1)}; ` +
+        `:if (${has(failed)}>0) do={:local m ""; :foreach l in=[/log/find where topics~"container"] ` +
+        `do={:set m [/log/get $l message]}; :error ("dev-lb: the image pull or extraction failed; the router's ` +
+        `last container log line: " . $m)}; ` +
+        `:if (${has(ready)}=0) do={:error "dev-lb: not pulled and extracted after 900s (see /log)"}` +
         `; :if (${has(`${ours} and running`)}=0) do={/container/start [find where ${ours}]; :set n 0; ` +
         wait(`${ours} and running`, 60, "dev-lb: not running 60s after start (see /log)") +
         `}; ${OK}}`;
       const del =
         `{:local id [/container/find where ${ours}]; :if ([:len $id]>0) do={:local n 0; ` +
-        `:while ((${has(`${ours} and stopped`)}=0) and ($n<60)) do={:if (${has(`${ours} and running`)}>0) ` +
-        `do={/container/stop $id}; :delay 1s; :set n ($n+1)}; :if (${has(`${ours} and stopped`)}=0) ` +
+        // Stopped or failed: both can be removed.
+        `:while ((${has(`${ours} and ${busy}`)}=0) and ($n<60)) do={:if (${has(`${ours} and running`)}>0) ` +
+        `do={/container/stop $id}; :delay 1s; :set n ($n+1)}; :if (${has(`${ours} and ${busy}`)}=0) ` +
         `do={:error "dev-lb: not stopped after 60s"}; /container/remove $id; :set n 0; ` +
         `:while ((${has(ours)}>0) and ($n<60)) do={:delay 1s; :set n ($n+1)}; ` +
         `:if (${has(ours)}>0) do={:error "dev-lb: not removed after 60s"}}; ${OK}}`;
-      assert.deepEqual(containerCommands(lb, v721), { create, delete: del, seconds: 1022 });
+      assert.deepEqual(containerCommands(lb, v721), { create, delete: del, seconds: 1082 });
     });
 
     it("container without start: only the bounded wait for extraction, start-on-boot=no", () => {
@@ -527,8 +536,9 @@ describe("render/routeros", () => {
       const c719 = containerCommands(spec, routerOsVersion([7, 19, 0]));
       assert.ok(c719.create.includes('mounts="dev-lb-a" envlist="dev-lb"'));
       assert.ok(c719.create.includes('(status="stopped" or status="running")'));
-      assert.ok(c719.delete.includes('and status="stopped"'));
-      assert.ok(!/ and (stopped|running)/.test(c719.create + c719.delete));
+      assert.ok(c719.delete.includes('and (status="stopped" or status="error")'));
+      assert.ok(c719.create.includes('and status="error"'));
+      assert.ok(!/ and !?(stopped|running)/.test(c719.create + c719.delete));
 
       const c720 = containerCommands(spec, routerOsVersion([7, 20, 0]));
       assert.ok(c720.create.includes('mounts="dev-lb-a" envlists="dev-lb"'));
@@ -549,7 +559,9 @@ describe("render/routeros", () => {
       const c = containerCommands(spec, routerOsVersion([7, 18, 0]));
       assert.ok(!c.create.includes("name="));
       assert.ok(
-        c.create.startsWith('{:if ([:len [/container/find where comment="haproxy-edge:dev:ctr-dev-lb"]]=0)'),
+        c.create.includes(
+          ':if ([:len [/container/find where comment="haproxy-edge:dev:ctr-dev-lb"]]=0) do={/container/add ',
+        ),
       );
       assert.ok(c.create.includes("dev-lb: not pulled and extracted")); // messages still name it
       assert.ok(!c.delete.includes("name="));

@@ -45,6 +45,8 @@ export interface StateResource {
   outputs: Record<string, unknown>;
   retainOnDelete: boolean;
   dependencies: string[];
+  /** Why its last create or update failed (the engine keeps such a resource and updates it on the next `up`). */
+  initErrors: string[];
 }
 
 /** One step of `pulumi preview --json`. */
@@ -325,6 +327,11 @@ export class Engine {
     return this.cli(["destroy", "--yes", ...this.stackArgs()]);
   }
 
+  /** The stack's state as the backend holds it (`pulumi stack export`: secrets encrypted). */
+  async exportedState(): Promise<string> {
+    return (await this.must(["stack", "export", ...this.stateArgs()])).stdout;
+  }
+
   /** The stack's resources now (secrets unwrapped). */
   async resources(): Promise<StateResource[]> {
     const r = await this.must(["stack", "export", "--show-secrets", ...this.stateArgs()]);
@@ -343,6 +350,7 @@ export class Engine {
         outputs: (s.outputs as Record<string, unknown>) ?? {},
         retainOnDelete: Boolean(s.retainOnDelete),
         dependencies: (s.dependencies as string[]) ?? [],
+        initErrors: (s.initErrors as string[]) ?? [],
       };
     });
   }

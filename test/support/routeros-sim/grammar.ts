@@ -40,7 +40,7 @@ export interface MenusJson {
 }
 
 /** How a menu stores its items. */
-export type MenuKind = "none" | "table" | "singleton" | "file" | "resource";
+export type MenuKind = "none" | "table" | "singleton" | "file" | "resource" | "log";
 
 /** One menu of the tree, for one version. */
 export interface MenuDef {
@@ -218,6 +218,14 @@ export class Grammar {
       kind: "resource",
     };
     addNode(this.root, "/system", emptyMenu).children.set("resource", resource);
+    // `/log`: the memory log (read only), as `find`/`get`/`print` see it.
+    const log: MenuDef = {
+      ...emptyMenu("/log"),
+      commands: new Set(["find", "get", "print"]),
+      readonly: new Set(["time", "topics", "message"]),
+      kind: "log",
+    };
+    this.root.children.set("log", log);
     const index = (m: MenuDef) => {
       this.byPath.set(m.path, m);
       for (const c of m.children.values()) index(c);

@@ -478,6 +478,7 @@ export class RouterOsSim {
 
   private rows(menu: MenuDef): Row[] {
     if (menu.kind === "file") return this.fileRows();
+    if (menu.kind === "log") return this.logRows();
     return this.table(menu.path).items;
   }
 
@@ -1098,6 +1099,14 @@ export class RouterOsSim {
     const name = argText(which, "value-name");
     if (!menu.readonly.has(name)) throw noMatch("value-name");
     return str(values[name]);
+  }
+
+  /** `/log` rows: the memory log, oldest first (`:log` lines with their topic, container events `container`). */
+  private logRows(): Item[] {
+    return this.state.log.map((l, i) => ({
+      id: `*${hex(i + 1)}`,
+      props: { time: display({ t: "time", v: l.time }), topics: l.topic, message: l.message },
+    }));
   }
 
   // --- /file -----------------------------------------------------------------------------------------------
