@@ -70,7 +70,12 @@ export class Edge extends pulumi.ComponentResource {
           ...access,
           host: new RouterOsHost(
             `${name}-${hostName}`,
-            { router: host, stack: model.stack, ...access },
+            {
+              router: host,
+              stack: model.stack,
+              ...access,
+              scheduler: model.certbot?.placement.host.name === hostName,
+            },
             { parent: this, dependsOn },
           ),
         };

@@ -29,6 +29,7 @@ import {
   envCommands,
   masqueradeCommands,
   mountCommands,
+  prerequisitesCommands,
   routerName,
   routerOsVersion,
   routerPath,
@@ -93,7 +94,10 @@ function routerCommand(
 }
 
 /** Inputs of {@link RouterOsHost}. */
-export type RouterOsHostArgs = RouterOsTargetArgs;
+export interface RouterOsHostArgs extends RouterOsTargetArgs {
+  /** The router's scheduler renews the certificates (certbot runs on it): device-mode must keep it on. */
+  scheduler: boolean;
+}
 
 /**
  * Router-wide setup for the stack's containers: `/container/config` (registry, tmpdir on the disk), the bridge,
@@ -111,14 +115,27 @@ export class RouterOsHost extends pulumi.ComponentResource {
     const cmd = (suffix: string, c: RouterCommand, after: pulumi.Resource[] = []) =>
       routerCommand(`${name}-${suffix}`, args, c, { parent: this, inherited, after });
 
+    // Checked before anything on the router changes: every other command waits for it.
+    const key = `hosts.${router.name}`;
+    const prerequisites = cmd(
+      "prerequisites",
+      prerequisitesCommands({
+        disk: router.disk,
+        diskKey: `${key}.disk`,
+        user: router.user,
+        scheduler: args.scheduler,
+      }),
+    );
     const tmpdir = containerTmpDir(router.disk);
-    const dirs = cmd("dirs", directoriesCommands({ paths: [tmpdir] }));
+    const dirs = cmd("dirs", directoriesCommands({ paths: [tmpdir] }), [prerequisites]);
     const config = cmd(
       "container-config",
-      containerConfigCommands({ registryUrl: router.registryUrl, tmpdir }),
+      containerConfigCommands({ registryUrl: router.registryUrl, tmpdir, registryKey: `${key}.registryUrl` }),
       [dirs],
     );
-    const bridge = cmd("bridge", bridgeCommands({ stack, id: "bridge", name: router.bridge }));
+    const bridge = cmd("bridge", bridgeCommands({ stack, id: "bridge", name: router.bridge }), [
+      prerequisites,
+    ]);
     const address = cmd(
       "bridge-address",
       addressCommands({
@@ -137,7 +154,7 @@ export class RouterOsHost extends pulumi.ComponentResource {
       [address],
     );
 
-    this.ready = [config, bridge, address, masquerade];
+    this.ready = [prerequisites, config, bridge, address, masquerade];
     this.registerOutputs({});
   }
 }

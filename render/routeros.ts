@@ -409,16 +409,104 @@ export interface ContainerConfigSpec {
   registryUrl: string;
   /** Where images are pulled to before extraction (a RouterOS path on the external disk). */
   tmpdir: string;
+  /** The config key that sets `registryUrl`, for the message, e.g. `hosts.edge-router.registryUrl`. */
+  registryKey: string;
 }
 
+/** RouterOS's `registry-url` when nobody set it: empty, or lscr.io on some versions (routeros.md §4). */
+const DEFAULT_REGISTRY = "https://lscr.io";
+
+/**
+ * `/container/config` is shared by every container on the router, so values someone else set are kept:
+ * `registry-url` is set only when it is unset (or RouterOS's default); a different one fails with what this stack
+ * needs; `tmpdir` is set only when it is empty.
+ */
 export function containerConfigCommands(spec: ContainerConfigSpec): RouterCommand {
   if (!/^https?:\/\/[A-Za-z0-9.:-]+\/?$/.test(spec.registryUrl)) {
     throw new Error(`registry URL ${JSON.stringify(spec.registryUrl)} is not an https:// URL`);
   }
-  return {
-    create: `/container/config/set registry-url=${rq(spec.registryUrl)} tmpdir=${rq(routerPath("tmpdir", spec.tmpdir))}; ${OK}`,
-    delete: OK,
-  };
+  const ours = rq(spec.registryUrl);
+  const taken =
+    `/container/config registry-url is set to another registry, and it is shared by every container on the ` +
+    `router; this stack pulls its images from ${spec.registryUrl} (${spec.registryKey}): set ` +
+    `/container/config registry-url=${spec.registryUrl} by hand if nothing else on the router needs the other ` +
+    `one, or set ${spec.registryKey} to it. It is now: `;
+  const create = [
+    ":local r [/container/config/get registry-url]",
+    `:if (($r!="") and ($r!=${rq(DEFAULT_REGISTRY)}) and ($r!=${ours})) do={:error (${rq(taken)} . $r)}`,
+    `:if ($r!=${ours}) do={/container/config/set registry-url=${ours}}`,
+    `:if ([:len [/container/config/get tmpdir]]=0) do={/container/config/set tmpdir=${rq(routerPath("tmpdir", spec.tmpdir))}}`,
+    OK,
+  ];
+  return { create: `{${create.join("; ")}}`, delete: OK };
+}
+
+/** What {@link prerequisitesCommands} checks on a router before the stack changes anything on it. */
+export interface PrerequisitesSpec {
+  /** The disk holding root dirs, volumes and tmpdir, e.g. `disk1`. */
+  disk: string;
+  /** The config key that names the disk, for the message, e.g. `hosts.edge-router.disk`. */
+  diskKey: string;
+  /** The SSH user the stack logs in as. */
+  user: string;
+  /** The router's scheduler renews the certificates (certbot runs on it). */
+  scheduler: boolean;
+}
+
+/** Policies the SSH user's group needs: SFTP uploads (`ftp`); containers, scripts and schedulers. */
+export const ROUTEROS_USER_POLICIES = ["ftp", "read", "write", "test"] as const;
+
+/**
+ * `create` only reads the router: it fails with every missing prerequisite, each with its fix, and changes
+ * nothing. Device-mode must allow containers (and keep the scheduler when it renews the certificates: `home`
+ * mode turns it off); the router needs a DNS server (containers do not start without one); the disk must exist;
+ * the SSH user's group needs {@link ROUTEROS_USER_POLICIES}. `delete` does nothing.
+ */
+export function prerequisitesCommands(spec: PrerequisitesSpec): RouterCommand {
+  const miss = (message: string) => `:set e ($e . ${rq(`${message}. `)})`;
+  const yes = (v: string) => `(($${v}="yes") or ($${v}="true"))`;
+  const feature = (name: string) =>
+    `:local ${name} ""; :do {:set ${name} [:tostr [/system/device-mode/get ${name}]]} on-error={}`;
+  const user = rq(spec.user);
+  const has = (p: string) =>
+    `[:len [/user/group/find where name=$g and policy~${rq(`(^|[,;])${p}($|[,;])`)}]]`;
+  const create = [
+    ':local e ""',
+    feature("container"),
+    `:if (!${yes("container")}) do={${miss(
+      "Device-mode does not allow containers: run /system/device-mode/update container=yes, then confirm it on " +
+        "the router within 5 minutes (press its reset button briefly, or power-cycle it)",
+    )}}`,
+    ...(spec.scheduler
+      ? [
+          feature("scheduler"),
+          // Versions without the feature have the scheduler on: only an explicit "no" is missing.
+          `:if (($scheduler="no") or ($scheduler="false")) do={${miss(
+            "Device-mode turns off the scheduler that renews the certificates (home mode does): run " +
+              "/system/device-mode/update scheduler=yes, then confirm it on the router",
+          )}}`,
+        ]
+      : []),
+    `:if (([:len [/ip/dns/get servers]]=0) and ([:len [/ip/dns/get dynamic-servers]]=0)) do={${miss(
+      "The router has no DNS server, and containers do not start without one: /ip/dns/set servers=<resolver>, " +
+        "or get them by DHCP",
+    )}}`,
+    `:if ([:len [/file/find where name=${rq(routerPath("disk", spec.disk))}]]=0) do={${miss(
+      `Disk ${spec.disk} not found (/disk print): attach and format an ext4 disk, or set ${spec.diskKey}`,
+    )}}`,
+    `:local g ""; :do {:set g [/user/get [find where name=${user}] group]} on-error={}`,
+    `:if ([:len $g]=0) do={${miss(`User ${spec.user} not found in /user`)}} else={` +
+      ROUTEROS_USER_POLICIES.map(
+        (p) =>
+          `:if (${has(p)}=0) do={:set e ($e . ${rq(`The group of user ${spec.user} (`)} . $g . ${rq(
+            `) lacks the ${p} policy (${p === "ftp" ? "files are uploaded over SFTP" : "containers, scripts and schedulers need it"}): /user/group/set `,
+          )} . $g . ${rq(` policy=<its policies>,${p}. `)})}`,
+      ).join("; ") +
+      "}",
+    `:if ([:len $e]>0) do={:error (${rq("The router is not ready for this stack. ")} . $e)}`,
+    OK,
+  ];
+  return { create: `{${create.join("; ")}}`, delete: OK };
 }
 
 /**

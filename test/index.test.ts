@@ -142,7 +142,7 @@ describe("index.ts under Pulumi mocks", () => {
       "haproxy-edge:certbot:Certbot": 1,
       "haproxy-edge:routeros:Container": 2,
       "haproxy-edge:routeros:Schedule": 1,
-      [ROUTER_COMMAND]: 28,
+      [ROUTER_COMMAND]: 29,
       // the load balancer: haproxy.cfg, blocklist.acl, internal.acl, start.sh, placeholder.pem; certbot: 3
       "pulumi-nodejs:dynamic/routeros:SftpFile": 8,
     });
@@ -666,7 +666,8 @@ describe("index.ts under Pulumi mocks, every service on the router (live route u
       const run = await onRouter({ hosts: routerHosts(version) });
       const sims = new SimFactory();
       try {
-        const sim = sims.make(version, {}, ["usb1"]);
+        // The example connects as `pulumi`, a user in a group with the policies the stack needs.
+        const sim = sims.make(version, { users: { pulumi: "full" } }, ["usb1"]);
         const commands = run.ofType(ROUTER_COMMAND);
         for (const c of commands) {
           const out = sim.run(String(plain(c.wire.create)));

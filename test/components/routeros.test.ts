@@ -118,7 +118,7 @@ describe("components/routeros", function () {
       ssh: { host: router.address, port: router.port, user: router.user },
       privateKey: pulumi.secret(KEY),
     };
-    host = new RouterOsHost("mt", common);
+    host = new RouterOsHost("mt", { ...common, scheduler: true });
     ctr = new RouterOsContainer(
       "lb",
       {
@@ -190,6 +190,7 @@ describe("components/routeros", function () {
       "mt-container-config",
       "mt-dirs",
       "mt-masquerade",
+      "mt-prerequisites",
       "renew-scheduler",
       "renew-script",
     ]);
@@ -238,6 +239,10 @@ describe("components/routeros", function () {
     assert.ok(byName("mt-bridge-address").deps.map(nameOf).includes("mt-bridge"));
     assert.ok(byName("mt-container-config").deps.map(nameOf).includes("mt-dirs"));
     assert.ok(byName("renew-scheduler").deps.map(nameOf).includes("renew-script"));
+    // The prerequisites are checked before anything on the router changes.
+    for (const r of ["mt-dirs", "mt-bridge", "lb-veth", "lb-dirs", "lb-container"])
+      assert.ok(byName(r).deps.map(nameOf).includes("mt-prerequisites"), r);
+    assert.equal(byName("mt-prerequisites").deps.length, 0);
   });
 
   it("forwards the component's dependsOn to every child", () => {
@@ -256,7 +261,7 @@ describe("components/routeros", function () {
 
   it("sets the mandatory options on every RouterOS command", () => {
     const commands = regs.filter((r) => r.type === COMMAND);
-    assert.equal(commands.length, 17);
+    assert.equal(commands.length, 18);
     for (const r of commands) {
       const i = inputs.get(r.name);
       assert.ok(i);
@@ -346,6 +351,7 @@ describe("components/routeros", function () {
           router: { ...router, versionParts: [7, 15, 0] },
           stack: "prod",
           ...access,
+          scheduler: false,
         }),
       /not supported/,
     );

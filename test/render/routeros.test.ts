@@ -283,13 +283,24 @@ describe("render/routeros", () => {
 
     it("container config (singleton: delete does nothing)", () => {
       assert.equal(containerTmpDir("disk1"), "disk1/haproxy-edge-tmp");
+      const r = '"https://registry-1.docker.io"';
       assert.deepEqual(
         containerConfigCommands({
           registryUrl: "https://registry-1.docker.io",
           tmpdir: "disk1/haproxy-edge-tmp",
+          registryKey: "hosts.mt.registryUrl",
         }),
         {
-          create: `/container/config/set registry-url="https://registry-1.docker.io" tmpdir="disk1/haproxy-edge-tmp"; ${OK}`,
+          // Router-wide: another registry someone set is kept (with what this stack needs), tmpdir only if empty.
+          create:
+            `{:local r [/container/config/get registry-url]; :if (($r!="") and ($r!="https://lscr.io") and ` +
+            `($r!=${r})) do={:error ("/container/config registry-url is set to another registry, and it is shared ` +
+            "by every container on the router; this stack pulls its images from https://registry-1.docker.io " +
+            "(hosts.mt.registryUrl): set /container/config registry-url=https://registry-1.docker.io by hand if " +
+            'nothing else on the router needs the other one, or set hosts.mt.registryUrl to it. It is now: " . $r)}; ' +
+            `:if ($r!=${r}) do={/container/config/set registry-url=${r}}; ` +
+            ':if ([:len [/container/config/get tmpdir]]=0) do={/container/config/set tmpdir="disk1/haproxy-edge-tmp"}; ' +
+            `${OK}}`,
           delete: OK,
         },
       );
@@ -610,7 +621,11 @@ describe("render/routeros", () => {
           toAddress: "10.0.0.2",
           toPort: 80,
         }),
-        containerConfigCommands({ registryUrl: "https://registry-1.docker.io", tmpdir: "disk1/t" }),
+        containerConfigCommands({
+          registryUrl: "https://registry-1.docker.io",
+          tmpdir: "disk1/t",
+          registryKey: "k",
+        }),
         directoriesCommands({ paths: ["disk1/a/b"] }),
         mountCommands({ stack: "dev", id: "mt", list: "x-a", src: "disk1/a", dst: "/a", readOnly: true }, v),
         envCommands({ stack: "dev", id: "e", list: "x", key: "MULTI", value: "line1\nline2\r\n$HOME?" }, v),
@@ -754,7 +769,12 @@ describe("render/routeros", () => {
         /duration/,
       );
       assert.throws(
-        () => containerConfigCommands({ registryUrl: 'https://x"; /system/reboot', tmpdir: "disk1/t" }),
+        () =>
+          containerConfigCommands({
+            registryUrl: 'https://x"; /system/reboot',
+            tmpdir: "disk1/t",
+            registryKey: "k",
+          }),
         /registry URL/,
       );
     });

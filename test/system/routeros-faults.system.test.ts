@@ -1,11 +1,13 @@
 /**
  * RouterOS failures through the real engine: `pulumi up`/`destroy` of the example stack with every service on the
- * RouterOS simulator (over a real OpenSSH server), with a fault staged in a create, an update and a delete. Each
- * stops the rollout with the router's own message, the state keeps the failed resource (and what depends on it
- * is not touched), and the next `up`/`destroy` runs it again and succeeds once the fault is gone. After every
- * run, each object on the router is held by a resource of the state: nothing is orphaned.
+ * RouterOS simulator (over a real OpenSSH server): missing prerequisites, then a fault in a create, an update and
+ * a delete. Each stops the rollout with the router's own message, the state keeps the failed resource (and what
+ * depends on it is not touched), and the next `up`/`destroy` runs it again and succeeds once the fault is gone.
+ * After every run, each object on the router is held by a resource of the state: nothing is orphaned.
  */
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { DEFAULT_OPTIONS } from "../support/routeros-sim/state";
 import { startRouterOsSim, type RouterOsSimServer } from "../support/routeros-sim/sshd";
 import type { Engine, StateResource } from "./engine";
@@ -59,6 +61,28 @@ describe("system: RouterOS failures stop the rollout and are retried (simulator 
     await sim?.stop();
   });
 
+  it("a router missing prerequisites fails `pulumi up` before the first change, naming each fix", async () => {
+    assert.ok(engine);
+    sim.setOptions({ deviceMode: "home", dynamicDnsServers: [] });
+    const r = await engine.up();
+    assert.notEqual(r.code, 0, r.stdout);
+    for (const fix of ["/system/device-mode/update scheduler=yes", "/ip/dns/set servers=<resolver>"])
+      assert.ok(r.stdout.includes(fix), `${fix}\n${r.stdout}`);
+    // Nothing on the router changed: no object, no setting, no file.
+    assert.deepEqual(sim.state().tables, {});
+    assert.deepEqual(sim.state().settings, {});
+    assert.deepEqual(fs.readdirSync(path.join(sim.diskRoot, "usb1")), []);
+    const commands = (await engine.resources()).filter((x) => x.type === COMMAND || x.type === UPLOAD);
+    assert.deepEqual(
+      commands.map((c) => [c.name, c.initErrors.length]),
+      [[`${STACK}-edge-router-prerequisites`, 1]],
+    );
+    sim.setOptions({
+      deviceMode: DEFAULT_OPTIONS.deviceMode,
+      dynamicDnsServers: DEFAULT_OPTIONS.dynamicDnsServers,
+    });
+  });
+
   it("a refused create (the router has no WAN interface list) stops the rollout, is kept, and the next up retries it", async () => {
     assert.ok(engine);
     sim.setOptions({ interfaceLists: DEFAULT_OPTIONS.interfaceLists.filter((l) => l !== "WAN") });
@@ -97,10 +121,9 @@ describe("system: RouterOS failures stop the rollout and are retried (simulator 
     await assertNoChanges(engine);
   });
 
-  it("a refused update (the SSH user may not write) keeps the new command in its state, and the next up retries it", async () => {
+  it("an update the router refuses (registry-url is router-wide, and another value is set) is kept and retried once fixed", async () => {
     assert.ok(engine);
     const registry = "https://registry.example.net";
-    sim.setOptions({ refuse: { "/container/config/set": "not enough permissions (9)" } });
     overrides = {
       ...overrides,
       hosts: { "edge-router": simulatedRouter(sim, { subnet: "172.20.0.0/27", registryUrl: registry }) },
@@ -110,7 +133,7 @@ describe("system: RouterOS failures stop the rollout and are retried (simulator 
     assert.notEqual(r.code, 0, r.stdout);
     assert.match(
       r.stdout,
-      /update on 127\.0\.0\.1: RouterOS reported an error: not enough permissions \(9\)/,
+      /update on 127\.0\.0\.1: .*registry-url is set to another registry.*this stack pulls its images from https:\/\/registry\.example\.net \(hosts\.edge-router\.registryUrl\)/,
     );
     const resources = await assertNoOrphans();
     assert.deepEqual(failed(resources), [`${STACK}-edge-router-container-config`]);
@@ -118,10 +141,10 @@ describe("system: RouterOS failures stop the rollout and are retried (simulator 
     // Its state (outputs) holds the new command and the step to run again.
     assert.ok(String(config?.outputs.create).includes(registry), JSON.stringify(config?.outputs.create));
     assert.equal(config?.outputs.failed, "update");
-    assert.notEqual(sim.state().settings["/container/config"]?.["registry-url"], registry);
+    assert.equal(sim.state().settings["/container/config"]?.["registry-url"], "https://registry-1.docker.io");
 
-    // The fault is gone; nothing changed in the stack: the failed update alone runs again.
-    sim.setOptions({ refuse: {} });
+    // The operator sets it by hand; nothing changed in the stack: the failed update alone runs again.
+    assert.equal(await sim.exec(`/container/config/set registry-url="${registry}"`), "");
     const again = await engine.mustUp();
     assert.match(
       again.stdout,

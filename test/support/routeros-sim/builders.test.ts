@@ -4,7 +4,7 @@
  * `:error`s are for.
  */
 import { strict as assert } from "node:assert";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
   bridgePortCommands,
@@ -14,6 +14,7 @@ import {
   containerStartScript,
   envCommands,
   mountCommands,
+  prerequisitesCommands,
   schedulerCommands,
   scriptCommands,
   vethCommands,
@@ -172,7 +173,7 @@ describe("routeros-sim: the builders of render/routeros.ts", () => {
 
       it("a container whose image never finishes extracting fails the bounded wait with its :error", () => {
         const sim = sims.make(version, { extract: "never" });
-        for (const [what, c] of cmds.slice(0, 12)) ok(sim, c.create, what);
+        for (const [what, c] of cmds.slice(0, 13)) ok(sim, c.create, what);
         const create = containerCommands(lbSpec({ extractTimeoutSeconds: 120 }), v).create;
         const started = Date.now();
         const out = sim.run(create);
@@ -188,7 +189,7 @@ describe("routeros-sim: the builders of render/routeros.ts", () => {
 
       it("a failed extraction (error state) fails at once with the router's log line; delete removes it; create retries", () => {
         const sim = sims.make(version, { extract: "fail" });
-        for (const [what, c] of cmds.slice(0, 12)) ok(sim, c.create, what);
+        for (const [what, c] of cmds.slice(0, 13)) ok(sim, c.create, what);
         const t0 = sim.state.clock;
         const out = sim.run(containerCommands(lbSpec(), v).create);
         assert.match(
@@ -222,7 +223,7 @@ describe("routeros-sim: the builders of render/routeros.ts", () => {
 
       it("a one-shot container that exits at once: started without waiting for running", () => {
         const sim = sims.make(version, { exitAfterSeconds: 0 });
-        for (const [what, c] of cmds.slice(0, 12)) ok(sim, c.create, what);
+        for (const [what, c] of cmds.slice(0, 13)) ok(sim, c.create, what);
         const oneShot = lbSpec({ start: true, waitForRunning: false });
         ok(sim, containerCommands(oneShot, v).create, "one-shot create");
         assert.equal(sim.state.tables["/container"].items[0].container?.phase, "starting");
@@ -235,7 +236,7 @@ describe("routeros-sim: the builders of render/routeros.ts", () => {
 
       it("the renewal scheduler, run by the clock, starts the one-shot certbot container by its tag", () => {
         const sim = sims.make(version, { exitAfterSeconds: 30 });
-        for (const [what, c] of cmds.slice(0, 12)) ok(sim, c.create, what);
+        for (const [what, c] of cmds.slice(0, 13)) ok(sim, c.create, what);
         const certbot = lbSpec({ start: true, waitForRunning: false });
         ok(sim, containerCommands(certbot, v).create, "one-shot create");
         const policy = ["read", "write", "test"];
@@ -263,7 +264,7 @@ describe("routeros-sim: the builders of render/routeros.ts", () => {
 
       it("a renewal script that finds the container by name starts nothing before 7.19 (name is not settable)", () => {
         const sim = sims.make(version, { exitAfterSeconds: 30 });
-        for (const [what, c] of cmds.slice(0, 12)) ok(sim, c.create, what);
+        for (const [what, c] of cmds.slice(0, 13)) ok(sim, c.create, what);
         ok(sim, containerCommands(lbSpec({ start: true, waitForRunning: false }), v).create, "create");
         sim.advance(60_000);
         assert.equal(sim.run('/container/start [find where name="dev-lb"]'), "");
@@ -271,13 +272,77 @@ describe("routeros-sim: the builders of render/routeros.ts", () => {
         assert.equal(phase, v.containerName ? "starting" : "stopped");
       });
 
+      it("prerequisites: pass on a ready router, and list every missing one with its fix, changing nothing", () => {
+        const check = (user: string, scheduler: boolean) =>
+          prerequisitesCommands({ disk: "disk1", diskKey: "hosts.r.disk", user, scheduler }).create;
+        ok(sims.make(version), check("admin", true), "a ready router");
+        const home = sims.make(version, { deviceMode: "home" });
+        ok(home, check("admin", false), "home mode, no certbot on the router");
+        assert.match(
+          home.run(check("admin", true)),
+          /^The router is not ready for this stack\. Device-mode turns off the scheduler that renews the certificates \(home mode does\): run \/system\/device-mode\/update scheduler=yes/,
+        );
+
+        const sim = sims.make(
+          version,
+          { containerMode: false, deviceMode: "home", dynamicDnsServers: [], users: { ops: "read" } },
+          ["usb1"],
+        );
+        const out = sim.run(check("ops", true));
+        for (const fix of [
+          "Device-mode does not allow containers: run /system/device-mode/update container=yes",
+          "/system/device-mode/update scheduler=yes",
+          "The router has no DNS server, and containers do not start without one: /ip/dns/set servers=<resolver>",
+          "Disk disk1 not found (/disk print): attach and format an ext4 disk, or set hosts.r.disk",
+          "The group of user ops (read) lacks the ftp policy (files are uploaded over SFTP): /user/group/set read policy=<its policies>,ftp",
+          "The group of user ops (read) lacks the write policy",
+        ])
+          assert.ok(out.includes(fix), `${fix}\n${out}`);
+        assert.ok(!out.includes("lacks the read policy") && !out.includes("lacks the test policy"), out);
+        assert.throws(() => checkRouterOutput(out), /did not finish/);
+        assert.match(sim.run(check("nobody", false)), /User nobody not found in \/user\./);
+        // Only read: nothing was made or set.
+        assert.deepEqual(sim.state.tables, {});
+        assert.deepEqual(sim.state.settings, {});
+        // Fixed, it passes.
+        sim.run("/ip/dns/set servers=192.0.2.1");
+        sim.state.options = {
+          ...sim.state.options,
+          containerMode: true,
+          deviceMode: "advanced",
+          users: { ops: "full" },
+        };
+        sim.state.disks.push("disk1");
+        mkdirSync(join(sim.diskRoot ?? "", "disk1"));
+        ok(sim, check("ops", true), "fixed");
+      });
+
+      it("container config keeps a registry-url someone else set, and says what the stack needs", () => {
+        const sim = sims.make(version);
+        const config = cmds[2][1];
+        assert.equal(
+          sim.run("/container/config/set registry-url=https://registry.lan tmpdir=disk1/theirs"),
+          "",
+        );
+        const out = sim.run(config.create);
+        assert.match(
+          out,
+          /this stack pulls its images from https:\/\/registry-1\.docker\.io \(hosts\.r\.registryUrl\).* It is now: https:\/\/registry\.lan\r\n$/,
+        );
+        assert.equal(sim.run(":put [/container/config/get registry-url]"), "https://registry.lan\r\n");
+        // The owner agrees: set by hand, then the stack keeps the other owner's tmpdir.
+        sim.run("/container/config/set registry-url=https://registry-1.docker.io");
+        ok(sim, config.create, "container config");
+        assert.equal(sim.run(":put [/container/config/get tmpdir]"), "disk1/theirs\r\n");
+      });
+
       it("refuses to take over a same-named object that is not tagged as ours", () => {
         const sim = sims.make(version);
         assert.equal(sim.run('/interface/veth/add name="edge-lb" address=10.9.9.9/24'), "");
-        const out = sim.run(cmds[5][1].create);
+        const out = sim.run(cmds[6][1].create);
         assert.equal(out, "veth edge-lb exists but is not tagged haproxy-edge:dev:veth-edge-lb\r\n");
         assert.throws(() => checkRouterOutput(out), /did not finish/);
-        ok(sim, cmds[5][1].delete, "delete leaves the foreign veth alone");
+        ok(sim, cmds[6][1].delete, "delete leaves the foreign veth alone");
         assert.equal(items(sim, "/interface/veth").length, 1);
       });
 
@@ -309,7 +374,7 @@ describe("routeros-sim: the builders of render/routeros.ts", () => {
 
       it("the directories command fails when the disk is missing", () => {
         const sim = sims.make(version, {}, ["usb1"]);
-        const out = sim.run(cmds[0][1].create);
+        const out = sim.run(cmds[1][1].create);
         assert.equal(out, "disk disk1 not found (see /disk print)\r\n");
       });
     });

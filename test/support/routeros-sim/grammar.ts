@@ -40,7 +40,7 @@ export interface MenusJson {
 }
 
 /** How a menu stores its items. */
-export type MenuKind = "none" | "table" | "singleton" | "file" | "resource" | "log";
+export type MenuKind = "none" | "table" | "singleton" | "file" | "resource" | "log" | "derived";
 
 /** One menu of the tree, for one version. */
 export interface MenuDef {
@@ -114,6 +114,39 @@ export const CONTAINER_FLAGS = ["stopped", "starting", "running", "stopping", "e
 
 const RESOURCE_PROPS = ["version", "board-name", "architecture-name", "platform", "uptime", "cpu-count"];
 
+/**
+ * Menus routeros-menus.json lacks, which the prerequisite checks read; modelled on MikroTik's manual (Device-mode,
+ * DNS, User) as the simulator's README cites. `/user` and `/user/group` are read only here: their rows come from
+ * the options.
+ */
+const EXTRA_MENUS: Record<string, MenuJson> = {
+  "/system/device-mode": {
+    commands: ["get", "print", "update"],
+    properties: {},
+    readonly: { mode: "string", container: "bool", scheduler: "bool" },
+  },
+  "/ip/dns": {
+    commands: ["get", "print", "set"],
+    properties: {
+      servers: { type: "list", items: "ip" },
+      "allow-remote-requests": { type: "bool", values: ["yes", "no"] },
+    },
+    readonly: { "dynamic-servers": "list" },
+  },
+  "/user": {
+    commands: ["find", "get", "print"],
+    properties: {},
+    readonly: { name: "string", group: "string" },
+    key: "name",
+  },
+  "/user/group": {
+    commands: ["find", "get", "print"],
+    properties: {},
+    readonly: { name: "string", policy: "list" },
+    key: "name",
+  },
+};
+
 function addNode(root: MenuDef, path: string, make: (path: string) => MenuDef): MenuDef {
   const segments = path.split("/").filter((s) => s.length > 0);
   let node = root;
@@ -172,6 +205,7 @@ function buildMenu(path: string, spec: MenuJson, v: Version): MenuDef {
   }
   let kind: MenuKind = "table";
   if (path === "/file") kind = "file";
+  else if (path === "/user" || path === "/user/group") kind = "derived";
   else if (!commands.has("add") && !commands.has("find")) kind = "singleton";
   const key = spec.key === "name" || spec.key?.startsWith("name ") ? "name" : undefined;
   return {
@@ -200,11 +234,15 @@ export class Grammar {
     const json = menusJson();
     this.root = emptyMenu("/");
     this.byPath.set("/", this.root);
-    const menus = Object.keys(json)
+    const all: Record<string, MenuJson> = {
+      ...(json as unknown as Record<string, MenuJson>),
+      ...EXTRA_MENUS,
+    };
+    const menus = Object.keys(all)
       .filter((k) => k.startsWith("/"))
       .sort();
     for (const path of menus) {
-      const def = buildMenu(path, json[path] as MenuJson, this.version);
+      const def = buildMenu(path, all[path], this.version);
       const node = addNode(this.root, path, emptyMenu);
       // Replace the placeholder (keeping children already attached by deeper paths).
       const merged: MenuDef = { ...def, children: node.children };

@@ -18,6 +18,7 @@ import {
   envCommands,
   masqueradeCommands,
   mountCommands,
+  prerequisitesCommands,
   routerOsVersion,
   schedulerCommands,
   scriptCommands,
@@ -81,8 +82,19 @@ export function stackCommands(v: RouterOsVersion): [string, RouterCommand][] {
   const tmpdir = containerTmpDir("disk1");
   const lb = lbSpec();
   return [
+    [
+      "prerequisites",
+      prerequisitesCommands({ disk: "disk1", diskKey: "hosts.r.disk", user: "admin", scheduler: true }),
+    ],
     ["host dirs", directoriesCommands({ paths: [tmpdir] })],
-    ["container config", containerConfigCommands({ registryUrl: "https://registry-1.docker.io", tmpdir })],
+    [
+      "container config",
+      containerConfigCommands({
+        registryUrl: "https://registry-1.docker.io",
+        tmpdir,
+        registryKey: "hosts.r.registryUrl",
+      }),
+    ],
     ["bridge", bridgeCommands({ stack, id: "bridge", name: "br-edge" })],
     [
       "bridge address",

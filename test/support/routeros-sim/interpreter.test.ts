@@ -464,4 +464,78 @@ describe("routeros-sim: interpreter", () => {
       assert.equal(sim.run(':put [:len [/interface/bridge/find]]; :put "PULUMI-OK"'), "0\r\n" + OK);
     });
   });
+  describe("removals RouterOS refuses, selectors by version, and the menus prerequisites read", () => {
+    const addContainer = (sim: RouterOsSim) => {
+      sim.run("/interface/veth/add name=v1 address=10.0.0.2/24 gateway=10.0.0.1");
+      sim.run("/interface/bridge/add name=br; /interface/bridge/port/add bridge=br interface=v1");
+      const mountsKey = sim.grammar.menu("/container")?.props.has("mountlists") ? "mountlists" : "mounts";
+      const listKey = sim.grammar.menu("/container/mounts")?.props.has("list") ? "list" : "name";
+      sim.run(`/container/mounts/add ${listKey}=m1 src=disk1/a dst=/a`);
+      assert.equal(
+        sim.run(`/container/add remote-image=x:1 interface=v1 root-dir=disk1/r ${mountsKey}=m1; :delay 5s`),
+        "",
+      );
+    };
+
+    for (const version of ["7.19", "7.21"]) {
+      it(`refuses to remove a veth, its bridge port or a mount list a container uses (${version})`, () => {
+        const sim = sims.make(version);
+        addContainer(sim);
+        assert.equal(
+          sim.run("/interface/veth/remove [find]"),
+          "failure: interface v1 is used by a container\r\n",
+        );
+        assert.equal(
+          sim.run("/interface/bridge/port/remove [find]"),
+          "failure: interface v1 is used by a container\r\n",
+        );
+        assert.equal(
+          sim.run("/container/mounts/remove [find]"),
+          "failure: mount list m1 is used by a container\r\n",
+        );
+        assert.equal(sim.run("/container/remove [find]; :delay 2s"), "");
+        assert.equal(sim.run("/container/mounts/remove [find]; /interface/bridge/port/remove [find]"), "");
+        assert.equal(sim.run("/interface/veth/remove [find]; :put [:len [/interface/veth/find]]"), "0\r\n");
+      });
+    }
+
+    it("takes number= for container start/stop up to 7.19 and numbers= from 7.20; a positional one everywhere", () => {
+      for (const [version, good, bad] of [
+        ["7.19", "number", "numbers"],
+        ["7.20", "numbers", "number"],
+      ]) {
+        const sim = sims.make(version);
+        addContainer(sim);
+        assert.match(sim.run(`/container/start ${bad}=[find]`), /^expected end of command/, version);
+        assert.equal(sim.run(`/container/start ${good}=[find]; :delay 2s`), "", version);
+        assert.equal(sim.run("/container/stop [find]; :delay 2s"), "", version);
+      }
+    });
+
+    it("shows device-mode, DNS, users and groups from the options", () => {
+      const sim = sims.make("7.16", {
+        deviceMode: "home",
+        containerMode: false,
+        dynamicDnsServers: [],
+        users: { ops: "read" },
+      });
+      assert.equal(
+        sim.run(
+          ":put [/system/device-mode/get mode]; :put [/system/device-mode/get container]; :put [/system/device-mode/get scheduler]",
+        ),
+        "home\r\nno\r\nno\r\n",
+      );
+      assert.equal(
+        sim.run(":put [:len [/ip/dns/get servers]]; :put [:len [/ip/dns/get dynamic-servers]]"),
+        "0\r\n0\r\n",
+      );
+      assert.equal(sim.run("/ip/dns/set servers=192.0.2.1; :put [/ip/dns/get servers]"), "192.0.2.1\r\n");
+      assert.equal(sim.run(':put [/user/get [find where name="ops"] group]'), "read\r\n");
+      assert.match(
+        sim.run(':put [/user/group/get [find where name="read"] policy]'),
+        /^local,telnet,ssh,reboot,read,/,
+      );
+      assert.match(sim.run("/user/add name=x group=full"), /^bad command name add/);
+    });
+  });
 });

@@ -12,7 +12,7 @@
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileName, hostPath, listEntries, type FileEntry } from "./files";
-import { grammarFor, type Grammar, type MenuDef, type PropSpec } from "./grammar";
+import { grammarFor, inVersion, type Grammar, type MenuDef, type PropSpec } from "./grammar";
 import { fromBytes, parse, toBytes, type Arg, type Expr, type ParseResult, type Stmt } from "./parser";
 import {
   initialState,
@@ -479,6 +479,7 @@ export class RouterOsSim {
   private rows(menu: MenuDef): Row[] {
     if (menu.kind === "file") return this.fileRows();
     if (menu.kind === "log") return this.logRows();
+    if (menu.kind === "derived") return this.derivedRows(menu);
     return this.table(menu.path).items;
   }
 
@@ -710,6 +711,7 @@ export class RouterOsSim {
     const rows = this.resolve(menu, sel);
     if (menu.kind === "file") return this.fileRemove(rows as FileRow[]);
     const table = this.table(menu.path);
+    for (const row of rows as Item[]) this.refuseRemovalInUse(menu, row);
     for (const row of rows as Item[]) {
       if (menu.path === "/container" && row.container) {
         const phase = row.container.phase;
@@ -727,6 +729,24 @@ export class RouterOsSim {
       table.items.splice(table.items.indexOf(row), 1);
     }
     this.tick();
+  }
+
+  /**
+   * RouterOS refuses to remove what a container still uses: its veth (and the veth's bridge port) and the mounts
+   * of its mount lists (mount names before 7.21). The texts are the simulator's.
+   */
+  private refuseRemovalInUse(menu: MenuDef, row: Item): void {
+    const users = (pred: (c: Item) => boolean) => this.containers().some(pred);
+    const veth = menu.path === "/interface/veth" ? row.props.name : undefined;
+    const port = menu.path === "/interface/bridge/port" ? row.props.interface : undefined;
+    const iface = veth ?? port;
+    if (iface !== undefined && users((c) => listOf(c.props.interface).includes(iface)))
+      throw new RosError(`failure: interface ${iface} is used by a container`);
+    if (menu.path === "/container/mounts") {
+      const list = row.props.list ?? row.props.name;
+      if (users((c) => listOf(c.props.mountlists ?? c.props.mounts).includes(list)))
+        throw new RosError(`failure: mount list ${list} is used by a container`);
+    }
   }
 
   private get(menu: MenuDef, args: Args): Value {
@@ -933,9 +953,12 @@ export class RouterOsSim {
   }
 
   private containerCommand(menu: MenuDef, command: string, args: Args): void {
-    this.expectArgs(args, (n) => n === "numbers", 1);
-    const sel = this.selector(args);
-    if (sel === undefined) throw new RosError("missing value(s) of argument(s) numbers");
+    // The named selector of start/stop is `number` up to 7.19 and `numbers` from 7.20 (routeros.md §1); a
+    // positional one works on every version.
+    const key = inVersion(this.grammar.version, "7.20") ? "numbers" : "number";
+    this.expectArgs(args, (n) => n === key, 1);
+    const sel = args.named.find((a) => a.name === key)?.value ?? args.positional[0]?.value;
+    if (sel === undefined) throw new RosError(`missing value(s) of argument(s) ${key}`);
     const o = this.state.options;
     for (const row of this.resolve(menu, sel) as Item[]) {
       const c = row.container;
@@ -1050,15 +1073,22 @@ export class RouterOsSim {
   // --- settings, resource ----------------------------------------------------------------------------------
 
   private settings(s: Extract<Stmt, { type: "menu" }>, menu: MenuDef, args: Args, ctx: Ctx): Value {
-    const stored = (this.state.settings[menu.path] ??= {});
-    const current = (): Record<string, string> => ({
-      ...(menu.path === "/container/config" ? { "registry-url": "https://lscr.io", tmpdir: "" } : {}),
-      ...stored,
-    });
+    const stored = this.state.settings[menu.path] ?? {};
+    const o = this.state.options;
+    const defaults: Record<string, Record<string, string>> = {
+      "/container/config": { "registry-url": "https://lscr.io", tmpdir: "" },
+      "/system/device-mode": {
+        mode: o.deviceMode,
+        container: o.containerMode ? "yes" : "no",
+        scheduler: o.deviceMode === "home" || o.deviceMode === "basic" ? "no" : "yes",
+      },
+      "/ip/dns": { servers: "", "dynamic-servers": o.dynamicDnsServers.join(",") },
+    };
+    const current = (): Record<string, string> => ({ ...defaults[menu.path], ...stored });
     switch (s.command) {
       case "set": {
         const values = this.propValues(menu, args, new Set());
-        Object.assign(stored, values);
+        this.state.settings[menu.path] = { ...stored, ...values };
         return NIL;
       }
       case "get": {
@@ -1099,6 +1129,16 @@ export class RouterOsSim {
     const name = argText(which, "value-name");
     if (!menu.readonly.has(name)) throw noMatch("value-name");
     return str(values[name]);
+  }
+
+  /** `/user` and `/user/group` rows, from the options (read only here). */
+  private derivedRows(menu: MenuDef): Item[] {
+    const o = this.state.options;
+    const rows =
+      menu.path === "/user"
+        ? Object.entries(o.users).map(([name, group]) => ({ name, group }))
+        : Object.entries(o.groups).map(([name, policy]) => ({ name, policy: policy.join(",") }));
+    return rows.map((props, i) => ({ id: `*${hex(i + 1)}`, props }));
   }
 
   /** `/log` rows: the memory log, oldest first (`:log` lines with their topic, container events `container`). */

@@ -232,12 +232,9 @@ export async function startRouterOsSim(opts: StartOptions): Promise<RouterOsSimS
     const diskRoot = join(dir, "disk");
     const statePath = join(dir, "state.json");
     const disks = opts.disks ?? ["disk1"];
-    const sim = new RouterOsSim({
-      version: opts.version,
-      diskRoot,
-      disks,
-      ...(opts.options ? { options: opts.options } : {}),
-    });
+    // The SSH user is a router user in the `full` group, unless the options say otherwise.
+    const options: Partial<SimOptions> = { ...opts.options, users: opts.options?.users ?? { [user]: "full" } };
+    const sim = new RouterOsSim({ version: opts.version, diskRoot, disks, options });
     saveState(statePath, sim.state);
 
     const sftpMarker = join(dir, "sftp-subsystem");
@@ -248,7 +245,7 @@ export async function startRouterOsSim(opts: StartOptions): Promise<RouterOsSimS
       disks,
       sftpSubsystem: sftpMarker,
       sftpServer: SFTP_SERVER,
-      ...(opts.options ? { options: opts.options } : {}),
+      options,
     };
     writeFileSync(join(dir, "sim.json"), JSON.stringify(config, null, 1));
     const wrapper = join(dir, "routeros-cli.sh");

@@ -39,8 +39,18 @@ export interface SimOptions {
   removeSeconds: number;
   /** Seconds a started container runs before it exits on its own (one-shot); `null`: runs until stopped. */
   exitAfterSeconds: number | null;
-  /** Device mode allows containers; `false` makes `/container/add` fail with `failure: could not add`. */
+  /**
+   * Device mode allows containers (`/system/device-mode` `container`); `false` also makes `/container/add` fail
+   * with `failure: could not add`.
+   */
   containerMode: boolean;
+  /** `/system/device-mode` `mode`; `home` and `basic` also turn its `scheduler` feature off. */
+  deviceMode: "advanced" | "home" | "basic" | "enterprise";
+  /** `/ip/dns` `dynamic-servers` (from DHCP or PPP); `servers` is set with `/ip/dns/set`. */
+  dynamicDnsServers: string[];
+  /** The router's users (`/user`, read only here) and their groups' policies (`/user/group`). */
+  users: Record<string, string>;
+  groups: Record<string, string[]>;
   /** Interfaces that exist besides bridges and veths. */
   interfaces: string[];
   /** Interface lists that exist. */
@@ -64,6 +74,61 @@ export const DEFAULT_OPTIONS: SimOptions = {
   removeSeconds: 1,
   exitAfterSeconds: null,
   containerMode: true,
+  deviceMode: "advanced",
+  dynamicDnsServers: ["192.0.2.53"],
+  users: { admin: "full" },
+  groups: {
+    full: [
+      "local",
+      "telnet",
+      "ssh",
+      "ftp",
+      "reboot",
+      "read",
+      "write",
+      "policy",
+      "test",
+      "winbox",
+      "password",
+      "web",
+      "sniff",
+      "sensitive",
+      "api",
+      "romon",
+      "rest-api",
+    ],
+    read: [
+      "local",
+      "telnet",
+      "ssh",
+      "reboot",
+      "read",
+      "test",
+      "winbox",
+      "password",
+      "web",
+      "sniff",
+      "api",
+      "romon",
+      "rest-api",
+    ],
+    write: [
+      "local",
+      "telnet",
+      "ssh",
+      "reboot",
+      "read",
+      "write",
+      "test",
+      "winbox",
+      "password",
+      "web",
+      "sniff",
+      "api",
+      "romon",
+      "rest-api",
+    ],
+  },
   interfaces: ["ether1", "ether2", "ether3", "ether4", "ether5"],
   interfaceLists: ["WAN", "LAN", "all", "none", "dynamic", "static"],
   refuse: {},
