@@ -233,7 +233,10 @@ export async function startRouterOsSim(opts: StartOptions): Promise<RouterOsSimS
     const statePath = join(dir, "state.json");
     const disks = opts.disks ?? ["disk1"];
     // The SSH user is a router user in the `full` group, unless the options say otherwise.
-    const options: Partial<SimOptions> = { ...opts.options, users: opts.options?.users ?? { [user]: "full" } };
+    const options: Partial<SimOptions> = {
+      ...opts.options,
+      users: opts.options?.users ?? { [user]: "full" },
+    };
     const sim = new RouterOsSim({ version: opts.version, diskRoot, disks, options });
     saveState(statePath, sim.state);
 
