@@ -212,6 +212,29 @@ describe("routeros-sim: the builders of render/routeros.ts", () => {
         assert.equal(sim.state.tables["/container"]?.items.length, 0);
       });
 
+      it("a veth address or mount row changed while the container runs is accepted; the restart applies it", () => {
+        // MikroTik's manual does not say RouterOS refuses these changes on a running container, so the simulator
+        // accepts them, and the engine's order stays: update the veth or mount (re-run its create), then the
+        // replaced start command stops and starts the container, which reads them at start.
+        const sim = sims.make(version);
+        for (const [what, c] of cmds) ok(sim, c.create, what);
+        ok(sim, containerRestartCommands(lbSpec(), v).create, "start");
+        ok(sim, vethCommands({ ...LB_VETH, address: "172.20.0.9" }).create, "veth with a new address");
+        const mount = {
+          stack: "dev",
+          id: "mnt-dev-lb-etc",
+          list: "dev-lb-etc",
+          src: "disk1/haproxy-edge/dev/lb-etc",
+          dst: "/etc/haproxy-moved",
+          readOnly: true,
+        };
+        ok(sim, mountCommands(mount, v).create, "mount with a new dst");
+        ok(sim, containerRestartCommands(lbSpec(), v).create, "restart");
+        assert.equal(sim.state.tables["/container"].items[0].container?.phase, "running");
+        assert.equal(items(sim, "/interface/veth")[0].address, "172.20.0.9/24");
+        assert.ok(items(sim, "/container/mounts").some((m) => m.dst === "/etc/haproxy-moved"));
+      });
+
       it("restart stops a running container, waits, and starts it again", () => {
         const sim = sims.make(version);
         for (const [what, c] of cmds) ok(sim, c.create, what);
