@@ -66,6 +66,12 @@ export interface SimOptions {
   maxMillis: number;
 }
 
+/** The policies of RouterOS's default `full` group (MikroTik's manual, User); `read` and `write` have fewer. */
+const FULL_POLICIES =
+  "local,telnet,ssh,ftp,reboot,read,write,policy,test,winbox,password,web,sniff,sensitive,api,romon,rest-api".split(
+    ",",
+  );
+
 export const DEFAULT_OPTIONS: SimOptions = {
   extractSeconds: 3,
   extract: "ok",
@@ -78,56 +84,9 @@ export const DEFAULT_OPTIONS: SimOptions = {
   dynamicDnsServers: ["192.0.2.53"],
   users: { admin: "full" },
   groups: {
-    full: [
-      "local",
-      "telnet",
-      "ssh",
-      "ftp",
-      "reboot",
-      "read",
-      "write",
-      "policy",
-      "test",
-      "winbox",
-      "password",
-      "web",
-      "sniff",
-      "sensitive",
-      "api",
-      "romon",
-      "rest-api",
-    ],
-    read: [
-      "local",
-      "telnet",
-      "ssh",
-      "reboot",
-      "read",
-      "test",
-      "winbox",
-      "password",
-      "web",
-      "sniff",
-      "api",
-      "romon",
-      "rest-api",
-    ],
-    write: [
-      "local",
-      "telnet",
-      "ssh",
-      "reboot",
-      "read",
-      "write",
-      "test",
-      "winbox",
-      "password",
-      "web",
-      "sniff",
-      "api",
-      "romon",
-      "rest-api",
-    ],
+    full: FULL_POLICIES,
+    read: FULL_POLICIES.filter((p) => !["ftp", "write", "policy", "sensitive"].includes(p)),
+    write: FULL_POLICIES.filter((p) => !["ftp", "policy", "sensitive"].includes(p)),
   },
   interfaces: ["ether1", "ether2", "ether3", "ether4", "ether5"],
   interfaceLists: ["WAN", "LAN", "all", "none", "dynamic", "static"],
