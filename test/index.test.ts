@@ -662,7 +662,7 @@ describe("index.ts under Pulumi mocks, every service on the router (live route u
   });
 
   for (const version of VERSIONS) {
-    it(`RouterOS ${version} accepts every command in order, the sidecars' shared mounts included, and deletes back to empty`, async () => {
+    it(`RouterOS ${version} accepts every command in order, the sidecars' shared mounts included, restarts certbot on schedule, and deletes back to empty`, async () => {
       const run = await onRouter({ hosts: routerHosts(version) });
       const sims = new SimFactory();
       try {
@@ -684,6 +684,17 @@ describe("index.ts under Pulumi mocks, every service on the router (live route u
           "prod-prod-1-master",
         ]);
         assert.equal(containers.length, 2 + 2 * WORKERS.length);
+        // The program's renewal schedule, run by the router's clock, starts the certbot container again (found by
+        // its tag: before 7.19 its name is a UUID).
+        const certbot = () =>
+          sim.state.tables["/container"].items.find((i) => i.props.comment?.endsWith(":ctr-prod-certbot"));
+        assert.equal(
+          sim.run(`/container/stop [find where comment="${certbot()?.props.comment}"]; :delay 5s`),
+          "",
+        );
+        assert.equal(certbot()?.container?.phase, "stopped");
+        sim.advance(86_400_000);
+        assert.equal(certbot()?.container?.phase, "running", JSON.stringify(sim.state.log.slice(-3)));
         for (const c of [...commands].reverse()) {
           const out = sim.run(String(plain(c.wire.delete)));
           assert.doesNotThrow(() => checkRouterOutput(out), `${c.name} delete: ${out}`);
