@@ -159,7 +159,8 @@ function fromZod(key: string, raw: unknown, error: z.ZodError, secret = false): 
     } else if (issue.code === "invalid_value" && /^Invalid option/.test(message)) {
       message = `must be one of: ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
     } else if (issue.code === "invalid_union" && "discriminator" in issue) {
-      message = `must be one of: ${(issue as unknown as { options: string[] }).options.map((o) => `"${o}"`).join(", ")}`;
+      const options = (issue as unknown as { options: string[] }).options.map((o) => `"${o}"`).join(", ");
+      message = at.found ? `must be one of: ${options}` : `is required: one of ${options}`;
     }
     out.push(withValue(path, message, at.found, at.value));
   }
@@ -258,8 +259,63 @@ export function parseStackConfig(
   }
 
   issues.push(...crossChecks(parsed as Partial<StackConfig>, values, ctx, routeIndex));
-  if (issues.length > 0) return { ok: false, issues: redactSecrets(issues, values, ctx) };
+  if (issues.length > 0)
+    return { ok: false, issues: redactSecrets(hintSpelling(issues, values), values, ctx) };
   return { ok: true, config: parsed as StackConfig };
+}
+
+/** The keys an object of the config may hold at `path` ("" for the top level), where one schema says so. */
+function knownKeys(path: string, values: Record<string, unknown>): string[] | undefined {
+  if (path === "") return Object.keys(topLevel);
+  if (/^routes\[\d+\]$/.test(path)) return Object.keys(routeSchema.shape);
+  const host = /^hosts\.([^.[\]]+)$/.exec(path);
+  if (!host) return undefined;
+  const kind = (getAt(values, ["hosts", host[1], "kind"]).value as string | undefined) ?? "";
+  const shapes = hostSchema.options.filter((o) => o.shape.kind.value === kind);
+  return [...new Set((shapes.length > 0 ? shapes : hostSchema.options).flatMap((o) => Object.keys(o.shape)))];
+}
+
+/** Levenshtein distance of two keys, case-insensitive. */
+function editDistance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  let prev = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= y.length; j++)
+      row.push(Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1)));
+    prev = row;
+  }
+  return prev[y.length];
+}
+
+/**
+ * One issue per misspelled key: an unknown key close to a known key that is absent names it ("did you mean
+ * servers?"), and that key's own "is required" issue, caused by the same typo, is dropped.
+ */
+function hintSpelling(issues: readonly ConfigIssue[], values: Record<string, unknown>): ConfigIssue[] {
+  const dropped = new Set<string>();
+  const hinted = issues.map((issue) => {
+    if (!issue.message.startsWith("unknown key (")) return issue;
+    const cut = issue.path.lastIndexOf(".");
+    const parent = cut < 0 ? "" : issue.path.slice(0, cut);
+    const key = issue.path.slice(cut + 1);
+    const parts =
+      parent === "" ? [] : parent.split(/\.|\[(\d+)\]/).filter((p) => p !== undefined && p !== "");
+    const present = getAt(values, parts).value as Record<string, unknown> | undefined;
+    const near = (knownKeys(parent, values) ?? [])
+      .filter((k) => present?.[k] === undefined && editDistance(k, key) <= Math.min(2, k.length - 1))
+      .sort((a, b) => editDistance(a, key) - editDistance(b, key));
+    if (near.length === 0) return issue;
+    const meant = parent === "" ? near[0] : `${parent}.${near[0]}`;
+    const required = issues.some((i) => i.path === meant && i.message === "is required");
+    if (required) dropped.add(meant);
+    return {
+      ...issue,
+      message: `unknown key: did you mean ${near[0]}?${required ? ` (${near[0]} is required)` : ""}`,
+    };
+  });
+  return hinted.filter((i) => !(dropped.has(i.path) && i.message === "is required"));
 }
 
 /** Secret strings shorter than this are redacted as values only, not searched for in messages. */

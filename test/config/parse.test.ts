@@ -910,9 +910,76 @@ describe("config/parse", () => {
         delete c.routes[0].servers;
       },
       path: "routes[0].server",
-      message: /unknown key \(check the spelling/,
+      // One problem, one issue: the typo names the key it meant, whose own "is required" is dropped.
+      message: /^unknown key: did you mean servers\? \(servers is required\)$/,
       value: ["10.0.0.10:8080", "backend.lan:8080"],
-      others: ["routes[0].servers"],
+    },
+    {
+      title: "a misspelled required top-level key",
+      mutate: (c) => {
+        c.domain = c.domains;
+        delete (c as Partial<Cfg>).domains;
+      },
+      path: "domain",
+      message: /^unknown key: did you mean domains\? \(domains is required\)$/,
+    },
+    {
+      title: "a misspelled optional key",
+      mutate: (c) => (c.publishAdress = "127.0.0.1"),
+      path: "publishAdress",
+      message: /^unknown key: did you mean publishAddress\?$/,
+      value: "127.0.0.1",
+    },
+    {
+      title: "a misspelled RouterOS host key (its kind's keys)",
+      mutate: (c) => {
+        withRouter(c);
+        c.hosts.r1.vethPrefx = "edge-";
+      },
+      path: "hosts.r1.vethPrefx",
+      message: /^unknown key: did you mean vethPrefix\?$/,
+    },
+    {
+      title: "an unknown key near none",
+      mutate: (c) => (c.routes[0].weight = 3),
+      path: "routes[0].weight",
+      message: /^unknown key \(check the spelling/,
+    },
+    {
+      title: "a host without kind",
+      mutate: (c) => delete c.hosts.local.kind,
+      path: "hosts.local.kind",
+      message: /^is required: one of "docker", "routeros"$/,
+    },
+    {
+      title: "a misspelled host kind named by every placement: one issue, not one per placement",
+      mutate: (c) => {
+        c.hosts.local.kind = "dokcer";
+        c.stagingWorkerHost = "local";
+        c.productionWorkerHosts = ["local"];
+        c.loadBalancerHost = "local";
+      },
+      path: "hosts.local.kind",
+      message: /^must be one of: "docker", "routeros"$/,
+      value: "dokcer",
+    },
+    {
+      title: "a misspelled tlsMode with the ACME keys set: one issue, none on the ACME keys",
+      mutate: (c) => {
+        c.tlsMode = "acm";
+        c.acmeEmail = "ops@example.com";
+        c.acmeServer = "https://acme.example/directory";
+      },
+      path: "tlsMode",
+      message: /^must be one of: "selfsigned", "acme"$/,
+      value: "acm",
+    },
+    {
+      title: "an invalid domain: one issue, none on the route hosts it would have covered",
+      mutate: (c) => (c.domains[0] = "exa mple.com"),
+      path: "domains[0]",
+      message: /must be a domain name/,
+      value: "exa mple.com",
     },
     // Durations, images, names, addresses.
     {
