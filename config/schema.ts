@@ -29,12 +29,11 @@ const port = z
   .min(1, "must be a whole number from 1 to 65535")
   .max(65535, "must be a whole number from 1 to 65535");
 
-const positiveInt = (max: number) =>
-  z
-    .number({ error: `must be a whole number from 1 to ${max}` })
-    .int(`must be a whole number from 1 to ${max}`)
-    .min(1, `must be a whole number from 1 to ${max}`)
-    .max(max, `must be a whole number from 1 to ${max}`);
+const wholeNumber = (min: number, max: number) => {
+  const message = `must be a whole number from ${min} to ${max}`;
+  return z.number({ error: message }).int(message).min(min, message).max(max, message);
+};
+const positiveInt = (max: number) => wholeNumber(1, max);
 
 const name = (what: string) =>
   z
@@ -330,7 +329,7 @@ export const topLevel = {
       return v.length % 4 === 0 && bytes >= 16 && bytes <= 512;
     }, "must be the base64 secret of a TSIG key, 16 to 512 bytes with its = padding, as tsig-keygen prints it")
     .optional(),
-  acmePropagationSeconds: z.number().int().min(0).max(3600).default(30),
+  acmePropagationSeconds: wholeNumber(0, 3600).default(30),
   acmeCaBundle: z
     .string()
     .max(...atMost(1_000_000))

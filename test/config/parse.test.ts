@@ -14,7 +14,7 @@ import {
   type ParseContext,
 } from "../../config/parse";
 import { loadModel } from "../../config/model";
-import type { StackConfig } from "../../config/schema";
+import { hostSchema, routeSchema, topLevel, type StackConfig } from "../../config/schema";
 
 /** A mutable, loosely typed config, as decodeRawConfig returns it. */
 interface Cfg {
@@ -1526,6 +1526,47 @@ describe("config/parse", () => {
       assert.equal(addressInSubnet("172.20.0.0/24", 1), "172.20.0.1");
       assert.equal(addressInSubnet("172.20.0.0/24", 20), "172.20.0.20");
       assert.equal(addressInSubnet("10.0.0.0/8", 256), "10.0.1.0");
+    });
+  });
+
+  describe("message wording", () => {
+    it("never uses zod's default wording, for any key of any level given a value of a wrong kind", () => {
+      const wrong: unknown[] = [
+        42,
+        -1,
+        1e12,
+        1.5,
+        true,
+        "",
+        "x".repeat(3000),
+        [],
+        [1],
+        {},
+        { a: 1 },
+        null,
+        "-x",
+        "ünï",
+      ];
+      const zodWording = /Invalid|expected|Too (big|small)|Unrecognized|received/;
+      const found: string[] = [];
+      const sweep = (what: string, set: (c: Cfg, v: unknown) => void) => {
+        for (const v of wrong) {
+          const c = baseline();
+          withRouter(c);
+          set(c, v);
+          for (const i of issuesOf(c))
+            if (zodWording.test(i.message))
+              found.push(`${what} = ${JSON.stringify(v)}: ${i.path}: ${i.message}`);
+        }
+      };
+      for (const k of Object.keys(topLevel)) sweep(k, (c, v) => (c[k] = v));
+      for (const k of Object.keys(routeSchema.shape)) sweep(`routes[0].${k}`, (c, v) => (c.routes[0][k] = v));
+      for (const o of hostSchema.options)
+        for (const k of Object.keys(o.shape))
+          sweep(`${o.shape.kind.value} host ${k}`, (c, v) => {
+            c.hosts[o.shape.kind.value === "docker" ? "local" : "r1"][k] = v;
+          });
+      assert.deepEqual(found, []);
     });
   });
 });
