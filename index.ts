@@ -64,7 +64,7 @@ export const stagingUrls = Object.fromEntries(
 );
 /** Worker names in rollout order. */
 export const workerNames = model.workers.map((w) => w.name);
-/** Data Plane API endpoint and user of every worker (never the password; see README "Data Plane API access"). */
+/** Data Plane API endpoint and user of every worker (never the password; see docs/configuration.md "Data Plane API access"). */
 export const dataplaneApiEndpoints = Object.fromEntries(
   model.routeUpdates === "live"
     ? model.workers.map((w) => [w.name, { url: w.dataplaneApi.endpoint, user: w.dataplaneApi.user }])

@@ -218,9 +218,7 @@ export function parseStackConfig(
   for (const key of Object.keys(values).sort()) {
     if (!Object.hasOwn(topLevel, key)) {
       const v = ctx.secretKeys.has(key) ? "[secret]" : values[key];
-      issues.push(
-        withValue(key, "unknown key (check the spelling; see the config reference in README.md)", true, v),
-      );
+      issues.push(withValue(key, "unknown key (check the spelling; see docs/configuration.md)", true, v));
     }
   }
   for (const key of Object.keys(topLevel) as TopLevelKey[]) {

@@ -176,7 +176,7 @@ function sshValueProblem(key: string, value: string): string | undefined {
  */
 export function sshOptsProblems(args: readonly string[]): { index: number; message: string }[] {
   const out: { index: number; message: string }[] = [];
-  const allowed = "only connection settings are: see sshOpts in the README";
+  const allowed = "only connection settings are: see sshOpts in docs/configuration.md";
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (SSH_FLAGS.includes(arg)) continue;
