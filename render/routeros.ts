@@ -11,7 +11,7 @@
  * - each string ends with `:put "PULUMI-OK"` ({@link SENTINEL}). RouterOS exits 0 even on errors, so the caller
  *   must check the output with {@link checkRouterOutput}.
  *
- * Reference: /work/shared/reference/routeros.md §3, §4, §7 and routeros-menus.json.
+ * Reference: ../shared/reference/routeros.md §3, §4, §7 and routeros-menus.json.
  */
 import { isIPv4 } from "node:net";
 import { ROUTEROS_NAME_MAX } from "../config/validators";

@@ -3,7 +3,7 @@
  * an RFC 2136 DNS server (Debian's bind9) serving the lab zone and accepting updates only with the TSIG key.
  * Both run from `haproxy-edge/acme-lab:trixie` (scripts/images.sh) as test containers with fixed addresses on
  * the stack's network, with their files bind-mounted from a temporary folder of this machine.
- * The recipe and its pitfalls: /work/shared/reference/acme-local.md.
+ * The recipe and its pitfalls: ../shared/reference/acme-local.md.
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
