@@ -32,36 +32,12 @@ for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
 const model = loadModel(decodeRawConfig(raw), { project, stack, secretKeys, otherKeys });
 const edge = new Edge(stack, { model });
 
-const lb = model.loadBalancer;
-const lbHost = lb.placement.host;
-const publicHost =
-  lbHost.kind === "routeros"
-    ? lbHost.address
-    : lb.publishAddress === "0.0.0.0"
-      ? "127.0.0.1"
-      : lb.publishAddress;
-const port = (p: number, dflt: number) => (p === dflt ? "" : `:${p}`);
-
 /** Where the load balancer answers (on the Docker host or the router). */
-export const loadBalancerEndpoint = {
-  host: lbHost.name,
-  http: `http://${publicHost}${port(lb.httpPort, 80)}/`,
-  https: `https://${publicHost}${port(lb.httpsPort, 443)}/`,
-};
+export const loadBalancerEndpoint = model.loadBalancer.endpoint;
 /** Public URL of every route host. */
-export const urls = Object.fromEntries(
-  model.routes.map((r) => [
-    r.name,
-    r.hosts.map((h) => `https://${h}${port(lb.httpsPort, 443)}${r.pathPrefix ?? "/"}`),
-  ]),
-);
+export const urls = Object.fromEntries(model.routes.map((r) => [r.name, r.urls]));
 /** Staging URL of every route (internal clients only). */
-export const stagingUrls = Object.fromEntries(
-  model.routes.map((r) => [
-    r.name,
-    `https://${r.stagingHost}${port(lb.httpsPort, 443)}${r.pathPrefix ?? "/"}`,
-  ]),
-);
+export const stagingUrls = Object.fromEntries(model.routes.map((r) => [r.name, r.stagingUrl]));
 /** Worker names in rollout order. */
 export const workerNames = model.workers.map((w) => w.name);
 /** Data Plane API endpoint and user of every worker (never the password; see docs/configuration.md "Data Plane API access"). */
@@ -71,15 +47,8 @@ export const dataplaneApiEndpoints = Object.fromEntries(
     : [],
 );
 /** SHA-256 of each rendered file, by service: a changed hash is a changed file. */
-export const fileHashes = {
-  loadBalancer: edge.loadBalancer.fileHashes,
-  ...Object.fromEntries(edge.workers.map((w, i) => [model.workers[i].name, w.fileHashes])),
-  ...(edge.certbot ? { certbot: edge.certbot.fileHashes } : {}),
-};
+export const fileHashes = edge.fileHashes;
 /** Volumes kept on `pulumi destroy` by design (certificates, ACME account and state). */
-export const retainedVolumes = [
-  `${model.stack}-certs`,
-  ...(model.certbot ? [`${model.stack}-letsencrypt`] : []),
-];
+export const retainedVolumes = model.retainedVolumes;
 /** Serial of the self-signed certificate (the lab certificate, or the placeholder before the first issuance). */
 export const selfSignedCertificateSerial = edge.certificate.serial;

@@ -27,6 +27,8 @@ export class Edge extends pulumi.ComponentResource {
   public readonly workers: Worker[];
   public readonly loadBalancer: LoadBalancer;
   public readonly certbot?: Certbot;
+  /** SHA-256 of each rendered file, by service (`loadBalancer`, each worker by name, `certbot`). */
+  public readonly fileHashes: Record<string, Record<string, string>>;
   /** The self-signed certificate (lab certificate, or the placeholder until certbot's first issuance). */
   public readonly certificate: SelfSignedCertificate;
   public readonly dockerHosts: Record<string, DockerHost>;
@@ -70,12 +72,7 @@ export class Edge extends pulumi.ComponentResource {
           ...access,
           host: new RouterOsHost(
             `${name}-${hostName}`,
-            {
-              router: host,
-              stack: model.stack,
-              ...access,
-              scheduler: model.certbot?.placement.host.name === hostName,
-            },
+            { router: host, stack: model.stack, ...access },
             { parent: this, dependsOn },
           ),
         };
@@ -104,6 +101,7 @@ export class Edge extends pulumi.ComponentResource {
 
     // Staging first; each production worker waits for the previous worker, its check and its routes.
     this.workers = [];
+    const workerHashes: Record<string, Record<string, string>> = {};
     let previous: Worker | undefined;
     for (const w of model.workers) {
       const deps = previous
@@ -119,6 +117,7 @@ export class Edge extends pulumi.ComponentResource {
         { parent: this, dependsOn: mergeDeps(dependsOn, deps) },
       );
       this.workers.push(worker);
+      workerHashes[w.name] = worker.fileHashes;
       previous = worker;
     }
 
@@ -136,7 +135,12 @@ export class Edge extends pulumi.ComponentResource {
       );
     }
 
-    this.registerOutputs({ workers: model.workers.map((w) => w.name) });
+    this.fileHashes = {
+      loadBalancer: this.loadBalancer.fileHashes,
+      ...workerHashes,
+      ...(this.certbot ? { certbot: this.certbot.fileHashes } : {}),
+    };
+    this.registerOutputs({ workers: model.workers.map((w) => w.name), fileHashes: this.fileHashes });
   }
 }
 

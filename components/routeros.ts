@@ -94,10 +94,7 @@ function routerCommand(
 }
 
 /** Inputs of {@link RouterOsHost}. */
-export interface RouterOsHostArgs extends RouterOsTargetArgs {
-  /** The router's scheduler renews the certificates (certbot runs on it): device-mode must keep it on. */
-  scheduler: boolean;
-}
+export type RouterOsHostArgs = RouterOsTargetArgs;
 
 /**
  * Router-wide setup for the stack's containers: `/container/config` (registry, tmpdir on the disk), the bridge,
@@ -123,7 +120,8 @@ export class RouterOsHost extends pulumi.ComponentResource {
         disk: router.disk,
         diskKey: `${key}.disk`,
         user: router.user,
-        scheduler: args.scheduler,
+        // certbot's renewal needs the router's scheduler.
+        scheduler: router.renewsCertificates,
       }),
     );
     const tmpdir = containerTmpDir(router.disk);

@@ -78,6 +78,8 @@ export interface RouterOsHostModel extends RouterOsHostConfig {
   prefixLength: number;
   /** Parsed version, e.g. [7, 21, 0]. */
   versionParts: [number, number, number];
+  /** certbot runs on this router: its scheduler renews the certificates (device-mode must keep it on). */
+  renewsCertificates: boolean;
 }
 
 export type HostModel = DockerHostModel | RouterOsHostModel;
@@ -93,6 +95,10 @@ export interface RouteModel extends Omit<RouteConfig, "servers"> {
   servers: { host: string; port: number }[];
   /** The host name that reaches this route on the staging worker (internal clients only). */
   stagingHost: string;
+  /** Public URL of every host of the route, through the load balancer. */
+  urls: string[];
+  /** URL of the route on the staging worker (internal clients only). */
+  stagingUrl: string;
 }
 
 export interface WorkerModel {
@@ -146,6 +152,8 @@ export interface LoadBalancerModel {
   maxConnections: number;
   /** Path of the served certificate inside the container (exactly the name given to `set ssl cert`). */
   certPath: string;
+  /** Where clients reach it: the host's name, and its HTTP and HTTPS base URLs. */
+  endpoint: { host: string; http: string; https: string };
 }
 
 export interface CertbotModel {
@@ -189,6 +197,8 @@ export interface EdgeModel {
   routeUpdates: "live" | "restart";
   /** Demo backends at the route servers' addresses (labs; empty unless `demoBackends` is true). */
   demoBackends: DemoBackendModel[];
+  /** Docker volumes `pulumi destroy` keeps by design (certificates, ACME account and state). */
+  retainedVolumes: string[];
 }
 
 /** A value validation guarantees; its absence is a bug, reported as such. */
@@ -197,7 +207,7 @@ function defined<T>(value: T | undefined, what: string): T {
   return value;
 }
 
-function hostModel(name: string, h: StackConfig["hosts"][string]): HostModel {
+function hostModel(name: string, h: StackConfig["hosts"][string], certbotHost?: string): HostModel {
   if (h.kind === "docker") return { ...h, name };
   const m = /^7\.(\d+)(?:\.(\d+))?$/.exec(h.version);
   return {
@@ -206,7 +216,13 @@ function hostModel(name: string, h: StackConfig["hosts"][string]): HostModel {
     bridgeAddress: addressInSubnet(h.subnet, 1),
     prefixLength: Number(h.subnet.split("/")[1]),
     versionParts: [7, Number(m?.[1] ?? 0), Number(m?.[2] ?? 0)],
+    renewsCertificates: name === certbotHost,
   };
+}
+
+/** `:port`, or nothing for the scheme's default port. */
+function portSuffix(port: number, schemeDefault: number): string {
+  return port === schemeDefault ? "" : `:${port}`;
 }
 
 function placement(host: HostModel, service: string): Placement {
@@ -234,9 +250,10 @@ export function vethOf(p: Placement, service: string): { name: string; address: 
 
 /** Builds the model from validated config. */
 export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
+  const certbotHost = c.tlsMode === "acme" ? (c.certbotHost ?? c.loadBalancerHost) : undefined;
   const hosts = Object.keys(c.hosts)
     .sort()
-    .map((n) => hostModel(n, c.hosts[n]));
+    .map((n) => hostModel(n, c.hosts[n], certbotHost));
   const byName = new Map(hosts.map((h) => [h.name, h]));
   const lbHost = defined(byName.get(c.loadBalancerHost), `host ${c.loadBalancerHost}`);
   const stack = ctx.stack;
@@ -301,14 +318,28 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     };
   });
 
-  const routes: RouteModel[] = c.routes.map((r) => ({
-    ...r,
-    servers: r.servers.map((s) => {
-      const i = s.lastIndexOf(":");
-      return { host: s.slice(0, i).toLowerCase(), port: Number(s.slice(i + 1)) };
-    }),
-    stagingHost: `${r.name}${c.stagingHostPattern.slice(1)}`,
-  }));
+  const https = portSuffix(c.httpsPort, 443);
+  const routes: RouteModel[] = c.routes.map((r) => {
+    const stagingHost = `${r.name}${c.stagingHostPattern.slice(1)}`;
+    const path = r.pathPrefix ?? "/";
+    return {
+      ...r,
+      servers: r.servers.map((s) => {
+        const i = s.lastIndexOf(":");
+        return { host: s.slice(0, i).toLowerCase(), port: Number(s.slice(i + 1)) };
+      }),
+      stagingHost,
+      urls: r.hosts.map((h) => `https://${h}${https}${path}`),
+      stagingUrl: `https://${stagingHost}${https}${path}`,
+    };
+  });
+  // Where clients reach the load balancer: a router's address, or the published address (0.0.0.0: this machine).
+  const publicHost =
+    lbHost.kind === "routeros"
+      ? lbHost.address
+      : c.publishAddress === "0.0.0.0"
+        ? "127.0.0.1"
+        : c.publishAddress;
 
   const model: EdgeModel = {
     project: ctx.project,
@@ -335,16 +366,21 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
       },
       maxConnections: c.maxConnections,
       certPath: `${PATHS.certsDir}/${certName}.pem`,
+      endpoint: {
+        host: lbHost.name,
+        http: `http://${publicHost}${portSuffix(c.httpPort, 80)}/`,
+        https: `https://${publicHost}${https}/`,
+      },
     },
     workers,
     routes,
     routeUpdates: c.routeUpdates,
     demoBackends: c.demoBackends ? demoBackends(stack, hosts, routes) : [],
+    retainedVolumes: [`${stack}-certs`, ...(certbotHost !== undefined ? [`${stack}-letsencrypt`] : [])],
   };
-  if (c.tlsMode === "acme") {
-    const certbotHost = defined(byName.get(c.certbotHost ?? c.loadBalancerHost), "certbot host");
+  if (certbotHost !== undefined) {
     model.certbot = {
-      placement: placement(certbotHost, "certbot"),
+      placement: placement(defined(byName.get(certbotHost), "certbot host"), "certbot"),
       containerName: `${stack}-certbot`,
       server: c.acmeServer,
       email: defined(c.acmeEmail, "acmeEmail"),

@@ -61,6 +61,7 @@ const router: RouterOsHostModel = {
   bridgeAddress: "172.20.0.1",
   prefixLength: 24,
   versionParts: [7, 21, 0],
+  renewsCertificates: true,
 };
 
 describe("components/routeros", function () {
@@ -118,7 +119,7 @@ describe("components/routeros", function () {
       ssh: { host: router.address, port: router.port, user: router.user },
       privateKey: pulumi.secret(KEY),
     };
-    host = new RouterOsHost("mt", { ...common, scheduler: true });
+    host = new RouterOsHost("mt", common);
     ctr = new RouterOsContainer(
       "lb",
       {
@@ -351,7 +352,6 @@ describe("components/routeros", function () {
           router: { ...router, versionParts: [7, 15, 0] },
           stack: "prod",
           ...access,
-          scheduler: false,
         }),
       /not supported/,
     );

@@ -297,6 +297,40 @@ describe("config/model", () => {
     });
   });
 
+  describe("what clients reach, and what destroy keeps", () => {
+    it("dev: the load balancer on 127.0.0.1 with its ports, route URLs with the HTTPS port and path", () => {
+      const m = stackModel("dev");
+      assert.deepEqual(m.loadBalancer.endpoint, {
+        host: "local",
+        http: "http://127.0.0.1:8080/",
+        https: "https://127.0.0.1:8443/",
+      });
+      for (const r of m.routes) {
+        assert.deepEqual(
+          r.urls,
+          r.hosts.map((h) => `https://${h}:8443${r.pathPrefix ?? "/"}`),
+        );
+        assert.equal(r.stagingUrl, `https://${r.stagingHost}:8443${r.pathPrefix ?? "/"}`);
+      }
+      assert.deepEqual(m.retainedVolumes, ["dev-certs"]);
+    });
+
+    it("prod: the router's address on default ports, the ACME account kept, the router renews the certificates", () => {
+      const m = stackModel("prod");
+      const router = m.hosts.find((h) => h.kind === "routeros");
+      assert.ok(router && router.kind === "routeros");
+      assert.deepEqual(m.loadBalancer.endpoint, {
+        host: router.name,
+        http: `http://${router.address}/`,
+        https: `https://${router.address}/`,
+      });
+      assert.ok(m.routes.every((r) => r.urls.every((u) => /^https:\/\/[^:/]+\//.test(u))));
+      assert.deepEqual(m.retainedVolumes, ["prod-certs", "prod-letsencrypt"]);
+      assert.equal(m.certbot?.placement.host, router);
+      assert.equal(router.renewsCertificates, true);
+    });
+  });
+
   describe("certificateName", () => {
     it("spells a leading wildcard as wildcard.", () => {
       assert.equal(certificateName(["*.x.com"]), "wildcard.x.com");
@@ -339,6 +373,9 @@ describe("config/model", () => {
           ["prod-1", "10.1.0.2", 8081, "10.1.0.1/32"],
         ],
       );
+      // Self-signed: no certbot, so the router's scheduler is not needed.
+      const r1 = m.hosts.find((h) => h.name === "r1");
+      assert.ok(r1?.kind === "routeros" && r1.renewsCertificates === false);
     });
   });
 });
