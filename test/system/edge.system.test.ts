@@ -104,6 +104,7 @@ function run(cmd: string, args: string[], input = ""): Promise<{ code: number; o
     const child = execFile(cmd, args, { timeout: 20_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }),
     );
+    child.stdin?.on("error", () => undefined); // EPIPE: see support.ts run()
     child.stdin?.end(input);
   });
 }

@@ -228,6 +228,7 @@ export class Engine {
         clearTimeout(kill);
         resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, seconds: (Date.now() - started) / 1000 });
       });
+      child.stdin.on("error", () => undefined); // EPIPE: see support.ts run()
       child.stdin.end(input);
     });
   }

@@ -58,6 +58,9 @@ export function run(
         resolve({ code, stdout, stderr: err && !stderr ? err.message : stderr });
       },
     );
+    // A program that exits without reading its input closes the pipe: the write then fails with EPIPE, which is
+    // no failure of ours (its exit status says what happened), and unhandled it would crash the test process.
+    child.stdin?.on("error", () => undefined);
     child.stdin?.end(input ?? "");
   });
 }
