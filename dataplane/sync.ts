@@ -240,50 +240,71 @@ export async function applyRoutes(
   opts: SyncOptions = {},
 ): Promise<SyncResult> {
   const api = client(target, opts);
-  return serialized(`apply ${target.endpointKey}`, async () => {
-    await cleanAfterKilledRuns(api, target.endpointKey);
-    await requireFrontend(api, target);
-    const maxAttempts = opts.maxAttempts ?? 5;
-    const retried: string[] = [];
-    let runtime = opts.runtimeServerChanges === true;
-    for (let attempt = 1; ; attempt++) {
-      const before = await snapshot(api, target.frontend);
-      const diff = diffRoutes(liveRoutes(before), routes);
-      const p = plan(before, routes);
-      if (isEmptyPlan(p)) return { changed: false, diff, attempts: attempt, retried };
-      const servers = runtime ? serverOnlyPlan(before, p) : undefined;
-      try {
-        if (servers) {
-          try {
-            const version = await replaceServers(api, before.version, servers);
-            return { changed: true, diff, attempts: attempt, retried, version };
-          } catch (e) {
-            if (isDataplaneError(e, 406, 409)) throw e;
-            // The transaction brings every route where it belongs, whatever the server changes left.
-            runtime = false;
-            retried.push(`server change without a transaction: ${(e as Error).message}`);
-            continue;
-          }
-        }
-        const done = await transact(api, target, before.version, routes, diff, attempt, opts);
-        return { changed: true, diff, attempts: attempt, retried, ...done };
-      } catch (e) {
-        if (isDataplaneError(e, 406, 409) && attempt < maxAttempts) {
-          retried.push(`${e.method} ${e.path.split("?")[0]}: HTTP ${e.status} ${e.detail}`);
-          await sleep(150 * attempt + Math.floor(Math.random() * 150));
+  return serialized(`apply ${target.endpointKey}`, () =>
+    applyOnce(api, target, routes, opts).finally(() => cleanOwnLeftovers(api, target.endpointKey)),
+  );
+}
+
+/** {@link applyRoutes} inside its queue. */
+async function applyOnce(
+  api: DataplaneClient,
+  target: SyncTarget,
+  routes: Record<string, RouteSpec>,
+  opts: SyncOptions,
+): Promise<SyncResult> {
+  await cleanAfterKilledRuns(api, target.endpointKey);
+  await requireFrontend(api, target);
+  const maxAttempts = opts.maxAttempts ?? 5;
+  const retried: string[] = [];
+  let runtime = opts.runtimeServerChanges === true;
+  for (let attempt = 1; ; attempt++) {
+    const before = await snapshot(api, target.frontend);
+    const diff = diffRoutes(liveRoutes(before), routes);
+    const p = plan(before, routes);
+    if (isEmptyPlan(p)) return { changed: false, diff, attempts: attempt, retried };
+    const servers = runtime ? serverOnlyPlan(before, p) : undefined;
+    try {
+      if (servers) {
+        try {
+          const version = await replaceServers(api, before.version, servers);
+          return { changed: true, diff, attempts: attempt, retried, version };
+        } catch (e) {
+          if (isDataplaneError(e, 406, 409)) throw e;
+          // The transaction brings every route where it belongs, whatever the server changes left.
+          runtime = false;
+          retried.push(`server change without a transaction: ${(e as Error).message}`);
           continue;
         }
-        if (isDataplaneError(e, 406, 409)) {
-          throw new Error(
-            `worker ${target.worker}: gave up after ${attempt} attempts, the configuration kept changing ` +
-              `(${[...retried, `HTTP ${e.status} ${e.detail}`].join("; ")})`,
-          );
-        }
-        if (isDataplaneError(e)) throw new Error(`worker ${target.worker}: ${e.message}`, { cause: e });
-        throw e;
       }
+      const done = await transact(api, target, before.version, routes, diff, attempt, opts);
+      return { changed: true, diff, attempts: attempt, retried, ...done };
+    } catch (e) {
+      if (isDataplaneError(e, 406, 409) && attempt < maxAttempts) {
+        retried.push(`${e.method} ${e.path.split("?")[0]}: HTTP ${e.status} ${e.detail}`);
+        await sleep(150 * attempt + Math.floor(Math.random() * 150));
+        continue;
+      }
+      if (isDataplaneError(e, 406, 409)) {
+        throw new Error(
+          `worker ${target.worker}: gave up after ${attempt} attempts, the configuration kept changing ` +
+            `(${[...retried, `HTTP ${e.status} ${e.detail}`].join("; ")})`,
+        );
+      }
+      if (isDataplaneError(e)) throw new Error(`worker ${target.worker}: ${e.message}`, { cause: e });
+      throw e;
     }
-  });
+  }
+}
+
+/**
+ * A transaction of this process whose delete failed (`discard` keeps it in the journal) would stay open on the
+ * worker: delete it once the apply is over. Costs a request only when the journal holds such an entry.
+ */
+async function cleanOwnLeftovers(api: DataplaneClient, endpointKey: string): Promise<void> {
+  const active = activeTransactions();
+  const journal = Object.entries(readJournal(endpointKey));
+  if (journal.some(([id, e]) => e.pid === process.pid && !active.has(id)))
+    await cleanStaleTransactions(api, endpointKey).catch(() => undefined);
 }
 
 /** One transaction: stage, commit, wait for the reload. Deletes the transaction if anything fails before commit. */
