@@ -34,7 +34,7 @@
 import autocannon from "autocannon";
 import { failures as failuresOf, loadOf, startLoad, type Load } from "../test/system/load";
 import { reloadHaproxy } from "../test/system/haproxy-cli";
-import { workerRoutesProvider, type WorkerRoutesOutputs } from "../components/worker-routes";
+import { workerRoutesProvider, type WorkerRoutesOutputs } from "../dataplane/provider";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";

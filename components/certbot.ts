@@ -5,12 +5,13 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { PATHS, vethOf, type EdgeModel } from "../config/model";
-import { renderCertbot, sha256 } from "../render";
-import { dockerLabels, edgeContainer, uploadsOf, type DockerHost } from "./docker-host";
+import { renderCertbot } from "../render/certbot";
+import { sha256 } from "../render/template";
+import { dockerLabels, edgeContainer, uploadsOf, type DockerHost } from "../docker/host";
 import type { LoadBalancer } from "./loadbalancer";
-import { mergeDeps } from "./options";
-import { RouterOsContainer, RouterOsSchedule } from "./routeros";
-import { routerContainerArgs, type RouterTarget } from "./router-target";
+import { mergeDeps } from "../service/dependencies";
+import { RouterOsContainer, RouterOsSchedule } from "../routeros/components";
+import { routerContainerArgs, type RouterTarget } from "../routeros/target";
 
 /** Inputs of {@link Certbot}. */
 export interface CertbotArgs {

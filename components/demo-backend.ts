@@ -5,8 +5,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { DemoBackendModel, EdgeModel } from "../config/model";
-import { renderDemoBackend } from "../render";
-import { dockerLabels, tcpHealthcheck, uploadsOf, type DockerHost } from "./docker-host";
+import { renderDemoBackend } from "../render/haproxy";
+import { dockerLabels, tcpHealthcheck, uploadsOf, type DockerHost } from "../docker/host";
 
 /** Inputs of {@link DemoBackend}. */
 export interface DemoBackendArgs {

@@ -7,12 +7,12 @@ import * as pulumi from "@pulumi/pulumi";
 import type { EdgeModel, HostModel, RouterOsHostModel } from "../config/model";
 import { Certbot } from "./certbot";
 import { DemoBackend } from "./demo-backend";
-import { DockerHost } from "./docker-host";
+import { DockerHost } from "../docker/host";
 import { LoadBalancer } from "./loadbalancer";
-import { mergeDeps } from "./options";
-import type { RouterSsh } from "../dataplane/tunnel";
-import { RouterOsHost } from "./routeros";
-import type { RouterTarget } from "./router-target";
+import { mergeDeps } from "../service/dependencies";
+import type { RouterSsh } from "../routeros/ssh";
+import { RouterOsHost } from "../routeros/components";
+import type { RouterTarget } from "../routeros/target";
 import { SelfSignedCertificate } from "./self-signed-certificate";
 import { Worker } from "./worker";
 

@@ -5,11 +5,12 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { FILES, PATHS, vethOf, type EdgeModel } from "../config/model";
-import { renderLoadBalancer, sha256 } from "../render";
-import { dockerLabels, edgeContainer, tcpHealthcheck, uploadsOf, type DockerHost } from "./docker-host";
-import { mergeDeps } from "./options";
-import { RouterOsContainer } from "./routeros";
-import { routerContainerArgs, type RouterTarget } from "./router-target";
+import { renderLoadBalancer } from "../render/haproxy";
+import { sha256 } from "../render/template";
+import { dockerLabels, edgeContainer, tcpHealthcheck, uploadsOf, type DockerHost } from "../docker/host";
+import { mergeDeps } from "../service/dependencies";
+import { RouterOsContainer } from "../routeros/components";
+import { routerContainerArgs, type RouterTarget } from "../routeros/target";
 
 /** Inputs of {@link LoadBalancer}. */
 export interface LoadBalancerArgs {

@@ -20,21 +20,16 @@ import {
   type EdgeModel,
   type WorkerModel,
 } from "../config/model";
-import type { RouterSsh } from "../dataplane/tunnel";
-import { renderUserlist, renderWorker, sha256, type RenderedFile } from "../render";
-import {
-  dockerLabels,
-  edgeContainer,
-  tcpHealthcheck,
-  uploadsOf,
-  type DockerHost,
-  type UploadFile,
-} from "./docker-host";
-import { mergeDeps } from "./options";
-import { RouterOsContainer } from "./routeros";
-import type { RouterOsCommand } from "./routeros-command";
-import { routerContainerArgs, type RouterTarget } from "./router-target";
-import { WorkerRoutes, workerRoutesOf } from "./worker-routes";
+import type { RouterSsh } from "../routeros/ssh";
+import { renderUserlist, renderWorker } from "../render/haproxy";
+import { sha256, type RenderedFile } from "../render/template";
+import { dockerLabels, edgeContainer, tcpHealthcheck, uploadsOf, type DockerHost } from "../docker/host";
+import type { UploadFile } from "../service/files";
+import { mergeDeps } from "../service/dependencies";
+import { RouterOsContainer } from "../routeros/components";
+import type { RouterOsCommand } from "../routeros/command-provider";
+import { routerContainerArgs, type RouterTarget } from "../routeros/target";
+import { WorkerRoutes } from "../dataplane/provider";
 
 /** Inputs of {@link Worker}. */
 export interface WorkerArgs {
@@ -59,7 +54,7 @@ export function sha512Crypt(password: string, salt: string): string {
 
 /** How the check and the routes reach a worker's Data Plane API from the machine running Pulumi. */
 interface ApiAccess {
-  /** Environment of scripts/check-worker.mjs besides the URL and credentials. */
+  /** Environment of dataplane/check-worker.ts besides the URL and credentials. */
   checkEnv: Record<string, pulumi.Input<string>>;
   /** The matching {@link WorkerRoutes} arguments. */
   routesArgs: { ssh?: string; sshOpts?: string[]; router?: RouterSsh; routerKey?: pulumi.Input<string> };
@@ -183,7 +178,7 @@ export class Worker extends pulumi.ComponentResource {
     this.check = new command.local.Command(
       `${name}-check`,
       {
-        create: "node scripts/check-worker.mjs",
+        create: "node --import tsx dataplane/check-worker.ts",
         environment: {
           WORKER_NAME: worker.name,
           DPAPI_URL: worker.dataplaneApi.url,
@@ -212,7 +207,7 @@ export class Worker extends pulumi.ComponentResource {
         ...access.routesArgs,
         frontend: WORKER_FRONTEND,
         instance,
-        routes: workerRoutesOf(model, worker),
+        routes: worker.routes,
         // Staging is the smoke test of a route change: production waits for its servers' health checks.
         smokeCheck: worker.role === "staging",
       },

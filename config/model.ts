@@ -10,6 +10,7 @@ import {
   type RouterOsHostConfig,
   type StackConfig,
 } from "./schema";
+import { workerRoutesPlan, type RouteSpec, type WorkerRoutesPlan } from "./routes";
 import { ipv4InCidr, isIPv4 } from "./validators";
 
 /** Where things live inside the containers (the same on Docker and RouterOS). */
@@ -121,6 +122,10 @@ export interface WorkerModel {
   publish?: { address: string; port: number };
   /** Sources allowed to open connections to the PROXY-protocol frontend (the load balancer only). */
   trustedSources: string[];
+  /** The stack's routes as this worker serves them, by name (the `WorkerRoutes` input in `live` mode). */
+  routes: Record<string, RouteSpec>;
+  /** The same routes as HAProxy objects: what the Data Plane API writes, or the template (`restart` mode). */
+  routePlan: WorkerRoutesPlan;
   dataplaneApi: {
     user: string;
     /** Published on the Docker host's 127.0.0.1 (Docker placement). */
@@ -259,6 +264,21 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
   const stack = ctx.stack;
   const certName = certificateName(c.domains);
 
+  const https = portSuffix(c.httpsPort, 443);
+  const routes: RouteModel[] = c.routes.map((r) => {
+    const stagingHost = `${r.name}${c.stagingHostPattern.slice(1)}`;
+    const path = r.pathPrefix ?? "/";
+    return {
+      ...r,
+      servers: r.servers.map((s) => {
+        const i = s.lastIndexOf(":");
+        return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+      }),
+      stagingHost,
+      urls: r.hosts.map((h) => `https://${h}${https}${path}`),
+      stagingUrl: `https://${stagingHost}${https}${path}`,
+    };
+  });
   const workerHosts = [c.stagingWorkerHost, ...c.productionWorkerHosts];
   const workers: WorkerModel[] = workerHosts.map((hostName, index) => {
     const name = index === 0 ? "staging" : `prod-${index}`;
@@ -274,6 +294,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
       dataplaneApiContainerName: `${stack}-${name}-dataplaneapi`,
       alias: name,
       port: c.workerPort,
+      ...workerRoutes(routes, index === 0, c.internalCidrs),
     };
     if (host.kind === "routeros") {
       // On a router (with the load balancer, validation ensures): reached on the container bridge, from the load
@@ -318,21 +339,6 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     };
   });
 
-  const https = portSuffix(c.httpsPort, 443);
-  const routes: RouteModel[] = c.routes.map((r) => {
-    const stagingHost = `${r.name}${c.stagingHostPattern.slice(1)}`;
-    const path = r.pathPrefix ?? "/";
-    return {
-      ...r,
-      servers: r.servers.map((s) => {
-        const i = s.lastIndexOf(":");
-        return { host: s.slice(0, i).toLowerCase(), port: Number(s.slice(i + 1)) };
-      }),
-      stagingHost,
-      urls: r.hosts.map((h) => `https://${h}${https}${path}`),
-      stagingUrl: `https://${stagingHost}${https}${path}`,
-    };
-  });
   // Where clients reach the load balancer: a router's address, or the published address (0.0.0.0: this machine).
   const publicHost =
     lbHost.kind === "routeros"
@@ -397,6 +403,30 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     };
   }
   return model;
+}
+
+/**
+ * The routes as one worker serves them: internal-only routes admit the internal networks only, and the staging
+ * worker also answers each route's staging host name.
+ */
+function workerRoutes(
+  routes: readonly RouteModel[],
+  staging: boolean,
+  internalNetworks: readonly string[],
+): Pick<WorkerModel, "routes" | "routePlan"> {
+  const specs: Record<string, RouteSpec> = {};
+  for (const r of [...routes].sort((a, b) => a.name.localeCompare(b.name))) {
+    specs[r.name] = {
+      hosts: [...r.hosts],
+      servers: r.servers.map((s) => `${s.host}:${s.port}`),
+      ...(r.pathPrefix ? { pathPrefix: r.pathPrefix } : {}),
+      balance: r.balance,
+      healthCheckPath: r.healthCheckPath,
+      ...(r.internalOnly ? { allowFrom: [...internalNetworks] } : {}),
+      ...(staging ? { stagingHost: r.stagingHost } : {}),
+    };
+  }
+  return { routes: specs, routePlan: workerRoutesPlan(specs) };
 }
 
 /** One demo backend per route server address inside a Docker host's subnet, in the routes' order. */

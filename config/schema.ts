@@ -20,8 +20,10 @@ import {
   isCertificateName,
   isHostname,
   isIPv4,
+  serverProblem,
   sshOptsProblems,
 } from "./validators";
+import { BALANCE_ALGORITHMS } from "./routes";
 
 const port = z
   .number({ error: "must be a whole number from 1 to 65535" })
@@ -212,14 +214,14 @@ export const routeSchema = z.strictObject({
       z
         .string()
         .transform((v) => v.toLowerCase())
-        .refine((v) => {
-          const m = /^(.+):([0-9]{1,5})$/.exec(v);
-          return !!m && (isIPv4(m[1]) || isHostname(m[1])) && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
-        }, "must be host:port with a host name or IPv4 address and a port from 1 to 65535"),
+        .refine(
+          (v) => serverProblem(v) === undefined,
+          "must be host:port with a host name or IPv4 address and a port from 1 to 65535",
+        ),
     )
     .min(1, "must list at least one server"),
   /** Load-balancing algorithm. */
-  balance: z.enum(["roundrobin", "leastconn", "source", "first", "uri"]).default("roundrobin"),
+  balance: z.enum(BALANCE_ALGORITHMS).default("roundrobin"),
   /** HTTP health-check path on the servers. */
   healthCheckPath: z
     .string()

@@ -35,6 +35,14 @@ export function certificateCovers(pattern: string, host: string): boolean {
 
 export { isIPv4 };
 
+/** A route server `host:port` (host name or IPv4 address, port 1 to 65535, lower case), or why it is not one. */
+export function serverProblem(value: string): string | undefined {
+  const m = /^(.+):([0-9]{1,5})$/.exec(value);
+  return m && (isIPv4(m[1]) || isHostname(m[1])) && Number(m[2]) >= 1 && Number(m[2]) <= 65535
+    ? undefined
+    : "must be host:port with a host name or IPv4 address and a port from 1 to 65535";
+}
+
 /** IPv4 or IPv6 prefix in CIDR form (a bare address is not accepted: write /32 or /128). */
 export function cidrProblem(value: string): string | undefined {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(value);

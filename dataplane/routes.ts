@@ -25,25 +25,23 @@
  * Rule order (first match wins): routes with a path prefix first, longer prefixes first, then by name; then the
  * host-only routes by name.
  */
+import {
+  ALLOWED_CLIENT_ACL,
+  CHECK_FAST_INTERVAL_MS,
+  CHECK_INTERVAL_MS,
+  HOST_CRITERION,
+  ROUTE_PREFIX,
+  STAGING_HOST_ACL,
+  backendName,
+  hostAclName,
+  pathAclName,
+  routePlan,
+  ruleOrder,
+  type RouteSpec,
+} from "../config/routes";
 
 /** Value of `metadata.managed_by` on everything haproxy-edge writes. */
 export const MANAGED_BY = "haproxy-edge";
-/**
- * Health-check interval of route servers (HAProxy's default is 2 s): a down server is found within 3 s, and the
- * staging smoke check waits at most about this long for a new server's first check.
- */
-export const CHECK_INTERVAL_MS = 1000;
-/**
- * Health-check interval while a server's state is in transition, which includes the start of every HAProxy process:
- * HAProxy spreads the first checks of all servers over the shortest interval in use, so after a reload every server
- * is checked within about this long (measured with HAProxy 3.0: 3 servers all checked after ~140 ms, ~680 ms
- * without it), and a failing server is marked down after 3 failed checks at this pace.
- */
-export const CHECK_FAST_INTERVAL_MS = 200;
-/** Name prefix of our backends and ACLs (reserved for haproxy-edge on the workers). */
-export const ROUTE_PREFIX = "route_";
-/** Sample of the host ACL: the `Host` header without a `:port` suffix (matched with `-i`). */
-export const HOST_CRITERION = "req.hdr(host),field(1,:)";
 /** Route-spec fields compared by {@link diffRoutes}, in display order. */
 export const ROUTE_FIELDS = [
   "hosts",
@@ -54,34 +52,8 @@ export const ROUTE_FIELDS = [
   "allowFrom",
   "stagingHost",
 ] as const;
-/** Backend-local ACL of an internal-only route: the client networks allowed to use it. */
-export const ALLOWED_CLIENT_ACL = "allowed_client";
-/** Backend-local ACL of a route on the staging worker: requests that came by the staging host name. */
-export const STAGING_HOST_ACL = "staging_host";
-
 /** One field of a route. */
 export type RouteField = (typeof ROUTE_FIELDS)[number];
-
-/** What a worker needs of a route (the stack model's route, flattened to plain strings). */
-export interface RouteSpec {
-  /** Exact host names, lower case. */
-  hosts: string[];
-  /** Servers as `host:port`, in order: they become `s1..sN`. */
-  servers: string[];
-  /** Only requests whose path starts with this (HAProxy `path_beg`). */
-  pathPrefix?: string;
-  /** HAProxy balance algorithm. */
-  balance: string;
-  /** Path of the HTTP health check (`option httpchk GET <path>`). */
-  healthCheckPath: string;
-  /** Internal-only route: only clients from these networks (CIDRs) may use it; the others get 403. */
-  allowFrom?: string[];
-  /**
-   * Staging worker only: the host name the route is previewed by (lower case). It also selects the route, and
-   * such requests reach the servers with the route's first host in `Host`.
-   */
-  stagingHost?: string;
-}
 
 /**
  * A route as read back from a worker. `drift` lists what differs from what haproxy-edge writes and cannot be
@@ -156,21 +128,6 @@ export function managedMetadata(route: string): Metadata {
   return { managed_by: MANAGED_BY, route };
 }
 
-/** `route_<name>`. */
-export function backendName(route: string): string {
-  return `${ROUTE_PREFIX}${route}`;
-}
-
-/** `route_<name>_host`. */
-export function hostAclName(route: string): string {
-  return `${ROUTE_PREFIX}${route}_host`;
-}
-
-/** `route_<name>_path`. */
-export function pathAclName(route: string): string {
-  return `${ROUTE_PREFIX}${route}_path`;
-}
-
 const BACKEND_NAME = /^route_([a-z0-9][a-z0-9-]*)$/;
 const ACL_NAME = /^route_([a-z0-9][a-z0-9-]*)_(host|path)$/;
 
@@ -212,108 +169,70 @@ export function routeOfRule(r: SwitchingRule): string | undefined {
   return markedRoute(r.metadata) || BACKEND_NAME.exec(r.name)?.[1];
 }
 
-/** `host:port` → address and port (the last `:` separates them). */
-export function parseServer(server: string): { address: string; port: number } {
-  const i = server.lastIndexOf(":");
-  const port = Number(server.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`server must be host:port, got ${JSON.stringify(server)}`);
-  }
-  return { address: server.slice(0, i), port };
-}
-
 /** The backend of a route, as sent with `full_section=true` (servers `s1..sN` replace the old ones at once). */
 export function desiredBackend(route: string, spec: RouteSpec): Backend {
   const metadata = managedMetadata(route);
-  const servers: Record<string, Server> = {};
-  spec.servers.forEach((s, i) => {
-    const name = `s${i + 1}`;
-    servers[name] = {
-      name,
-      ...parseServer(s),
-      check: "enabled",
-      inter: CHECK_INTERVAL_MS,
-      fastinter: CHECK_FAST_INTERVAL_MS,
-      metadata,
-    };
-  });
-  const acls: Acl[] = [];
+  const plan = routePlan(route, spec).backend;
   const rules: HttpRequestRule[] = [];
-  if (spec.allowFrom && spec.allowFrom.length > 0) {
-    acls.push({ acl_name: ALLOWED_CLIENT_ACL, criterion: "src", value: spec.allowFrom.join(" ") });
-    rules.push({ type: "deny", deny_status: 403, cond: "unless", cond_test: ALLOWED_CLIENT_ACL });
-  } else if (spec.allowFrom) {
-    // Internal-only with no internal network: nobody.
-    rules.push({ type: "deny", deny_status: 403 });
+  if (plan.deny) {
+    rules.push({
+      type: "deny",
+      deny_status: plan.deny.status,
+      ...(plan.deny.unless ? { cond: "unless", cond_test: plan.deny.unless } : {}),
+    });
   }
-  if (spec.stagingHost) {
-    acls.push({ acl_name: STAGING_HOST_ACL, criterion: HOST_CRITERION, value: `-i ${spec.stagingHost}` });
+  if (plan.setHost) {
     rules.push({
       type: "set-header",
       hdr_name: "Host",
-      hdr_format: spec.hosts[0],
+      hdr_format: plan.setHost.host,
       cond: "if",
-      cond_test: STAGING_HOST_ACL,
+      cond_test: plan.setHost.acl,
     });
   }
   return {
-    name: backendName(route),
+    name: plan.name,
     mode: "http",
-    balance: { algorithm: spec.balance },
+    balance: { algorithm: plan.balance },
     adv_check: "httpchk",
-    httpchk_params: { method: "GET", uri: spec.healthCheckPath },
+    httpchk_params: { method: "GET", uri: plan.healthCheckPath },
     metadata,
-    servers,
-    ...(acls.length > 0 ? { acl_list: acls } : {}),
+    servers: Object.fromEntries(
+      plan.servers.map((sv) => [
+        sv.name,
+        {
+          name: sv.name,
+          address: sv.address,
+          port: sv.port,
+          check: "enabled",
+          inter: sv.inter,
+          fastinter: sv.fastinter,
+          metadata,
+        },
+      ]),
+    ),
+    ...(plan.acls.length > 0
+      ? { acl_list: plan.acls.map((a) => ({ acl_name: a.name, criterion: a.criterion, value: a.value })) }
+      : {}),
     ...(rules.length > 0 ? { http_request_rule_list: rules } : {}),
   };
-}
-
-/** The `acl` and `http-request` lines of a route's backend, as HAProxy configuration (restart mode). */
-export function backendAccessLines(b: Backend): string[] {
-  const acls = (b.acl_list ?? []).map((a) => `acl ${a.acl_name} ${a.criterion} ${a.value ?? ""}`.trim());
-  const rules = (b.http_request_rule_list ?? []).map((r) => {
-    const cond = r.cond ? ` ${r.cond} ${r.cond_test ?? ""}` : "";
-    if (r.type === "deny") return `http-request deny deny_status ${r.deny_status ?? 403}${cond}`;
-    if (r.type === "set-header")
-      return `http-request set-header ${r.hdr_name ?? ""} ${r.hdr_format ?? ""}${cond}`;
-    throw new Error(`haproxy-edge bug: no configuration line for http-request ${r.type}`);
-  });
-  return [...acls, ...rules];
 }
 
 /** The ACLs of a route in the worker frontend. */
 export function desiredAcls(route: string, spec: RouteSpec): Acl[] {
   const metadata = managedMetadata(route);
-  const acls: Acl[] = [
-    {
-      acl_name: hostAclName(route),
-      criterion: HOST_CRITERION,
-      value: `-i ${[...spec.hosts, ...(spec.stagingHost ? [spec.stagingHost] : [])].join(" ")}`,
-      metadata,
-    },
-  ];
-  if (spec.pathPrefix) {
-    acls.push({ acl_name: pathAclName(route), criterion: "path_beg", value: spec.pathPrefix, metadata });
-  }
-  return acls;
+  return routePlan(route, spec).acls.map((a) => ({
+    acl_name: a.name,
+    criterion: a.criterion,
+    value: a.value,
+    metadata,
+  }));
 }
 
 /** The `use_backend` rule of a route. */
 export function desiredRule(route: string, spec: RouteSpec): SwitchingRule {
-  const cond = spec.pathPrefix ? `${hostAclName(route)} ${pathAclName(route)}` : hostAclName(route);
-  return { name: backendName(route), cond: "if", cond_test: cond, metadata: managedMetadata(route) };
-}
-
-/** Route names in rule order: path-prefix routes first (longest prefix first, then by name), then by name. */
-export function ruleOrder(routes: Record<string, RouteSpec>): string[] {
-  return Object.keys(routes).sort((a, b) => {
-    const pa = routes[a].pathPrefix ?? "";
-    const pb = routes[b].pathPrefix ?? "";
-    if ((pa === "") !== (pb === "")) return pa ? -1 : 1;
-    if (pa.length !== pb.length) return pb.length - pa.length;
-    return a < b ? -1 : a > b ? 1 : 0;
-  });
+  const { rule } = routePlan(route, spec);
+  return { name: rule.backend, cond: "if", cond_test: rule.condition, metadata: managedMetadata(route) };
 }
 
 /**
@@ -590,20 +509,6 @@ function liveRoute(
   return route;
 }
 
-/** A route's inputs in the canonical shape (lower-case hosts; no empty pathPrefix). */
-export function normalizeRouteSpec(spec: RouteSpec): RouteSpec {
-  const out: RouteSpec = {
-    hosts: spec.hosts.map((h) => h.toLowerCase()),
-    servers: spec.servers.map((s) => s.toLowerCase()),
-    balance: spec.balance,
-    healthCheckPath: spec.healthCheckPath,
-  };
-  if (spec.pathPrefix) out.pathPrefix = spec.pathPrefix;
-  if (spec.allowFrom) out.allowFrom = spec.allowFrom.map((c) => c.toLowerCase());
-  if (spec.stagingHost) out.stagingHost = spec.stagingHost.toLowerCase();
-  return out;
-}
-
 /** Per-route difference between two route maps. */
 export interface RouteDiff {
   added: string[];
@@ -711,41 +616,4 @@ export function haproxyReason(message: string): string {
     .map((l) => l.replace(/^.*?\[(ALERT|WARNING)\]\s*(\(\d+\)\s*)?:?\s*/, "[$1] ").replace(/^.*?msg="?/, ""));
   const reason = alerts.length > 0 ? alerts.join(" | ") : text.replace(/\s+/g, " ").trim();
   return reason.length > 2000 ? `${reason.slice(0, 2000)}…` : reason;
-}
-
-/** A stack route as the model holds it (structural: this module stays free of the config code). */
-export interface ModelRoute {
-  name: string;
-  hosts: readonly string[];
-  servers: readonly { host: string; port: number }[];
-  pathPrefix?: string;
-  balance: string;
-  healthCheckPath: string;
-  internalOnly: boolean;
-  stagingHost: string;
-}
-
-/** What differs between workers' views of the routes. */
-export interface RouteView {
-  /** The staging worker: each route is also reached by its staging host name. */
-  staging: boolean;
-  /** Client networks allowed on internal-only routes. */
-  internalNetworks: readonly string[];
-}
-
-/** The model's routes as one worker's route specs, keyed by route name (sorted). */
-export function routeSpecsOf(routes: readonly ModelRoute[], view: RouteView): Record<string, RouteSpec> {
-  const out: Record<string, RouteSpec> = {};
-  for (const r of [...routes].sort((a, b) => a.name.localeCompare(b.name))) {
-    out[r.name] = {
-      hosts: [...r.hosts],
-      servers: r.servers.map((s) => `${s.host}:${s.port}`),
-      ...(r.pathPrefix ? { pathPrefix: r.pathPrefix } : {}),
-      balance: r.balance,
-      healthCheckPath: r.healthCheckPath,
-      ...(r.internalOnly ? { allowFrom: [...view.internalNetworks] } : {}),
-      ...(view.staging ? { stagingHost: r.stagingHost } : {}),
-    };
-  }
-  return out;
 }

@@ -40,7 +40,6 @@ import {
 } from "./client";
 import {
   backendMatches,
-  backendName,
   canonicalJson,
   desiredBackend,
   diffRoutes,
@@ -58,9 +57,9 @@ import {
   type LiveRoute,
   type Server,
   type RouteDiff,
-  type RouteSpec,
   type SwitchingRule,
 } from "./routes";
+import { backendName, type RouteSpec } from "../config/routes";
 
 /** Where and how to reach one worker's Data Plane API. */
 export interface SyncTarget {

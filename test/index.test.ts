@@ -15,7 +15,7 @@ import {
   type ProgramRun,
   type Registered,
 } from "./support/program";
-import { checkRouterOutput } from "../render/routeros";
+import { checkRouterOutput } from "../routeros/commands";
 import { SimFactory, VERSIONS, versionOf } from "./support/routeros-sim/helpers";
 import { TEST_SECRETS, loadStackFile } from "./support/stack-config";
 

@@ -6,6 +6,7 @@
 import { strict as assert } from "node:assert";
 import { PATHS, buildModel, certificateName, loadModel, type EdgeModel } from "../../config/model";
 import { decodeRawConfig, parseStackConfig } from "../../config/parse";
+import { workerRoutesPlan } from "../../config/routes";
 import { TEST_SECRETS, loadStackFile, stripNamespace } from "../support/stack-config";
 
 function stackModel(name: "dev" | "prod"): EdgeModel {
@@ -377,5 +378,63 @@ describe("config/model", () => {
       const r1 = m.hosts.find((h) => h.name === "r1");
       assert.ok(r1?.kind === "routeros" && r1.renewsCertificates === false);
     });
+  });
+  it("maps the model's routes to each worker's route map: staging hosts on staging only, internal networks on internal-only routes", () => {
+    const { config, secretKeys } = loadStackFile("dev");
+    const values = decodeRawConfig({
+      ...stripNamespace(config),
+      routes: JSON.stringify([
+        { name: "b", hosts: ["b.lab.example.com"], servers: ["10.0.0.1:80"] },
+        {
+          name: "a",
+          hosts: ["a.lab.example.com"],
+          servers: ["h:1"],
+          pathPrefix: "/p",
+          balance: "first",
+          healthCheckPath: "/h",
+          internalOnly: true,
+        },
+      ]),
+      internalCidrs: JSON.stringify(["10.1.0.0/16"]),
+      demoBackends: "false",
+    });
+    const model = loadModel(values, { project: "haproxy-edge", stack: "dev", secretKeys });
+    const [staging, prod1] = model.workers;
+    assert.deepEqual(prod1.routes, {
+      a: {
+        hosts: ["a.lab.example.com"],
+        servers: ["h:1"],
+        pathPrefix: "/p",
+        balance: "first",
+        healthCheckPath: "/h",
+        allowFrom: ["10.1.0.0/16"],
+      },
+      b: {
+        hosts: ["b.lab.example.com"],
+        servers: ["10.0.0.1:80"],
+        balance: "roundrobin",
+        healthCheckPath: "/",
+      },
+    });
+    const s = staging.routes;
+    assert.equal(s.a.stagingHost, "a.staging.lab.example.com");
+    assert.equal(s.b.stagingHost, "b.staging.lab.example.com");
+    assert.deepEqual(s.a.allowFrom, ["10.1.0.0/16"]);
+    assert.equal(s.b.allowFrom, undefined);
+  });
+
+  it("holds each worker's route plan, built once from its routes", () => {
+    const m = loadModel(decodeRawConfig(stripNamespace(loadStackFile("dev").config)), {
+      project: "haproxy-edge",
+      stack: "dev",
+      secretKeys: loadStackFile("dev").secretKeys,
+    });
+    for (const w of m.workers) {
+      assert.deepEqual(w.routePlan, workerRoutesPlan(w.routes), w.name);
+      assert.deepEqual(
+        w.routePlan.backends.map((b) => b.name),
+        Object.keys(w.routes).map((n) => `route_${n}`),
+      );
+    }
   });
 });

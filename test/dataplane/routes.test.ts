@@ -4,17 +4,14 @@
  */
 import { strict as assert } from "node:assert";
 import {
-  HOST_CRITERION,
   MANAGED_BY,
   backendMatches,
-  backendName,
   describeDiff,
   desiredAcls,
   desiredBackend,
   desiredRule,
   diffRoutes,
   haproxyReason,
-  hostAclName,
   isEmptyDiff,
   isOurAcl,
   isOurBackend,
@@ -22,9 +19,6 @@ import {
   liveRoutes,
   mergeOwned,
   normalizeBackend,
-  normalizeRouteSpec,
-  parseServer,
-  pathAclName,
   planAcls,
   planRules,
   routeOfAcl,
@@ -32,13 +26,21 @@ import {
   routeOfRule,
   routesInRejection,
   routesMentioned,
-  ruleOrder,
   serverOnlyChanges,
   type Acl,
   type Backend,
-  type RouteSpec,
   type SwitchingRule,
 } from "../../dataplane/routes";
+import {
+  HOST_CRITERION,
+  backendName,
+  hostAclName,
+  normalizeRouteSpec,
+  parseServer,
+  pathAclName,
+  ruleOrder,
+  type RouteSpec,
+} from "../../config/routes";
 
 const app: RouteSpec = {
   hosts: ["app.example.com", "www.example.com"],

@@ -1,6 +1,6 @@
 /**
  * SSH tier of the router tunnel (dataplane/tunnel.ts `openRouterTunnel`), of the `WorkerRoutes` provider with a
- * `router`, and of scripts/check-worker.mjs with `DPAPI_ROUTER`: a worker's Data Plane API sidecar on a RouterOS
+ * `router`, and of dataplane/check-worker.ts with `DPAPI_ROUTER`: a worker's Data Plane API sidecar on a RouterOS
  * router is reached through an SSH local forward (`direct-tcpip`) on the router.
  *
  * The router is the RouterOS simulator behind a real OpenSSH sshd on 127.0.0.1 (test/support/routeros-sim), with
@@ -24,10 +24,12 @@ import {
   workerRoutesProvider,
   type WorkerRoutesInputs,
   type WorkerRoutesOutputs,
-} from "../../components/worker-routes";
-import type { Backend, RouteSpec } from "../../dataplane/routes";
+} from "../../dataplane/provider";
+import type { Backend } from "../../dataplane/routes";
+import type { RouteSpec } from "../../config/routes";
 import { journalPath } from "../../dataplane/sync";
-import { accepts, openRouterTunnel, ROUTER_FORWARDING_HINT, type RouterSsh } from "../../dataplane/tunnel";
+import { accepts, openRouterTunnel, ROUTER_FORWARDING_HINT } from "../../dataplane/tunnel";
+import type { RouterSsh } from "../../routeros/ssh";
 import { FakeDataplane } from "../support/fake-dataplane";
 import {
   addForeignEntries,
@@ -41,7 +43,7 @@ import {
 import { startRouterOsSim, type RouterOsSimServer } from "../support/routeros-sim/sshd";
 
 const REPO = path.resolve(__dirname, "../..");
-const CHECK_WORKER = path.join(REPO, "scripts", "check-worker.mjs");
+const CHECK_WORKER = path.join(REPO, "dataplane", "check-worker.ts");
 
 /** The router as the stack configures it, host key pinned. */
 function routerOf(sim: RouterOsSimServer, hostKey = sim.hostPublicKey): RouterSsh {
@@ -101,14 +103,14 @@ function httpGet(url: string, auth?: string, timeoutMs = 10_000): Promise<{ stat
   });
 }
 
-/** Runs scripts/check-worker.mjs with a clean environment plus `env`; bounded by `timeoutMs` (then SIGKILL). */
+/** Runs dataplane/check-worker.ts (as the check resource does) with a clean environment plus `env`; bounded by `timeoutMs` (then SIGKILL). */
 function checkWorker(
   env: Record<string, string>,
   timeoutMs = 90_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHECK_WORKER], {
+    const child = spawn(process.execPath, ["--import", "tsx", CHECK_WORKER], {
       cwd: REPO,
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -386,7 +388,7 @@ describe("dataplane/tunnel through a RouterOS router's SSH forward (tunnel.ssh)"
     });
   });
 
-  describe("scripts/check-worker.mjs with DPAPI_ROUTER", () => {
+  describe("dataplane/check-worker.ts with DPAPI_ROUTER", () => {
     it("passes against the API behind the router", async () => {
       const r = await checkWorker(checkEnv(fake, router, routerOf(router)));
       assert.equal(r.code, 0, r.stderr);
@@ -434,7 +436,7 @@ describe("dataplane/tunnel through a RouterOS router's SSH forward (tunnel.ssh)"
       assert.ok(r.ms < 10_000, `took ${r.ms} ms of CHECK_TIMEOUT_SECONDS=60`);
       assert.match(
         r.stderr,
-        /^haproxy-edge check staging: FAILED: DPAPI_ROUTER_KEY is not a usable private key/m,
+        /^haproxy-edge check staging: FAILED: .*the router key is not a usable private key/m,
       );
       assert.equal(fake.requests.length, 0, "nothing reached the API");
     });

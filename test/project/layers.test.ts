@@ -1,15 +1,24 @@
 /**
- * The layers of docs/architecture.md, kept true: config → dataplane → render → components → index.ts. A file may
- * import only from its own layer or the layers before it, and production code never imports tests, benchmarks
- * or scripts.
+ * The layers of docs/architecture.md, kept true: config → render → service → the external systems (dataplane,
+ * routeros, docker) → components → index.ts. A file may import only from its own layer or the layers before it
+ * (the external systems form one layer), and production code never imports tests, benchmarks or scripts.
  */
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
 const ROOT = path.resolve(__dirname, "../..");
-/** Layer order: each may import the ones before it. */
-const LAYERS = ["config", "dataplane", "render", "components", "index.ts"] as const;
+/** Layer order: each may import the ones before it; folders in one layer may import each other. */
+const TIERS = [
+  ["config"],
+  ["render"],
+  ["service"],
+  ["dataplane", "routeros", "docker"],
+  ["components"],
+  ["index.ts"],
+];
+const LAYERS = TIERS.flat();
+const tierOf = (layer: string) => TIERS.findIndex((t) => t.includes(layer));
 const NOT_PRODUCTION = ["test", "bench", "scripts", "node_modules"];
 
 /** The layer of a repository-relative path (`components/edge.ts` → `components`), or its first segment. */
@@ -33,10 +42,11 @@ export function violation(file: string, spec: string): string | undefined {
   const to = layerOf(target);
   if (target.startsWith("..")) return `${file} imports ${spec}, outside the repository`;
   if (NOT_PRODUCTION.includes(to)) return `${file} imports ${spec}: production code never imports ${to}/`;
-  const a = LAYERS.indexOf(from as (typeof LAYERS)[number]);
-  const b = LAYERS.indexOf((to === "index" ? "index.ts" : to) as (typeof LAYERS)[number]);
+  const a = tierOf(from);
+  const layer = to === "index" ? "index.ts" : to;
+  const b = tierOf(layer);
   if (b < 0) return undefined; // package.json, templates: data, not a layer
-  if (b > a) return `${file} (${from}) imports ${spec} (${LAYERS[b]}), a later layer`;
+  if (b > a) return `${file} (${from}) imports ${spec} (${layer}), a later layer`;
   return undefined;
 }
 
@@ -67,10 +77,15 @@ describe("project: layers (docs/architecture.md)", () => {
 
   it("catches an upward import, an import of tests, and reads every import form", () => {
     assert.match(violation("config/model.ts", "../render") ?? "", /a later layer/);
-    assert.match(violation("render/index.ts", "../components/edge") ?? "", /a later layer/);
+    assert.match(violation("render/haproxy.ts", "../components/edge") ?? "", /a later layer/);
+    assert.match(violation("render/haproxy.ts", "../dataplane/routes") ?? "", /a later layer/);
+    assert.match(violation("routeros/components.ts", "../components/worker") ?? "", /a later layer/);
+    assert.match(violation("config/model.ts", "../routeros/commands") ?? "", /a later layer/);
+    assert.equal(violation("dataplane/tunnel.ts", "../routeros/ssh"), undefined);
+    assert.equal(violation("routeros/components.ts", "../render/template"), undefined);
     assert.match(violation("components/edge.ts", "../index") ?? "", /a later layer/);
     assert.match(violation("components/edge.ts", "../test/support/program") ?? "", /never imports test/);
-    assert.equal(violation("components/edge.ts", "../render/routeros"), undefined);
+    assert.equal(violation("components/edge.ts", "../routeros/components"), undefined);
     assert.equal(violation("index.ts", "./components/edge"), undefined);
     assert.deepEqual(
       importsOf(

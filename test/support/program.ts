@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 /** Pulumi's wire marker for special values (secrets, assets). */
 export const SIG = "4dabf18193072939515e22adb298388d";
 export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-/** The type of a RouterOS command (components/routeros-command.ts). */
+/** The type of a RouterOS command (routeros/command-provider.ts). */
 export const ROUTER_COMMAND = "pulumi-nodejs:dynamic/routeros:Command";
 
 export interface Registered {

@@ -1,8 +1,9 @@
 /**
  * Routes and foreign entries shared by the tests that drive the `WorkerRoutes` provider against the fake Data
- * Plane API (directly in test/components/worker-routes.test.ts, through a router in test/dataplane/tunnel.ssh.test.ts).
+ * Plane API (directly in test/dataplane/provider.test.ts, through a router in test/dataplane/tunnel.ssh.test.ts).
  */
-import type { Acl, RouteSpec, SwitchingRule } from "../../dataplane/routes";
+import type { Acl, SwitchingRule } from "../../dataplane/routes";
+import type { RouteSpec } from "../../config/routes";
 import type { FakeDataplane } from "./fake-dataplane";
 
 export const app: RouteSpec = {

@@ -11,7 +11,7 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { endpointKey, type WorkerRoutesInputs } from "../../components/worker-routes";
+import { endpointKey, type WorkerRoutesInputs } from "../../dataplane/provider";
 import { DataplaneClient, isDataplaneError } from "../../dataplane/client";
 import { journalPath } from "../../dataplane/sync";
 import { FILES } from "../../config/model";

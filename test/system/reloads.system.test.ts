@@ -5,7 +5,7 @@
  * with the rate limit set so that the load itself stays under it.
  */
 import { strict as assert } from "node:assert";
-import { workerRoutesProvider, type WorkerRoutesOutputs } from "../../components/worker-routes";
+import { workerRoutesProvider, type WorkerRoutesOutputs } from "../../dataplane/provider";
 import { FILES } from "../../config/model";
 import { haproxyCli, reloadHaproxy } from "./haproxy-cli";
 import type { Engine } from "./engine";

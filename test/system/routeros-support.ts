@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { loadModel, type EdgeModel } from "../../config/model";
 import { decodeRawConfig } from "../../config/parse";
-import { checkRouterOutput } from "../../render/routeros";
+import { checkRouterOutput } from "../../routeros/commands";
 import { TEST_SECRETS, loadStackFile } from "../support/stack-config";
 import type { RouterOsSimServer } from "../support/routeros-sim/sshd";
 import type { SimState } from "../support/routeros-sim/state";
@@ -21,9 +21,9 @@ export const log = process.env.HAPROXY_EDGE_SYSTEM_VERBOSE
   ? (l: string) => console.log(`    ${l}`)
   : undefined;
 export const ROUTER_VERSION = "7.21.2";
-/** A RouterOS command (components/routeros-command.ts). */
+/** A RouterOS command (routeros/command-provider.ts). */
 export const COMMAND = "pulumi-nodejs:dynamic/routeros:Command";
-/** Files written to the router over SFTP (components/routeros-file.ts). */
+/** Files written to the router over SFTP (routeros/file-provider.ts). */
 export const UPLOAD = "pulumi-nodejs:dynamic/routeros:SftpFile";
 export const TAG = `haproxy-edge:${STACK}:`;
 

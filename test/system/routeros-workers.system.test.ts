@@ -14,7 +14,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { FILES, PATHS, type EdgeModel, type RouterOsHostModel, type WorkerModel } from "../../config/model";
-import { renderLoadBalancer, renderWorker } from "../../render";
+import { renderLoadBalancer, renderWorker } from "../../render/haproxy";
 import { haproxyCheck } from "../support/haproxy-check";
 import { TEST_SECRETS } from "../support/stack-config";
 import { startRouterOsSim, type RouterOsSimServer } from "../support/routeros-sim/sshd";

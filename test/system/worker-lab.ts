@@ -21,7 +21,8 @@ import {
   type EdgeModel,
 } from "../../config/model";
 import { parseStackConfig } from "../../config/parse";
-import { renderUserlist, renderWorker, type RenderedFile } from "../../render";
+import { renderUserlist, renderWorker } from "../../render/haproxy";
+import type { RenderedFile } from "../../render/template";
 import { dockerCli, until } from "./support";
 
 /** Runs `docker <args>` with a deadline; resolves with stdout, trimmed. */

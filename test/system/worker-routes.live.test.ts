@@ -18,9 +18,9 @@ import {
   workerRoutesProvider,
   type WorkerRoutesInputs,
   type WorkerRoutesOutputs,
-} from "../../components/worker-routes";
+} from "../../dataplane/provider";
 import { WORKER_FRONTEND } from "../../config/model";
-import { type RouteSpec } from "../../dataplane/routes";
+import { type RouteSpec } from "../../config/routes";
 import { servingPid } from "./haproxy-cli";
 import {
   BACKENDS,

@@ -12,7 +12,8 @@
  */
 import { strict as assert } from "node:assert";
 import { FILES } from "../../config/model";
-import { desiredBackend, planAcls, planRules, type RouteSpec } from "../../dataplane/routes";
+import { desiredBackend, planAcls, planRules } from "../../dataplane/routes";
+import { type RouteSpec } from "../../config/routes";
 import { BACKENDS, HOSTS, IMAGES, WorkerLab, expectServed, proxyRequest } from "./worker-lab";
 
 describe("WorkerRoutes against a real worker", function () {

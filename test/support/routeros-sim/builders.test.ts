@@ -1,5 +1,5 @@
 /**
- * The real command builders of render/routeros.ts run on the simulator, for every supported RouterOS version:
+ * The real command builders of routeros/commands.ts run on the simulator, for every supported RouterOS version:
  * create, create again (nothing changes), delete (nothing left), and the failure paths the bounded waits and
  * `:error`s are for.
  */
@@ -19,7 +19,7 @@ import {
   scriptCommands,
   vethCommands,
   type RouterCommand,
-} from "../../../render/routeros";
+} from "../../../routeros/commands";
 import type { RouterOsSim } from "./interpreter";
 import { fromBytes } from "./parser";
 import { SimFactory, VERSIONS, lbSpec, stackCommands, versionOf, LB_VETH } from "./helpers";
@@ -47,7 +47,7 @@ function snapshot(sim: RouterOsSim): unknown {
   );
 }
 
-describe("routeros-sim: the builders of render/routeros.ts", () => {
+describe("routeros-sim: the builders of routeros/commands.ts", () => {
   const sims = new SimFactory();
   afterEach(() => sims.cleanup());
 

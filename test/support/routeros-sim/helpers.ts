@@ -1,6 +1,6 @@
 /**
  * Helpers for the simulator's tests: a simulator on a temporary disk root, and the command set of one edge
- * stack built by the real builders of render/routeros.ts.
+ * stack built by the real builders of routeros/commands.ts.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,7 +26,7 @@ import {
   type ContainerSpec,
   type RouterCommand,
   type RouterOsVersion,
-} from "../../../render/routeros";
+} from "../../../routeros/commands";
 import { RouterOsSim } from "./interpreter";
 import type { SimOptions } from "./state";
 
@@ -74,7 +74,7 @@ export function lbSpec(overrides: Partial<ContainerSpec> = {}): ContainerSpec {
 }
 
 /**
- * Every object of one stack on one router, in the order components/routeros.ts creates them (delete runs in
+ * Every object of one stack on one router, in the order routeros/components.ts creates them (delete runs in
  * reverse). Names of the steps are for messages.
  */
 export function stackCommands(v: RouterOsVersion): [string, RouterCommand][] {

@@ -6,7 +6,7 @@
 import { strict as assert } from "node:assert";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { checkRouterOutput } from "../../../render/routeros";
+import { checkRouterOutput } from "../../../routeros/commands";
 import { menusJson } from "./grammar";
 import { RouterOsSim } from "./interpreter";
 import { SimFactory } from "./helpers";

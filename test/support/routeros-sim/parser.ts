@@ -1,5 +1,5 @@
 /**
- * Parser of the RouterOS v7 scripting subset the command builders of render/routeros.ts emit (routeros.md §3,
+ * Parser of the RouterOS v7 scripting subset the command builders of routeros/commands.ts emit (routeros.md §3,
  * §4 and routeros-menus.json `_meta.command_line`, `_meta.value_syntax`, `_meta.script`).
  *
  * The input is a *byte string*: one JS character per byte (0..255), as RouterOS sees the UTF-8 bytes of the SSH

@@ -15,7 +15,7 @@ import {
   containerCommands,
   directoriesCommands,
   vethCommands,
-} from "../../../render/routeros";
+} from "../../../routeros/commands";
 import { lbSpec, versionOf, LB_VETH } from "./helpers";
 import { sftpWrite, sshExec, startRouterOsSim, type RouterOsSimServer } from "./sshd";
 

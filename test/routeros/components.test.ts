@@ -1,11 +1,11 @@
 /**
- * RouterOS components (components/routeros.ts) under Pulumi runtime mocks: what they register, parents,
+ * RouterOS components (routeros/components.ts) under Pulumi runtime mocks: what they register, parents,
  * ordering, options, and that secrets never reach a command string.
  */
 import { strict as assert } from "node:assert";
 import * as pulumi from "@pulumi/pulumi";
 import type { RouterOsHostModel } from "../../config/model";
-import { RouterOsContainer, RouterOsHost, RouterOsSchedule } from "../../components/routeros";
+import { RouterOsContainer, RouterOsHost, RouterOsSchedule } from "../../routeros/components";
 
 const SECRET = "TOP-SECRET-123";
 const KEY = "KEY-SECRET-456";
@@ -64,7 +64,7 @@ const router: RouterOsHostModel = {
   renewsCertificates: true,
 };
 
-describe("components/routeros", function () {
+describe("routeros/components", function () {
   let host: RouterOsHost;
   let ctr: RouterOsContainer;
   let schedule: RouterOsSchedule;

@@ -1,11 +1,11 @@
 /**
- * Property tests of the RouterOS encoder `rq` (render/routeros.ts) against the strict RouterOS simulator's
+ * Property tests of the RouterOS encoder `rq` (routeros/commands.ts) against the strict RouterOS simulator's
  * parser (test/support/routeros-sim): whatever the value, `rq(value)` is one string literal that evaluates to
  * exactly that value, and no value can end the string, interpolate, or start a second command.
  */
 import { strict as assert } from "node:assert";
 import fc from "fast-check";
-import { ROUTEROS_NAME, routerName, rq } from "../../render/routeros";
+import { ROUTEROS_NAME, routerName, rq } from "../../routeros/commands";
 import { RouterOsSim } from "../support/routeros-sim/interpreter";
 import { toBytes, type Expr, type Stmt } from "../support/routeros-sim/parser";
 
@@ -91,7 +91,7 @@ function onlyStatement(sim: RouterOsSim, line: string): Stmt {
   return parsed.body[0];
 }
 
-describe("render/routeros rq: properties against the RouterOS simulator's parser", () => {
+describe("routeros/commands rq: properties against the RouterOS simulator's parser", () => {
   const sim = new RouterOsSim({ version: "7.21" });
 
   it("encodes any value as one printable-ASCII string literal with no raw line break", () => {

@@ -1,5 +1,5 @@
 /**
- * Tests of render/index.ts: the files rendered for the committed example stacks (Pulumi.dev.yaml,
+ * Tests of render/ (template.ts, haproxy.ts, certbot.ts): the files rendered for the committed example stacks (Pulumi.dev.yaml,
  * Pulumi.prod.yaml) are deterministic, pass `haproxy -c` with the real HAProxy 3.0, say what the edge relies
  * on (TLS, rate limit, PROXY protocol, unix sockets only, ...), and the certbot scripts are POSIX sh that
  * behave: the deploy hook is run under dash against a fake HAProxy runtime API on a unix socket.
@@ -22,16 +22,9 @@ import {
   type WorkerModel,
 } from "../../config/model";
 import { decodeRawConfig } from "../../config/parse";
-import {
-  render,
-  renderCertbot,
-  renderDemoBackend,
-  renderLoadBalancer,
-  renderUserlist,
-  renderWorker,
-  sha256,
-  type RenderedFile,
-} from "../../render";
+import { renderCertbot } from "../../render/certbot";
+import { renderDemoBackend, renderLoadBalancer, renderUserlist, renderWorker } from "../../render/haproxy";
+import { render, sha256, type RenderedFile } from "../../render/template";
 import { haproxyCheck } from "../support/haproxy-check";
 import { TEST_SECRETS, loadStackFile, stripNamespace } from "../support/stack-config";
 
@@ -181,7 +174,7 @@ const BASHISMS: [string, RegExp][] = [
   ["source", /(^|[\s;])source\s/m],
 ];
 
-describe("render/index", () => {
+describe("render", () => {
   describe("render()", () => {
     it("does not HTML-escape values", () => {
       const raw = `a&b<c>"d'`;

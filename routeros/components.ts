@@ -4,14 +4,14 @@
  * and scheduled scripts.
  *
  * These components only declare resources. Every RouterOS object is one {@link RouterOsCommand} whose one-line
- * `create`/`delete` strings come from the pure builders in `render/routeros.ts`; it checks the router's output of
+ * `create`/`delete` strings come from the pure builders in `routeros/commands.ts`; it checks the router's output of
  * every run, so a step RouterOS refused fails (and holds back what depends on it) on create, update and delete.
  * Files are written over SFTP by {@link RouterOsSftpFile}.
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { RouterOsHostModel } from "../config/model";
-import type { RouterSsh } from "../dataplane/tunnel";
-import { sha256 } from "../render";
+import type { RouterSsh } from "./ssh";
+import { sha256 } from "../render/template";
 import {
   COMMAND_SECONDS,
   SENTINEL,
@@ -38,10 +38,10 @@ import {
   vethCommands,
   type ContainerSpec,
   type RouterCommand,
-} from "../render/routeros";
-import { mergeDeps } from "./options";
-import { RouterOsCommand } from "./routeros-command";
-import { RouterOsSftpFile } from "./routeros-file";
+} from "./commands";
+import { mergeDeps } from "../service/dependencies";
+import { RouterOsCommand } from "./command-provider";
+import { RouterOsSftpFile } from "./file-provider";
 
 type DependsOn = pulumi.ComponentResourceOptions["dependsOn"];
 

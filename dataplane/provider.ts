@@ -11,29 +11,13 @@
  * functions, and nothing depends on module-level mutable state.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { WORKER_FRONTEND, type EdgeModel, type WorkerModel } from "../config/model";
-import {
-  applyRoutes,
-  readRoutes,
-  waitServersHealthy,
-  type SyncOptions,
-  type SyncTarget,
-} from "../dataplane/sync";
-import {
-  diffRoutes,
-  normalizeRouteSpec,
-  parseServer,
-  routeSpecsOf,
-  type LiveRoute,
-  type RouteSpec,
-} from "../dataplane/routes";
-import {
-  openRouterTunnel,
-  openTunnel,
-  parseSshTarget,
-  type RouterSsh,
-  type Tunnel,
-} from "../dataplane/tunnel";
+import { WORKER_FRONTEND } from "../config/model";
+import { applyRoutes, readRoutes, waitServersHealthy, type SyncOptions, type SyncTarget } from "./sync";
+import { diffRoutes, type LiveRoute } from "./routes";
+import { normalizeRouteSpec, routeSpecProblems, type RouteSpec } from "../config/routes";
+import { NAME } from "../config/validators";
+import { openRouterTunnel, openTunnel, parseSshTarget, type Tunnel } from "./tunnel";
+import type { RouterSsh } from "../routeros/ssh";
 
 /** One route as a worker needs it (see {@link RouteSpec}). */
 export interface WorkerRouteArgs {
@@ -175,12 +159,6 @@ export function diffWorkerRoutes(olds: WorkerRoutesOutputs, news: WorkerRoutesIn
   };
 }
 
-const NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
-const PATH = /^\/[A-Za-z0-9._~/-]*$/;
-const HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
-/** An IPv4 or IPv6 address or network (the stack config validated it; this only keeps the syntax safe). */
-const CIDR = /^[0-9A-Fa-f:.]+(\/\d{1,3})?$/;
-const BALANCE = ["roundrobin", "leastconn", "source", "first", "uri", "static-rr", "random"];
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** Validates the known inputs (unknown ones, during a preview, are left alone); canonical route specs. */
@@ -212,46 +190,15 @@ export function checkWorkerRoutes(news: WorkerRoutesInputs): pulumi.dynamic.Chec
   const routes: Record<string, RouteSpec> = {};
   if (news.routes && typeof news.routes === "object") {
     for (const [name, spec] of Object.entries(news.routes)) {
-      if (!NAME.test(name))
-        fail(`routes.${name}`, "route names are a-z, 0-9 and inner '-', 1 to 32 characters");
       if (!spec || typeof spec !== "object" || !Array.isArray(spec.hosts) || !Array.isArray(spec.servers)) {
+        if (!NAME.test(name))
+          fail(`routes.${name}`, "route names are a-z, 0-9 and inner '-', 1 to 32 characters");
         routes[name] = spec;
         continue;
       }
-      if (spec.hosts.length === 0) fail(routePath(name, "hosts"), "must list at least one host");
-      if (spec.servers.length === 0) fail(routePath(name, "servers"), "must list at least one server");
-      for (const h of spec.hosts) {
-        if (known(h) && !HOST.test(h)) {
-          fail(routePath(name, "hosts"), `not a host name: ${h}`);
-        }
-      }
-      for (const s of spec.servers) {
-        if (!known(s)) continue;
-        try {
-          parseServer(s);
-        } catch (e) {
-          fail(routePath(name, "servers"), (e as Error).message);
-        }
-      }
-      if (known(spec.balance) && !BALANCE.includes(spec.balance)) {
-        fail(routePath(name, "balance"), `must be one of ${BALANCE.join(", ")}`);
-      }
-      if (known(spec.healthCheckPath) && !PATH.test(spec.healthCheckPath)) {
-        fail(routePath(name, "healthCheckPath"), "must be a URL path such as /healthz");
-      }
-      if (known(spec.pathPrefix) && spec.pathPrefix !== "" && !PATH.test(spec.pathPrefix)) {
-        fail(routePath(name, "pathPrefix"), "must be a URL path such as /api");
-      }
-      if (spec.allowFrom !== undefined) {
-        if (!Array.isArray(spec.allowFrom)) fail(routePath(name, "allowFrom"), "must be a list of CIDRs");
-        else {
-          for (const c of spec.allowFrom) {
-            if (known(c) && !CIDR.test(c)) fail(routePath(name, "allowFrom"), `not a CIDR: ${c}`);
-          }
-        }
-      }
-      if (known(spec.stagingHost) && spec.stagingHost !== undefined && !HOST.test(spec.stagingHost)) {
-        fail(routePath(name, "stagingHost"), `not a host name: ${spec.stagingHost}`);
+      // The config's own rules (config/routes.ts).
+      for (const p of routeSpecProblems(name, spec, UNKNOWN)) {
+        fail(p.field ? routePath(name, p.field) : `routes.${name}`, p.reason);
       }
       const allKnown = [
         ...spec.hosts,
@@ -441,15 +388,4 @@ export class WorkerRoutes extends pulumi.dynamic.Resource {
       "WorkerRoutes",
     );
   }
-}
-
-/** The model's routes as one worker takes them (the staging worker also answers the staging hosts). */
-export function workerRoutesOf(
-  model: EdgeModel,
-  worker: WorkerModel,
-): Record<string, WorkerRouteArgs & RouteSpec> {
-  return routeSpecsOf(model.routes, {
-    staging: worker.role === "staging",
-    internalNetworks: model.loadBalancer.internalCidrs,
-  });
 }

@@ -4,9 +4,9 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { RouterOsHostModel } from "../config/model";
-import type { RouterSsh } from "../dataplane/tunnel";
-import type { UploadFile } from "./docker-host";
-import type { RouterOsContainerArgs, RouterOsHost, RouterOsPort } from "./routeros";
+import type { RouterSsh } from "./ssh";
+import type { UploadFile } from "../service/files";
+import type { RouterOsContainerArgs, RouterOsHost, RouterOsPort } from "./components";
 
 export interface RouterTarget {
   model: RouterOsHostModel;

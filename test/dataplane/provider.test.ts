@@ -1,10 +1,11 @@
 /**
- * Tests of components/worker-routes.ts (the WorkerRoutes dynamic provider) and dataplane/sync.ts against an
+ * Tests of dataplane/provider.ts (the WorkerRoutes dynamic provider) and dataplane/sync.ts against an
  * in-memory fake Data Plane API on 127.0.0.1: one transaction per apply, foreign entries kept, conflicts retried,
  * no stale transactions, rejections named by route, reload outcomes, drift on read, the diff; and the provider
  * serialized the way `pulumi.dynamic.Resource` does, loaded by Node's module loader in a plain `node` process.
  */
 import { strict as assert } from "node:assert";
+import { builtinModules } from "node:module";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -15,16 +16,13 @@ import {
   checkWorkerRoutes,
   diffWorkerRoutes,
   endpointKey,
-  workerRoutesOf,
   workerRoutesProvider,
   type WorkerRoutesInputs,
   type WorkerRoutesOutputs,
-} from "../../components/worker-routes";
-import { loadModel } from "../../config/model";
-import { loadStackFile, stripNamespace } from "../support/stack-config";
-import { decodeRawConfig } from "../../config/parse";
+} from "../../dataplane/provider";
 import { DataplaneClient } from "../../dataplane/client";
-import type { Backend, RouteSpec } from "../../dataplane/routes";
+import type { Backend } from "../../dataplane/routes";
+import type { RouteSpec } from "../../config/routes";
 import { cleanStaleTransactions, journalPath } from "../../dataplane/sync";
 import { FakeDataplane } from "../support/fake-dataplane";
 import {
@@ -49,7 +47,7 @@ function inputs(fake: FakeDataplane, routes: Record<string, RouteSpec>): WorkerR
   };
 }
 
-describe("components/worker-routes", () => {
+describe("dataplane/provider", () => {
   let fake: FakeDataplane;
   const provider = workerRoutesProvider({ reloadTimeoutMs: 5000, requestTimeoutMs: 2000 });
 
@@ -553,50 +551,6 @@ describe("components/worker-routes", () => {
         [],
       );
     });
-
-    it("maps the model's routes to each worker's route map: staging hosts on staging only, internal networks on internal-only routes", () => {
-      const { config, secretKeys } = loadStackFile("dev");
-      const values = decodeRawConfig({
-        ...stripNamespace(config),
-        routes: JSON.stringify([
-          { name: "b", hosts: ["b.lab.example.com"], servers: ["10.0.0.1:80"] },
-          {
-            name: "a",
-            hosts: ["a.lab.example.com"],
-            servers: ["h:1"],
-            pathPrefix: "/p",
-            balance: "first",
-            healthCheckPath: "/h",
-            internalOnly: true,
-          },
-        ]),
-        internalCidrs: JSON.stringify(["10.1.0.0/16"]),
-        demoBackends: "false",
-      });
-      const model = loadModel(values, { project: "haproxy-edge", stack: "dev", secretKeys });
-      const [staging, prod1] = model.workers;
-      assert.deepEqual(workerRoutesOf(model, prod1), {
-        a: {
-          hosts: ["a.lab.example.com"],
-          servers: ["h:1"],
-          pathPrefix: "/p",
-          balance: "first",
-          healthCheckPath: "/h",
-          allowFrom: ["10.1.0.0/16"],
-        },
-        b: {
-          hosts: ["b.lab.example.com"],
-          servers: ["10.0.0.1:80"],
-          balance: "roundrobin",
-          healthCheckPath: "/",
-        },
-      });
-      const s = workerRoutesOf(model, staging);
-      assert.equal(s.a.stagingHost, "a.staging.lab.example.com");
-      assert.equal(s.b.stagingHost, "b.staging.lab.example.com");
-      assert.deepEqual(s.a.allowFrom, ["10.1.0.0/16"]);
-      assert.equal(s.b.allowFrom, undefined);
-    });
   });
 
   describe("as Pulumi serializes it", () => {
@@ -610,7 +564,7 @@ describe("components/worker-routes", () => {
       // Besides Node built-ins, only ssh2 (the router tunnel), which the engine's loader resolves from the
       // program's node_modules: it runs the provider with the program's directory as its working directory.
       assert.deepEqual(
-        [...new Set(requires.filter((r) => !r.startsWith("node:")))],
+        [...new Set(requires.filter((r) => !r.startsWith("node:") && !builtinModules.includes(r)))],
         ["ssh2"],
         "only Node built-ins and ssh2 are required at run time",
       );
@@ -703,7 +657,7 @@ async function deadPid(): Promise<number> {
   return child.pid as number;
 }
 
-describe("components/worker-routes over an ssh tunnel", () => {
+describe("dataplane/provider over an ssh tunnel", () => {
   let fake: FakeDataplane;
   let dir: string;
   const savedPath = process.env.PATH;

@@ -1,5 +1,5 @@
 /**
- * RouterOS command builders (render/routeros.ts): the encoder, exact command lines for a 7.21 router, the
+ * RouterOS command builders (routeros/commands.ts): the encoder, exact command lines for a 7.21 router, the
  * version switches, and the output check.
  */
 import { strict as assert } from "node:assert";
@@ -29,7 +29,7 @@ import {
   type ContainerSpec,
   type RouterCommand,
   type RouterOsVersion,
-} from "../../render/routeros";
+} from "../../routeros/commands";
 
 const OK = ':put "PULUMI-OK"';
 const v721 = routerOsVersion([7, 21, 0]);
@@ -65,7 +65,7 @@ function decode(quoted: string): string {
   return Buffer.from(bytes).toString("utf8");
 }
 
-describe("render/routeros", () => {
+describe("routeros/commands", () => {
   describe("rq", () => {
     it("escapes the characters RouterOS interprets inside quotes", () => {
       assert.equal(rq("plain"), '"plain"');

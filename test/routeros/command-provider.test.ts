@@ -1,9 +1,9 @@
 /**
- * The diff of RouterOsCommand's provider (components/routeros-command.ts): what replaces the object, what
- * re-runs it, and that a step that failed always runs again. Its runs over SSH are in routeros-command.ssh.test.ts.
+ * The diff of RouterOsCommand's provider (routeros/command-provider.ts): what replaces the object, what
+ * re-runs it, and that a step that failed always runs again. Its runs over SSH are in command-provider.ssh.test.ts.
  */
 import { strict as assert } from "node:assert";
-import { routerOsCommandProvider } from "../../components/routeros-command";
+import { routerOsCommandProvider } from "../../routeros/command-provider";
 
 const provider = routerOsCommandProvider();
 const base = {
@@ -25,7 +25,7 @@ async function diff(
   return d;
 }
 
-describe("components/routeros-command: diff", () => {
+describe("routeros/command-provider: diff", () => {
   it("changes nothing when nothing changed", async () => {
     assert.deepEqual(await diff({}), { changes: false, replaces: [], deleteBeforeReplace: true });
   });

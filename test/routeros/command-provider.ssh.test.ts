@@ -1,16 +1,16 @@
 /**
- * RouterOsCommand's provider (components/routeros-command.ts) against the RouterOS simulator behind a real
+ * RouterOsCommand's provider (routeros/command-provider.ts) against the RouterOS simulator behind a real
  * OpenSSH server: every run's output is checked, a failed create or update is reported as an initialization
  * failure (the engine keeps the resource and runs it again), a failed delete throws, and no key reaches an error.
  * The same through `pulumi up`/`destroy`: test/system/routeros-faults.system.test.ts.
  */
 import { strict as assert } from "node:assert";
-import { routerExec, routerOsCommandProvider } from "../../components/routeros-command";
+import { routerExec, routerOsCommandProvider } from "../../routeros/command-provider";
 import { startRouterOsSim, type RouterOsSimServer } from "../support/routeros-sim/sshd";
 
 type Failure = Error & { id?: string; properties?: Record<string, unknown>; reasons?: string[] };
 
-describe("components/routeros-command over SSH to the RouterOS simulator (ssh)", function () {
+describe("routeros/command-provider over SSH to the RouterOS simulator (ssh)", function () {
   this.timeout(60_000);
   const provider = routerOsCommandProvider();
   let sim: RouterOsSimServer;

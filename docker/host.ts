@@ -4,7 +4,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { DockerHostModel } from "../config/model";
-import type { RenderedFile } from "../render";
+import type { UploadFile } from "../service/files";
 
 /** Inputs of {@link DockerHost}. */
 export interface DockerHostArgs {
@@ -76,9 +76,6 @@ export function dockerLabels(stack: string, role: string, extra: Record<string, 
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([label, value]) => ({ label, value }));
 }
-
-/** A rendered file whose content may still be an Output (e.g. depends on a generated password). */
-export type UploadFile = Omit<RenderedFile, "content"> & { content: pulumi.Input<string> };
 
 /** Docker `uploads` for rendered files; secret files keep their content secret. */
 export function uploadsOf(files: UploadFile[]) {

@@ -11,8 +11,8 @@
  * The router key is kept as a secret output because a delete needs it.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { connectRouter, type RouterSsh } from "../dataplane/tunnel";
-import { checkRouterOutput } from "../render/routeros";
+import { connectRouter, type RouterSsh } from "./ssh";
+import { checkRouterOutput } from "./commands";
 
 /** Inputs of {@link RouterOsCommand}. */
 export interface RouterOsCommandArgs {

@@ -9,7 +9,7 @@
  * as a secret output because a delete needs it.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { connectRouter, type RouterSsh } from "../dataplane/tunnel";
+import { connectRouter, type RouterSsh } from "./ssh";
 
 /** Inputs of {@link RouterOsSftpFile}. */
 export interface RouterOsSftpFileArgs {
