@@ -6,12 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Edge } from "./components/edge";
 import { loadModel } from "./config/model";
 import { decodeRawConfig } from "./config/parse";
-
-/** `pulumi.runtime.isConfigSecret` is internal API; without it every key counts as secret (checks pass). */
-function isConfigSecret(key: string): boolean {
-  const fn = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
-  return fn ? fn(key) : true;
-}
+import { secretConfigKeys } from "./config/secrets";
 
 const project = pulumi.getProject();
 const stack = pulumi.getStack();
@@ -19,14 +14,20 @@ const prefix = `${project}:`;
 const raw: Record<string, string> = {};
 const secretKeys = new Set<string>();
 const otherKeys: string[] = [];
-for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+const all = pulumi.runtime.allConfig();
+const secret = secretConfigKeys(
+  Object.keys(all),
+  (pulumi.runtime as { isConfigSecret?: (key: string) => boolean }).isConfigSecret,
+  process.env.PULUMI_CONFIG_SECRET_KEYS,
+);
+for (const [fullKey, value] of Object.entries(all)) {
   if (!fullKey.startsWith(prefix)) {
     otherKeys.push(fullKey);
     continue;
   }
   const key = fullKey.slice(prefix.length);
   raw[key] = value;
-  if (isConfigSecret(fullKey)) secretKeys.add(key);
+  if (secret.has(fullKey)) secretKeys.add(key);
 }
 
 const model = loadModel(decodeRawConfig(raw), { project, stack, secretKeys, otherKeys });

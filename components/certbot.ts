@@ -4,14 +4,15 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { PATHS, vethOf, type EdgeModel } from "../config/model";
+import { FILES, PATHS, VOLUMES, dockerVolumeName, vethOf, type EdgeModel } from "../config/model";
 import { renderCertbot } from "../render/certbot";
 import { sha256 } from "../render/template";
-import { dockerLabels, edgeContainer, uploadsOf, type DockerHost } from "../docker/host";
+import { dockerLabels, edgeContainer, uploadsOf } from "../docker/host";
 import type { LoadBalancer } from "./loadbalancer";
 import { mergeDeps } from "../service/dependencies";
 import { RouterOsContainer, RouterOsSchedule } from "../routeros/components";
-import { routerContainerArgs, type RouterTarget } from "../routeros/target";
+import { routerContainerArgs } from "../routeros/target";
+import type { ServicePlacement } from "./placement";
 
 /** Inputs of {@link Certbot}. */
 export interface CertbotArgs {
@@ -20,8 +21,7 @@ export interface CertbotArgs {
   /** The load balancer whose certificate volume and runtime socket it shares (same host). */
   loadBalancer: LoadBalancer;
   /** Where it runs: the load balancer's Docker host or router. */
-  dockerHost?: DockerHost;
-  router?: RouterTarget;
+  placement: ServicePlacement;
 }
 
 /** certbot with its renewal schedule. */
@@ -35,7 +35,11 @@ export class Certbot extends pulumi.ComponentResource {
     super("haproxy-edge:certbot:Certbot", name, {}, opts);
     const { model, loadBalancer } = args;
     const cb = model.certbot;
-    if (!cb) throw new Error(`Certbot ${name}: the model has no certbot (tlsMode is not "acme")`);
+    if (!cb)
+      throw new pulumi.ResourceError(
+        `Certbot ${name}: the model has no certbot (tlsMode is not "acme")`,
+        this,
+      );
     const dependsOn = opts?.dependsOn;
     const files = renderCertbot(model);
     this.fileHashes = Object.fromEntries(
@@ -46,15 +50,18 @@ export class Certbot extends pulumi.ComponentResource {
     // The credentials file is the only secret: it stays a secret output end to end.
     const all = Object.values(files).map((f) => (f.secret ? { ...f, content: pulumi.secret(f.content) } : f));
 
-    if (args.dockerHost && !args.router) {
-      const host = args.dockerHost;
+    if (args.placement.kind === "docker") {
+      const host = args.placement.dockerHost;
       if (!loadBalancer.certsVolume || !loadBalancer.runtimeVolume) {
-        throw new Error(`Certbot ${name}: the load balancer is not on a Docker host`);
+        throw new pulumi.ResourceError(`Certbot ${name}: the load balancer is not on a Docker host`, this);
       }
       const child = { parent: this, provider: host.provider, dependsOn };
       this.stateVolume = new docker.Volume(
         `${name}-letsencrypt`,
-        { name: `${model.stack}-letsencrypt`, labels: dockerLabels(model.stack, "letsencrypt") },
+        {
+          name: dockerVolumeName(model.stack, VOLUMES.letsencrypt),
+          labels: dockerLabels(model.stack, VOLUMES.letsencrypt),
+        },
         { ...child, retainOnDelete: true },
       );
       edgeContainer(
@@ -72,7 +79,7 @@ export class Certbot extends pulumi.ComponentResource {
           networksAdvanced: [{ name: host.network.name }],
           // Unhealthy while the last certificate push into HAProxy failed (certbot itself exits 0 then).
           healthcheck: {
-            tests: ["CMD", "sh", "-c", `test ! -e ${PATHS.certbotCertsDir}/.deploy-failed`],
+            tests: ["CMD", "sh", "-c", `test ! -e ${FILES.deployFailedMark}`],
             interval: "30s",
             timeout: "5s",
             retries: 1,
@@ -83,31 +90,36 @@ export class Certbot extends pulumi.ComponentResource {
         },
         { ...child, dependsOn: mergeDeps(dependsOn, [this.stateVolume, loadBalancer]) },
       );
-    } else if (args.router && !args.dockerHost) {
-      const router = args.router;
+    } else {
+      const router = args.placement.router;
       const veth = vethOf(cb.placement, "certbot");
       const ctr = new RouterOsContainer(
         `${name}-container`,
-        routerContainerArgs(router, model.stack, {
-          containerName: cb.containerName,
-          image: model.images.certbot,
-          veth,
-          // One pass per start: the router's scheduler starts the container again every day.
-          cmd: `${files["renew.sh"].path} once`,
-          rootVolume: "certbot-root",
-          mounts: [
-            { id: "edge", volume: "certbot-edge", dst: PATHS.certbotEdgeDir, readOnly: true },
-            { id: "letsencrypt", volume: "letsencrypt", dst: PATHS.letsencryptDir, readOnly: false },
-            // The load balancer's certificates and runtime socket: the same router directories it mounts.
-            { id: "certs", volume: "certs", dst: PATHS.certbotCertsDir, readOnly: false },
-            { id: "runtime", volume: "lb-runtime", dst: PATHS.certbotRuntimeDir, readOnly: false },
-          ],
-          files: all,
-          filesMount: "edge",
-          start: true,
-          // A pass may finish within seconds: do not wait for the "running" state.
-          waitForRunning: false,
-        }),
+        routerContainerArgs(
+          router,
+          model.stack,
+          {
+            containerName: cb.containerName,
+            image: model.images.certbot,
+            veth,
+            // One pass per start: the router's scheduler starts the container again every day.
+            cmd: `${files["renew.sh"].path} once`,
+            rootVolume: "certbot-root",
+            mounts: [
+              { id: "edge", volume: "certbot-edge", dst: PATHS.certbotEdgeDir, readOnly: true },
+              { id: "letsencrypt", volume: VOLUMES.letsencrypt, dst: PATHS.letsencryptDir, readOnly: false },
+              // The load balancer's certificates and runtime socket: the same router directories it mounts.
+              { id: "certs", volume: VOLUMES.certs, dst: PATHS.certbotCertsDir, readOnly: false },
+              { id: "runtime", volume: VOLUMES.lbRuntime, dst: PATHS.certbotRuntimeDir, readOnly: false },
+            ],
+            files: all,
+            filesMount: "edge",
+            start: true,
+            // A pass may finish within seconds: do not wait for the "running" state.
+            waitForRunning: false,
+          },
+          this,
+        ),
         { parent: this, dependsOn: mergeDeps(dependsOn, [...router.host.ready, loadBalancer]) },
       );
       new RouterOsSchedule(
@@ -126,8 +138,6 @@ export class Certbot extends pulumi.ComponentResource {
         },
         { parent: this, dependsOn: mergeDeps(dependsOn, [ctr]) },
       );
-    } else {
-      throw new Error(`Certbot ${name}: give exactly one of dockerHost or router`);
     }
 
     this.registerOutputs({ fileHashes: this.fileHashes });

@@ -15,6 +15,7 @@ import { RouterOsHost } from "../routeros/components";
 import type { RouterTarget } from "../routeros/target";
 import { SelfSignedCertificate } from "./self-signed-certificate";
 import { Worker } from "./worker";
+import type { ServicePlacement } from "./placement";
 
 /** Inputs of {@link Edge}. */
 export interface EdgeArgs {
@@ -78,10 +79,10 @@ export class Edge extends pulumi.ComponentResource {
         };
       }
     }
-    const target = (host: HostModel) =>
+    const placement = (host: HostModel): ServicePlacement =>
       host.kind === "docker"
-        ? { dockerHost: this.dockerHosts[host.name] }
-        : { router: this.routers[host.name] };
+        ? { kind: "docker", dockerHost: this.dockerHosts[host.name] }
+        : { kind: "routeros", router: this.routers[host.name] };
 
     // A lab's demo backends, at the route servers' addresses (nothing waits for them: they are not the edge).
     this.demoBackends = model.demoBackends.map(
@@ -113,7 +114,7 @@ export class Edge extends pulumi.ComponentResource {
         : [];
       const worker: Worker = new Worker(
         `${name}-${w.name}`,
-        { model, worker: w, ...target(w.placement.host) },
+        { model, worker: w, placement: placement(w.placement.host) },
         { parent: this, dependsOn: mergeDeps(dependsOn, deps) },
       );
       this.workers.push(worker);
@@ -123,14 +124,18 @@ export class Edge extends pulumi.ComponentResource {
 
     this.loadBalancer = new LoadBalancer(
       `${name}-lb`,
-      { model, placeholderPem: this.certificate.pem, ...target(model.loadBalancer.placement.host) },
+      {
+        model,
+        placeholderPem: this.certificate.pem,
+        placement: placement(model.loadBalancer.placement.host),
+      },
       { parent: this, dependsOn: mergeDeps(dependsOn, this.workers) },
     );
 
     if (model.certbot) {
       this.certbot = new Certbot(
         `${name}-certbot`,
-        { model, loadBalancer: this.loadBalancer, ...target(model.certbot.placement.host) },
+        { model, loadBalancer: this.loadBalancer, placement: placement(model.certbot.placement.host) },
         { parent: this, dependsOn: mergeDeps(dependsOn, [this.loadBalancer]) },
       );
     }

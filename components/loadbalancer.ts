@@ -4,13 +4,14 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { FILES, PATHS, vethOf, type EdgeModel } from "../config/model";
+import { FILES, PATHS, VOLUMES, dockerVolumeName, vethOf, type EdgeModel } from "../config/model";
 import { renderLoadBalancer } from "../render/haproxy";
 import { sha256 } from "../render/template";
-import { dockerLabels, edgeContainer, tcpHealthcheck, uploadsOf, type DockerHost } from "../docker/host";
+import { dockerLabels, edgeContainer, tcpHealthcheck, uploadsOf } from "../docker/host";
 import { mergeDeps } from "../service/dependencies";
 import { RouterOsContainer } from "../routeros/components";
-import { routerContainerArgs, type RouterTarget } from "../routeros/target";
+import { routerContainerArgs } from "../routeros/target";
+import type { ServicePlacement } from "./placement";
 
 /** Inputs of {@link LoadBalancer}. */
 export interface LoadBalancerArgs {
@@ -18,9 +19,8 @@ export interface LoadBalancerArgs {
   model: EdgeModel;
   /** Certificate + key PEM served until certbot installs one (secret). */
   placeholderPem: pulumi.Input<string>;
-  /** Where it runs: exactly one of a Docker host or a RouterOS router. */
-  dockerHost?: DockerHost;
-  router?: RouterTarget;
+  /** Where it runs. */
+  placement: ServicePlacement;
 }
 
 /** The load balancer, and the volumes it shares with certbot. */
@@ -48,18 +48,24 @@ export class LoadBalancer extends pulumi.ComponentResource {
     };
     const edgeFiles = Object.values(files);
 
-    if (args.dockerHost && !args.router) {
-      const host = args.dockerHost;
+    if (args.placement.kind === "docker") {
+      const host = args.placement.dockerHost;
       const child = { parent: this, provider: host.provider, dependsOn };
       // Certificates outlive the stack by design: re-creating a lab must not burn ACME rate limits.
       this.certsVolume = new docker.Volume(
         `${name}-certs`,
-        { name: `${model.stack}-certs`, labels: dockerLabels(model.stack, "certs") },
+        {
+          name: dockerVolumeName(model.stack, VOLUMES.certs),
+          labels: dockerLabels(model.stack, VOLUMES.certs),
+        },
         { ...child, retainOnDelete: true },
       );
       this.runtimeVolume = new docker.Volume(
         `${name}-runtime`,
-        { name: `${model.stack}-lb-runtime`, labels: dockerLabels(model.stack, "lb-runtime") },
+        {
+          name: dockerVolumeName(model.stack, VOLUMES.lbRuntime),
+          labels: dockerLabels(model.stack, VOLUMES.lbRuntime),
+        },
         { ...child, deleteBeforeReplace: true },
       );
       this.container = edgeContainer(
@@ -86,35 +92,38 @@ export class LoadBalancer extends pulumi.ComponentResource {
         },
         { ...child, dependsOn: mergeDeps(dependsOn, [this.certsVolume, this.runtimeVolume]) },
       );
-    } else if (args.router && !args.dockerHost) {
-      const router = args.router;
+    } else {
+      const router = args.placement.router;
       const veth = vethOf(lb.placement, "lb");
       const ctr = new RouterOsContainer(
         `${name}-container`,
-        routerContainerArgs(router, model.stack, {
-          containerName: lb.containerName,
-          image: model.images.haproxy,
-          veth,
-          cmd: files["start.sh"].path,
-          rootVolume: "lb-root",
-          mounts: [
-            { id: "edge", volume: "lb-edge", dst: PATHS.edgeDir, readOnly: true },
-            { id: "certs", volume: "certs", dst: PATHS.certsDir, readOnly: false },
-            { id: "runtime", volume: "lb-runtime", dst: PATHS.lbRuntimeDir, readOnly: false },
-          ],
-          files: [...edgeFiles, placeholder],
-          filesMount: "edge",
-          start: true,
-          ports: [
-            { id: "lb-http", port: lb.httpPort, toPort: lb.httpPort },
-            { id: "lb-https", port: lb.httpsPort, toPort: lb.httpsPort },
-          ],
-        }),
+        routerContainerArgs(
+          router,
+          model.stack,
+          {
+            containerName: lb.containerName,
+            image: model.images.haproxy,
+            veth,
+            cmd: files["start.sh"].path,
+            rootVolume: "lb-root",
+            mounts: [
+              { id: "edge", volume: "lb-edge", dst: PATHS.edgeDir, readOnly: true },
+              { id: "certs", volume: VOLUMES.certs, dst: PATHS.certsDir, readOnly: false },
+              { id: "runtime", volume: VOLUMES.lbRuntime, dst: PATHS.lbRuntimeDir, readOnly: false },
+            ],
+            files: [...edgeFiles, placeholder],
+            filesMount: "edge",
+            start: true,
+            ports: [
+              { id: "lb-http", port: lb.httpPort, toPort: lb.httpPort },
+              { id: "lb-https", port: lb.httpsPort, toPort: lb.httpsPort },
+            ],
+          },
+          this,
+        ),
         { parent: this, dependsOn: mergeDeps(dependsOn, router.host.ready) },
       );
       this.container = ctr.container;
-    } else {
-      throw new Error(`LoadBalancer ${name}: give exactly one of dockerHost or router`);
     }
 
     this.registerOutputs({ fileHashes: this.fileHashes });

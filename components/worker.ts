@@ -15,6 +15,7 @@ import {
   PATHS,
   WORKER_FRONTEND,
   WORKER_HEALTH_PORT,
+  dockerVolumeName,
   vethOf,
   type DockerHostModel,
   type EdgeModel,
@@ -29,6 +30,7 @@ import { mergeDeps } from "../service/dependencies";
 import { RouterOsContainer } from "../routeros/components";
 import type { RouterOsCommand } from "../routeros/command-provider";
 import { routerContainerArgs, type RouterTarget } from "../routeros/target";
+import type { ServicePlacement } from "./placement";
 import { WorkerRoutes } from "../dataplane/provider";
 
 /** Inputs of {@link Worker}. */
@@ -37,9 +39,8 @@ export interface WorkerArgs {
   model: EdgeModel;
   /** This worker (staging or prod-i). */
   worker: WorkerModel;
-  /** Where it runs: exactly one of the Docker host (provider, network, images) or the RouterOS router. */
-  dockerHost?: DockerHost;
-  router?: RouterTarget;
+  /** Where it runs: a Docker host (provider, network, images) or a RouterOS router. */
+  placement: ServicePlacement;
 }
 
 /**
@@ -102,9 +103,6 @@ export class Worker extends pulumi.ComponentResource {
     const { model, worker } = args;
     const dependsOn = opts?.dependsOn;
     const live = model.routeUpdates === "live";
-    if (!args.dockerHost === !args.router) {
-      throw new Error(`Worker ${name}: give exactly one of dockerHost or router`);
-    }
 
     // Everything but the userlist is rendered without the password: plain, hashable, diffable.
     const files = renderWorker(model, worker);
@@ -144,8 +142,8 @@ export class Worker extends pulumi.ComponentResource {
     let apiInstance: pulumi.Output<string> | undefined;
     let access: ApiAccess;
     const parts: WorkerParts = { name, model, worker, files, haproxyFiles, apiFiles, live, dependsOn };
-    if (args.dockerHost) {
-      const d = this.onDocker(args.dockerHost, parts);
+    if (args.placement.kind === "docker") {
+      const d = this.onDocker(args.placement.dockerHost, parts);
       this.haproxy = d.haproxy;
       this.dataplaneApi = d.dataplaneApi;
       instance = d.haproxy.id;
@@ -157,7 +155,7 @@ export class Worker extends pulumi.ComponentResource {
         routesArgs: { ...(ssh ? { ssh } : {}), sshOpts: host.sshOpts },
       };
     } else {
-      const router = args.router as RouterTarget;
+      const router = args.placement.router;
       const r = this.onRouter(router, parts);
       this.haproxy = r.haproxy.container;
       this.dataplaneApi = r.dataplaneApi?.container;
@@ -230,20 +228,20 @@ export class Worker extends pulumi.ComponentResource {
     { name, model, worker, files, haproxyFiles, apiFiles, live, dependsOn }: WorkerParts,
   ): { haproxy: docker.Container; dataplaneApi?: docker.Container } {
     const child = { parent: this, provider: dockerHost.provider, dependsOn };
-    const volume = (suffix: string, labels: Record<string, string> = {}) =>
+    const volume = (suffix: string, volumeName: string, labels: Record<string, string> = {}) =>
       new docker.Volume(
         `${name}-${suffix}`,
         {
-          name: `${model.stack}-${worker.name}-${suffix}`,
+          name: dockerVolumeName(model.stack, volumeName),
           labels: dockerLabels(model.stack, `worker-${suffix}`, labels),
         },
         { ...child, deleteBeforeReplace: true },
       );
     // The config volume carries the bootstrap's hash: a new bootstrap means a fresh volume (and fresh routes).
-    const configVolume = volume("config", {
+    const configVolume = volume("config", worker.volumes.config, {
       "haproxy-edge.bootstrap-sha256": this.fileHashes["haproxy.cfg"],
     });
-    const masterVolume = volume("master");
+    const masterVolume = volume("master", worker.volumes.master);
     const shared = [
       { volumeName: configVolume.name, containerPath: PATHS.workerConfigDir },
       { volumeName: masterVolume.name, containerPath: PATHS.workerMasterDir },
@@ -276,7 +274,7 @@ export class Worker extends pulumi.ComponentResource {
     );
     if (!live) return { haproxy };
 
-    const stateVolume = volume("api-state");
+    const stateVolume = volume("api-state", worker.volumes.apiState);
     const dataplaneApi = edgeContainer(
       `${name}-dataplaneapi`,
       {
@@ -314,49 +312,60 @@ export class Worker extends pulumi.ComponentResource {
   ): { haproxy: RouterOsContainer; dataplaneApi?: RouterOsContainer } {
     const haproxy = new RouterOsContainer(
       `${name}-container`,
-      routerContainerArgs(router, model.stack, {
-        containerName: worker.containerName,
-        image: model.images.haproxy,
-        veth: vethOf(worker.placement, worker.name),
-        cmd: files["start.sh"].path,
-        rootVolume: `${worker.name}-root`,
-        mounts: [
-          { id: "edge", volume: `${worker.name}-edge`, dst: PATHS.edgeDir, readOnly: true },
-          { id: "config", volume: `${worker.name}-config`, dst: PATHS.workerConfigDir, readOnly: false },
-          { id: "master", volume: `${worker.name}-master`, dst: PATHS.workerMasterDir, readOnly: false },
-        ],
-        files: haproxyFiles,
-        filesMount: "edge",
-        start: true,
-      }),
+      routerContainerArgs(
+        router,
+        model.stack,
+        {
+          containerName: worker.containerName,
+          image: model.images.haproxy,
+          veth: vethOf(worker.placement, worker.name),
+          cmd: files["start.sh"].path,
+          rootVolume: `${worker.name}-root`,
+          mounts: [
+            { id: "edge", volume: `${worker.name}-edge`, dst: PATHS.edgeDir, readOnly: true },
+            { id: "config", volume: worker.volumes.config, dst: PATHS.workerConfigDir, readOnly: false },
+            { id: "master", volume: worker.volumes.master, dst: PATHS.workerMasterDir, readOnly: false },
+          ],
+          files: haproxyFiles,
+          filesMount: "edge",
+          start: true,
+        },
+        this,
+      ),
       { parent: this, dependsOn: mergeDeps(dependsOn, router.host.ready) },
     );
     if (!live) return { haproxy };
 
     const apiVeth = worker.dataplaneApi.veth;
-    if (!apiVeth) throw new Error(`haproxy-edge bug: no API veth for ${worker.name} on a router`);
+    if (!apiVeth)
+      throw new pulumi.ResourceError(`haproxy-edge bug: no API veth for ${worker.name} on a router`, this);
     const dataplaneApi = new RouterOsContainer(
       `${name}-dataplaneapi`,
       {
-        ...routerContainerArgs(router, model.stack, {
-          containerName: worker.dataplaneApiContainerName,
-          image: model.images.dataplaneApi,
-          veth: apiVeth,
-          cmd: files["dataplaneapi-start.sh"].path,
-          rootVolume: `${worker.name}-api-root`,
-          mounts: [
-            { id: "edge", volume: `${worker.name}-api-edge`, dst: PATHS.edgeDir, readOnly: true },
-            {
-              id: "state",
-              volume: `${worker.name}-api-state`,
-              dst: PATHS.dataplaneStateDir,
-              readOnly: false,
-            },
-          ],
-          files: apiFiles,
-          filesMount: "edge",
-          start: true,
-        }),
+        ...routerContainerArgs(
+          router,
+          model.stack,
+          {
+            containerName: worker.dataplaneApiContainerName,
+            image: model.images.dataplaneApi,
+            veth: apiVeth,
+            cmd: files["dataplaneapi-start.sh"].path,
+            rootVolume: `${worker.name}-api-root`,
+            mounts: [
+              { id: "edge", volume: `${worker.name}-api-edge`, dst: PATHS.edgeDir, readOnly: true },
+              {
+                id: "state",
+                volume: worker.volumes.apiState,
+                dst: PATHS.dataplaneStateDir,
+                readOnly: false,
+              },
+            ],
+            files: apiFiles,
+            filesMount: "edge",
+            start: true,
+          },
+          this,
+        ),
         sharedMountLists: [haproxy.mountLists.config, haproxy.mountLists.master],
       },
       // After HAProxy (which owns the shared mounts): destroy removes the sidecar first.

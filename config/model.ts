@@ -53,7 +53,27 @@ export const FILES = {
   /** A demo backend's HAProxy configuration (`demoBackends: true`). */
   demoBackendConfig: `${PATHS.edgeDir}/demo-backend.cfg`,
   placeholderCert: `${PATHS.edgeDir}/placeholder.pem`,
+  /** Exists while certbot's last push of a certificate into HAProxy failed: its container is unhealthy then. */
+  deployFailedMark: `${PATHS.certbotCertsDir}/.deploy-failed`,
 } as const;
+
+/**
+ * Volumes shared by the load balancer and certbot: a Docker volume `<stack>-<name>` on a Docker host, the directory
+ * `<disk>/haproxy-edge/<stack>/<name>` on a router. Each is named here once.
+ */
+export const VOLUMES = {
+  /** Served certificates (kept on `pulumi destroy`). */
+  certs: "certs",
+  /** The load balancer's runtime API socket. */
+  lbRuntime: "lb-runtime",
+  /** certbot's ACME account and state (kept on `pulumi destroy`). */
+  letsencrypt: "letsencrypt",
+} as const;
+
+/** The Docker volume of a stack's volume `volume`. */
+export function dockerVolumeName(stack: string, volume: string): string {
+  return `${stack}-${volume}`;
+}
 
 /** Worker frontend name (the Data Plane API route resources add ACLs and use_backend rules to it). */
 export const WORKER_FRONTEND = "fe_edge";
@@ -126,6 +146,8 @@ export interface WorkerModel {
   routes: Record<string, RouteSpec>;
   /** The same routes as HAProxy objects: what the Data Plane API writes, or the template (`restart` mode). */
   routePlan: WorkerRoutesPlan;
+  /** Its volumes (named as {@link VOLUMES}): HAProxy's configuration and master socket, the API's state. */
+  volumes: { config: string; master: string; apiState: string };
   dataplaneApi: {
     user: string;
     /** Published on the Docker host's 127.0.0.1 (Docker placement). */
@@ -294,6 +316,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
       dataplaneApiContainerName: `${stack}-${name}-dataplaneapi`,
       alias: name,
       port: c.workerPort,
+      volumes: { config: `${name}-config`, master: `${name}-master`, apiState: `${name}-api-state` },
       ...workerRoutes(routes, index === 0, c.internalCidrs),
     };
     if (host.kind === "routeros") {
@@ -382,7 +405,10 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     routes,
     routeUpdates: c.routeUpdates,
     demoBackends: c.demoBackends ? demoBackends(stack, hosts, routes) : [],
-    retainedVolumes: [`${stack}-certs`, ...(certbotHost !== undefined ? [`${stack}-letsencrypt`] : [])],
+    retainedVolumes: [
+      dockerVolumeName(stack, VOLUMES.certs),
+      ...(certbotHost !== undefined ? [dockerVolumeName(stack, VOLUMES.letsencrypt)] : []),
+    ],
   };
   if (certbotHost !== undefined) {
     model.certbot = {

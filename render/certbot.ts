@@ -8,7 +8,7 @@ export function renderCertbot(model: EdgeModel): Record<string, RenderedFile> {
   if (!cb) throw new Error("renderCertbot: the model has no certbot (tlsMode is not acme)");
   const dir = PATHS.certbotEdgeDir;
   const certFile = `${PATHS.certbotCertsDir}/${model.tls.certName}.pem`;
-  const failedMark = `${PATHS.certbotCertsDir}/.deploy-failed`;
+  const failedMark = FILES.deployFailedMark;
   const out: Record<string, RenderedFile> = {
     "rfc2136.ini": file(
       `${dir}/rfc2136.ini`,

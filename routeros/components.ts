@@ -260,17 +260,21 @@ export class RouterOsContainer extends pulumi.ComponentResource {
     for (const m of args.mounts) {
       routerName("mount id", m.id);
       routerPath("mount dir", m.dir);
-      if (mounts.has(m.id)) throw new Error(`RouterOsContainer ${name}: duplicate mount id ${m.id}`);
+      if (mounts.has(m.id))
+        throw new pulumi.ResourceError(`RouterOsContainer ${name}: duplicate mount id ${m.id}`, this);
       mounts.set(m.id, m);
     }
     const filePaths = args.files.map((f) => {
       const mount = mounts.get(f.mountId);
       if (!mount)
-        throw new Error(`RouterOsContainer ${name}: file ${f.name} names unknown mount ${f.mountId}`);
+        throw new pulumi.ResourceError(
+          `RouterOsContainer ${name}: file ${f.name} names unknown mount ${f.mountId}`,
+          this,
+        );
       return routerPath("file name", `${mount.dir}/${f.name}`);
     });
     if (new Set(filePaths).size !== filePaths.length)
-      throw new Error(`RouterOsContainer ${name}: duplicate files`);
+      throw new pulumi.ResourceError(`RouterOsContainer ${name}: duplicate files`, this);
 
     // Network: veth (the container's address; gateway = the router on the bridge) and its bridge port.
     const vethCmd = vethCommands({
@@ -292,7 +296,7 @@ export class RouterOsContainer extends pulumi.ComponentResource {
     // destroy` then removes containers → mounts/envs → NAT → bridge ports → veths.
     const portIds = (args.ports ?? []).map((p) => routerName("port id", p.id));
     if (new Set(portIds).size !== portIds.length)
-      throw new Error(`RouterOsContainer ${name}: duplicate port ids`);
+      throw new pulumi.ResourceError(`RouterOsContainer ${name}: duplicate port ids`, this);
     const natRes = (args.ports ?? []).map((p) =>
       cmd(
         `nat-${p.id}`,
@@ -341,7 +345,10 @@ export class RouterOsContainer extends pulumi.ComponentResource {
     const shared = (args.sharedMountLists ?? []).map((l) => routerName("shared mount list", l));
     const own = Object.values(this.mountLists);
     if (new Set([...own, ...shared]).size !== own.length + shared.length)
-      throw new Error(`RouterOsContainer ${name}: a shared mount list is also one of its own`);
+      throw new pulumi.ResourceError(
+        `RouterOsContainer ${name}: a shared mount list is also one of its own`,
+        this,
+      );
     const mountCmds = args.mounts.map((m) =>
       mountCommands(
         {

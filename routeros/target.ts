@@ -2,7 +2,7 @@
  * What a service placed on a RouterOS router needs: the router's model, its SSH connection and the host-level
  * resources (bridge, address, container config) its containers must wait for.
  */
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import type { RouterOsHostModel } from "../config/model";
 import type { RouterSsh } from "./ssh";
 import type { UploadFile } from "../service/files";
@@ -52,10 +52,16 @@ export function routerContainerArgs(
   target: RouterTarget,
   stack: string,
   spec: RouterContainerSpec,
+  /** The component declaring the container: errors name it. */
+  parent: pulumi.Resource,
 ): RouterOsContainerArgs {
   const dir = (volume: string) => routerVolumeDir(target.model, stack, volume);
   const filesMount = spec.mounts.find((m) => m.id === spec.filesMount);
-  if (!filesMount) throw new Error(`${spec.containerName}: no mount "${spec.filesMount}" for its files`);
+  if (!filesMount)
+    throw new pulumi.ResourceError(
+      `${spec.containerName}: no mount "${spec.filesMount}" for its files`,
+      parent,
+    );
   return {
     router: target.model,
     stack,
@@ -71,7 +77,7 @@ export function routerContainerArgs(
     mounts: spec.mounts.map((m) => ({ id: m.id, dir: dir(m.volume), dst: m.dst, readOnly: m.readOnly })),
     files: spec.files.map((f) => {
       if (!f.path.startsWith(`${filesMount.dst}/`))
-        throw new Error(`${f.path} is not under ${filesMount.dst}`);
+        throw new pulumi.ResourceError(`${f.path} is not under ${filesMount.dst}`, parent);
       return {
         mountId: filesMount.id,
         name: f.path.slice(filesMount.dst.length + 1),
