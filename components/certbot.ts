@@ -2,17 +2,14 @@
  * certbot: DNS-01 issuance through RFC 2136, the deploy hook that hot-swaps certificates into the load
  * balancer through its runtime API unix socket, and the renewal schedule.
  */
-import * as docker from "@pulumi/docker";
+import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { FILES, PATHS, VOLUMES, dockerVolumeName, vethOf, type EdgeModel } from "../config/model";
+import { FILES, PATHS, VOLUMES, type EdgeModel } from "../config/model";
 import { renderCertbot } from "../render/certbot";
 import { sha256 } from "../render/template";
-import { dockerLabels, edgeContainer, uploadsOf } from "../docker/host";
+import type { ServiceSpec } from "../service/spec";
 import type { LoadBalancer } from "./loadbalancer";
-import { mergeDeps } from "../service/dependencies";
-import { RouterOsContainer, RouterOsSchedule } from "../routeros/components";
-import { routerContainerArgs } from "../routeros/target";
-import type { ServicePlacement } from "./placement";
+import { deployService, type ServicePlacement } from "./placement";
 
 /** Inputs of {@link Certbot}. */
 export interface CertbotArgs {
@@ -50,95 +47,53 @@ export class Certbot extends pulumi.ComponentResource {
     // The credentials file is the only secret: it stays a secret output end to end.
     const all = Object.values(files).map((f) => (f.secret ? { ...f, content: pulumi.secret(f.content) } : f));
 
-    if (args.placement.kind === "docker") {
-      const host = args.placement.dockerHost;
-      if (!loadBalancer.certsVolume || !loadBalancer.runtimeVolume) {
-        throw new pulumi.ResourceError(`Certbot ${name}: the load balancer is not on a Docker host`, this);
-      }
-      const child = { parent: this, provider: host.provider, dependsOn };
-      this.stateVolume = new docker.Volume(
-        `${name}-letsencrypt`,
+    const spec: ServiceSpec = {
+      key: "certbot",
+      containerName: cb.containerName,
+      image: model.images.certbot,
+      startScript: files["renew.sh"].path,
+      files: all,
+      filesDir: PATHS.certbotEdgeDir,
+      mounts: [
         {
-          name: dockerVolumeName(model.stack, VOLUMES.letsencrypt),
-          labels: dockerLabels(model.stack, VOLUMES.letsencrypt),
+          id: "letsencrypt",
+          volume: VOLUMES.letsencrypt,
+          path: PATHS.letsencryptDir,
+          owned: { resource: `${name}-letsencrypt`, role: VOLUMES.letsencrypt, retain: true },
         },
-        { ...child, retainOnDelete: true },
-      );
-      edgeContainer(
-        `${name}-certbot`,
-        {
-          name: cb.containerName,
-          image: host.images[model.images.certbot].imageId,
-          startScript: files["renew.sh"].path,
-          uploads: uploadsOf(all),
-          volumes: [
-            { volumeName: this.stateVolume.name, containerPath: PATHS.letsencryptDir },
-            { volumeName: loadBalancer.certsVolume.name, containerPath: PATHS.certbotCertsDir },
-            { volumeName: loadBalancer.runtimeVolume.name, containerPath: PATHS.certbotRuntimeDir },
-          ],
-          networksAdvanced: [{ name: host.network.name }],
-          // Unhealthy while the last certificate push into HAProxy failed (certbot itself exits 0 then).
-          healthcheck: {
-            tests: ["CMD", "sh", "-c", `test ! -e ${FILES.deployFailedMark}`],
-            interval: "30s",
-            timeout: "5s",
-            retries: 1,
-          },
-          // First issuance can take minutes; the healthcheck reports a failed push instead.
-          wait: false,
-          labels: dockerLabels(model.stack, "certbot"),
-        },
-        { ...child, dependsOn: mergeDeps(dependsOn, [this.stateVolume, loadBalancer]) },
-      );
-    } else {
-      const router = args.placement.router;
-      const veth = vethOf(cb.placement, "certbot");
-      const ctr = new RouterOsContainer(
-        `${name}-container`,
-        routerContainerArgs(
-          router,
-          model.stack,
-          {
-            containerName: cb.containerName,
-            image: model.images.certbot,
-            veth,
-            // One pass per start: the router's scheduler starts the container again every day.
-            cmd: `${files["renew.sh"].path} once`,
-            rootVolume: "certbot-root",
-            mounts: [
-              { id: "edge", volume: "certbot-edge", dst: PATHS.certbotEdgeDir, readOnly: true },
-              { id: "letsencrypt", volume: VOLUMES.letsencrypt, dst: PATHS.letsencryptDir, readOnly: false },
-              // The load balancer's certificates and runtime socket: the same router directories it mounts.
-              { id: "certs", volume: VOLUMES.certs, dst: PATHS.certbotCertsDir, readOnly: false },
-              { id: "runtime", volume: VOLUMES.lbRuntime, dst: PATHS.certbotRuntimeDir, readOnly: false },
-            ],
-            files: all,
-            filesMount: "edge",
-            start: true,
-            // A pass may finish within seconds: do not wait for the "running" state.
-            waitForRunning: false,
-          },
-          this,
-        ),
-        { parent: this, dependsOn: mergeDeps(dependsOn, [...router.host.ready, loadBalancer]) },
-      );
-      new RouterOsSchedule(
-        `${name}-renew`,
-        {
-          router: router.model,
-          stack: model.stack,
-          ssh: router.ssh,
-          privateKey: router.privateKey,
-          name: `${model.stack}-certbot-renew`,
-          // Started by its tag: a find by name matches nothing on RouterOS 7.16 to 7.18.
-          source: ctr.startScript,
-          interval: `${cb.renewIntervalHours}h`,
-          startTime: "03:17:00",
-          policy: ["read", "write", "test"],
-        },
-        { parent: this, dependsOn: mergeDeps(dependsOn, [ctr]) },
-      );
+        // The load balancer's certificates and runtime socket, at certbot's own paths.
+        { id: "certs", volume: VOLUMES.certs, path: PATHS.certbotCertsDir },
+        { id: "runtime", volume: VOLUMES.lbRuntime, path: PATHS.certbotRuntimeDir },
+      ],
+      // Unhealthy while the last certificate push into HAProxy failed (certbot itself exits 0 then).
+      health: { command: `test ! -e ${FILES.deployFailedMark}`, interval: "30s", timeout: "5s", retries: 1 },
+      // First issuance can take minutes; the healthcheck reports a failed push instead.
+      waitForReady: false,
+      role: "certbot",
+      veth: cb.placement.veth,
+      schedule: {
+        resource: `${name}-renew`,
+        name: cb.routerSchedule.name,
+        intervalHours: cb.renewIntervalHours,
+        startTime: cb.routerSchedule.startTime,
+      },
+    };
+    if (args.placement.kind === "docker" && (!loadBalancer.certsVolume || !loadBalancer.runtimeVolume)) {
+      throw new pulumi.ResourceError(`Certbot ${name}: the load balancer is not on its Docker host`, this);
     }
+    const service = deployService(
+      { docker: `${name}-certbot`, routeros: `${name}-container` },
+      spec,
+      args.placement,
+      {
+        stack: model.stack,
+        parent: this,
+        dependsOn,
+        after: [loadBalancer],
+        sharesWith: loadBalancer.service,
+      },
+    );
+    this.stateVolume = service.volumes[VOLUMES.letsencrypt];
 
     this.registerOutputs({ fileHashes: this.fileHashes });
   }

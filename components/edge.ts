@@ -42,28 +42,14 @@ export class Edge extends pulumi.ComponentResource {
     const { model } = args;
     const dependsOn = opts?.dependsOn;
 
-    // Hosts that have something placed on them, and the images each must pull.
-    const used = new Map<string, { host: HostModel; images: Set<string> }>();
-    const place = (host: HostModel, image: string) => {
-      const entry = used.get(host.name) ?? { host, images: new Set<string>() };
-      entry.images.add(image);
-      used.set(host.name, entry);
-    };
-    for (const w of model.workers) {
-      place(w.placement.host, model.images.haproxy);
-      if (model.routeUpdates === "live") place(w.placement.host, model.images.dataplaneApi);
-    }
-    place(model.loadBalancer.placement.host, model.images.haproxy);
-    if (model.certbot) place(model.certbot.placement.host, model.images.certbot);
-    for (const d of model.demoBackends) place(d.host, model.images.haproxy);
-
     this.dockerHosts = {};
     this.routers = {};
-    for (const [hostName, { host, images }] of [...used.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const { host, images } of model.placedHosts) {
+      const hostName = host.name;
       if (host.kind === "docker") {
         this.dockerHosts[hostName] = new DockerHost(
           `${name}-${hostName}`,
-          { host, stack: model.stack, images: [...images] },
+          { host, stack: model.stack, images },
           { parent: this, dependsOn },
         );
       } else {
@@ -88,7 +74,7 @@ export class Edge extends pulumi.ComponentResource {
     this.demoBackends = model.demoBackends.map(
       (d) =>
         new DemoBackend(
-          `${name}-demo-${d.containerName.slice(model.stack.length + "-demo-".length)}`,
+          `${name}-demo-${d.key}`,
           { model, demo: d, dockerHost: this.dockerHosts[d.host.name] },
           { parent: this, dependsOn },
         ),
@@ -96,7 +82,7 @@ export class Edge extends pulumi.ComponentResource {
 
     this.certificate = new SelfSignedCertificate(
       `${name}-certificate`,
-      { domains: model.tls.domains, validityDays: model.tls.mode === "selfsigned" ? 3650 : 90 },
+      { domains: model.tls.domains, validityDays: model.tls.selfSignedValidityDays },
       { parent: this, dependsOn },
     );
 
@@ -149,15 +135,7 @@ export class Edge extends pulumi.ComponentResource {
   }
 }
 
-/** SSH access to a router: its endpoint, and its private key as a secret. */
+/** SSH access to a router: its endpoint (from the model), and its private key as a secret. */
 function routerAccess(router: RouterOsHostModel): { ssh: RouterSsh; privateKey: pulumi.Output<string> } {
-  return {
-    ssh: {
-      host: router.address,
-      port: router.port,
-      user: router.user,
-      ...(router.hostKey ? { hostKey: router.hostKey } : {}),
-    },
-    privateKey: pulumi.secret(router.privateKey ?? ""),
-  };
+  return { ssh: router.ssh, privateKey: pulumi.secret(router.privateKey ?? "") };
 }

@@ -4,7 +4,6 @@
  * host or as RouterOS containers (the sidecar then mounts the worker's own mount lists).
  */
 import * as command from "@pulumi/command";
-import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { encrypt } from "unixcrypt";
@@ -15,23 +14,17 @@ import {
   PATHS,
   WORKER_FRONTEND,
   WORKER_HEALTH_PORT,
-  dockerVolumeName,
-  vethOf,
-  type DockerHostModel,
   type EdgeModel,
   type WorkerModel,
 } from "../config/model";
-import type { RouterSsh } from "../routeros/ssh";
-import { renderUserlist, renderWorker } from "../render/haproxy";
-import { sha256, type RenderedFile } from "../render/template";
-import { dockerLabels, edgeContainer, tcpHealthcheck, uploadsOf, type DockerHost } from "../docker/host";
-import type { UploadFile } from "../service/files";
-import { mergeDeps } from "../service/dependencies";
-import { RouterOsContainer } from "../routeros/components";
-import type { RouterOsCommand } from "../routeros/command-provider";
-import { routerContainerArgs, type RouterTarget } from "../routeros/target";
-import type { ServicePlacement } from "./placement";
 import { WorkerRoutes } from "../dataplane/provider";
+import { renderUserlist, renderWorker } from "../render/haproxy";
+import { sha256 } from "../render/template";
+import type { RouterSsh } from "../routeros/ssh";
+import { mergeDeps } from "../service/dependencies";
+import type { UploadFile } from "../service/files";
+import type { ServiceSpec } from "../service/spec";
+import { deployService, type ServicePlacement } from "./placement";
 
 /** Inputs of {@link Worker}. */
 export interface WorkerArgs {
@@ -59,21 +52,6 @@ interface ApiAccess {
   checkEnv: Record<string, pulumi.Input<string>>;
   /** The matching {@link WorkerRoutes} arguments. */
   routesArgs: { ssh?: string; sshOpts?: string[]; router?: RouterSsh; routerKey?: pulumi.Input<string> };
-}
-
-/** What both placements of a worker build from. */
-interface WorkerParts {
-  name: string;
-  model: EdgeModel;
-  worker: WorkerModel;
-  files: Record<string, RenderedFile>;
-  /** The HAProxy container's files: bootstrap, 404 page, start script. */
-  haproxyFiles: RenderedFile[];
-  /** The API sidecar's files (`live` only; the userlist is a secret). */
-  apiFiles: UploadFile[];
-  live: boolean;
-  /** The component's `opts.dependsOn`, forwarded to every child. */
-  dependsOn: pulumi.ComponentResourceOptions["dependsOn"];
 }
 
 /** One HAProxy worker with its Data Plane API and its readiness check. */
@@ -138,35 +116,97 @@ export class Worker extends pulumi.ComponentResource {
     }
 
     // The containers; `instance` changes whenever HAProxy is re-created or restarted with new files.
-    let instance: pulumi.Output<string>;
+    const haproxySpec: ServiceSpec = {
+      key: worker.name,
+      containerName: worker.containerName,
+      image: model.images.haproxy,
+      startScript: files["start.sh"].path,
+      files: haproxyFiles,
+      filesDir: PATHS.edgeDir,
+      mounts: [
+        // The config volume carries the bootstrap's hash: a new bootstrap means a fresh volume (and fresh routes).
+        {
+          id: "config",
+          volume: worker.volumes.config,
+          path: PATHS.workerConfigDir,
+          owned: {
+            resource: `${name}-config`,
+            role: "worker-config",
+            labels: { "haproxy-edge.bootstrap-sha256": this.fileHashes["haproxy.cfg"] },
+          },
+        },
+        {
+          id: "master",
+          volume: worker.volumes.master,
+          path: PATHS.workerMasterDir,
+          owned: { resource: `${name}-master`, role: "worker-master" },
+        },
+      ],
+      ports: worker.publish ? [{ id: "proxy", port: worker.port, external: worker.publish }] : [],
+      health: { tcp: { port: WORKER_HEALTH_PORT, http: { path: HEALTH_URI, expectStatus: 200 } } },
+      waitForReady: true,
+      aliases: [worker.alias],
+      role: `worker-${worker.role}`,
+      labels: { "haproxy-edge.worker": worker.name },
+      stopTimeoutSeconds: 30,
+      veth: worker.placement.veth,
+    };
+    const haproxy = deployService(
+      { docker: `${name}-haproxy`, routeros: `${name}-container` },
+      haproxySpec,
+      args.placement,
+      { stack: model.stack, parent: this, dependsOn },
+    );
+    this.haproxy = haproxy.container;
+    const instance = haproxy.instance;
     let apiInstance: pulumi.Output<string> | undefined;
-    let access: ApiAccess;
-    const parts: WorkerParts = { name, model, worker, files, haproxyFiles, apiFiles, live, dependsOn };
-    if (args.placement.kind === "docker") {
-      const d = this.onDocker(args.placement.dockerHost, parts);
-      this.haproxy = d.haproxy;
-      this.dataplaneApi = d.dataplaneApi;
-      instance = d.haproxy.id;
-      apiInstance = d.dataplaneApi?.id;
-      const host = worker.placement.host as DockerHostModel;
-      const ssh = host.url.startsWith("ssh://") ? host.url.slice("ssh://".length) : "";
-      access = {
-        checkEnv: { DPAPI_SSH: ssh, DPAPI_SSH_OPTS: JSON.stringify(host.sshOpts) },
-        routesArgs: { ...(ssh ? { ssh } : {}), sshOpts: host.sshOpts },
+    if (live) {
+      const apiSpec: ServiceSpec = {
+        key: `${worker.name}-api`,
+        containerName: worker.dataplaneApiContainerName,
+        image: model.images.dataplaneApi,
+        startScript: files["dataplaneapi-start.sh"].path,
+        files: apiFiles,
+        filesDir: PATHS.edgeDir,
+        // HAProxy's configuration and master socket, shared with it; the API's own state.
+        mounts: [
+          { id: "config", volume: worker.volumes.config, path: PATHS.workerConfigDir, shared: true },
+          { id: "master", volume: worker.volumes.master, path: PATHS.workerMasterDir, shared: true },
+          {
+            id: "state",
+            volume: worker.volumes.apiState,
+            path: PATHS.dataplaneStateDir,
+            owned: { resource: `${name}-api-state`, role: "worker-api-state" },
+          },
+        ],
+        // Published on the Docker host's loopback only; on a router, reached through an SSH forward.
+        ports: worker.dataplaneApi.publish
+          ? [{ id: "api", port: DATAPLANE_API_CONTAINER_PORT, external: worker.dataplaneApi.publish }]
+          : [],
+        health: { tcp: { port: DATAPLANE_API_CONTAINER_PORT } },
+        waitForReady: true,
+        aliases: [`${worker.alias}-dataplaneapi`],
+        role: "dataplaneapi",
+        labels: { "haproxy-edge.worker": worker.name },
+        veth: worker.dataplaneApi.veth,
       };
-    } else {
-      const router = args.placement.router;
-      const r = this.onRouter(router, parts);
-      this.haproxy = r.haproxy.container;
-      this.dataplaneApi = r.dataplaneApi?.container;
-      instance = (r.haproxy.started as RouterOsCommand).id;
-      apiInstance = r.dataplaneApi?.started?.id;
-      const { ssh, privateKey } = router;
-      access = {
-        checkEnv: { DPAPI_ROUTER: JSON.stringify(ssh), DPAPI_ROUTER_KEY: privateKey },
-        routesArgs: { router: ssh, routerKey: privateKey },
-      };
+      // After HAProxy (which owns the shared volumes or mounts): destroy removes the sidecar first.
+      const api = deployService(
+        { docker: `${name}-dataplaneapi`, routeros: `${name}-dataplaneapi` },
+        apiSpec,
+        args.placement,
+        {
+          stack: model.stack,
+          parent: this,
+          dependsOn,
+          after: [haproxy.routerContainer ?? haproxy.container],
+          sharesWith: haproxy,
+        },
+      );
+      this.dataplaneApi = api.container;
+      apiInstance = api.instance;
     }
+    const access = apiAccess(args.placement);
     if (!live || !this.password || !this.dataplaneApi || !apiInstance) {
       // `restart` mode: the routes are in the bootstrap; the container's own gate is the rollout check.
       this.registerOutputs({ haproxy: worker.containerName, fileHashes: this.fileHashes });
@@ -221,156 +261,20 @@ export class Worker extends pulumi.ComponentResource {
       fileHashes: this.fileHashes,
     });
   }
+}
 
-  /** Docker: volumes, the HAProxy container and (live) the API sidecar on the same volumes. */
-  private onDocker(
-    dockerHost: DockerHost,
-    { name, model, worker, files, haproxyFiles, apiFiles, live, dependsOn }: WorkerParts,
-  ): { haproxy: docker.Container; dataplaneApi?: docker.Container } {
-    const child = { parent: this, provider: dockerHost.provider, dependsOn };
-    const volume = (suffix: string, volumeName: string, labels: Record<string, string> = {}) =>
-      new docker.Volume(
-        `${name}-${suffix}`,
-        {
-          name: dockerVolumeName(model.stack, volumeName),
-          labels: dockerLabels(model.stack, `worker-${suffix}`, labels),
-        },
-        { ...child, deleteBeforeReplace: true },
-      );
-    // The config volume carries the bootstrap's hash: a new bootstrap means a fresh volume (and fresh routes).
-    const configVolume = volume("config", worker.volumes.config, {
-      "haproxy-edge.bootstrap-sha256": this.fileHashes["haproxy.cfg"],
-    });
-    const masterVolume = volume("master", worker.volumes.master);
-    const shared = [
-      { volumeName: configVolume.name, containerPath: PATHS.workerConfigDir },
-      { volumeName: masterVolume.name, containerPath: PATHS.workerMasterDir },
-    ];
-
-    const haproxy = edgeContainer(
-      `${name}-haproxy`,
-      {
-        name: worker.containerName,
-        image: dockerHost.images[model.images.haproxy].imageId,
-        startScript: files["start.sh"].path,
-        uploads: uploadsOf(haproxyFiles),
-        volumes: shared,
-        networksAdvanced: [{ name: dockerHost.network.name, aliases: [worker.alias] }],
-        ports: worker.publish
-          ? [
-              {
-                internal: worker.port,
-                external: worker.publish.port,
-                ip: worker.publish.address,
-                protocol: "tcp",
-              },
-            ]
-          : [],
-        healthcheck: tcpHealthcheck(WORKER_HEALTH_PORT, { path: HEALTH_URI, expectStatus: 200 }),
-        stopTimeout: 30,
-        labels: dockerLabels(model.stack, `worker-${worker.role}`, { "haproxy-edge.worker": worker.name }),
-      },
-      { ...child, dependsOn: mergeDeps(dependsOn, [configVolume, masterVolume]) },
-    );
-    if (!live) return { haproxy };
-
-    const stateVolume = volume("api-state", worker.volumes.apiState);
-    const dataplaneApi = edgeContainer(
-      `${name}-dataplaneapi`,
-      {
-        name: worker.dataplaneApiContainerName,
-        image: dockerHost.images[model.images.dataplaneApi].imageId,
-        startScript: files["dataplaneapi-start.sh"].path,
-        uploads: uploadsOf(apiFiles),
-        volumes: [...shared, { volumeName: stateVolume.name, containerPath: PATHS.dataplaneStateDir }],
-        networksAdvanced: [{ name: dockerHost.network.name, aliases: [`${worker.alias}-dataplaneapi`] }],
-        // The API is published on the Docker host's loopback only.
-        ports: [
-          {
-            internal: DATAPLANE_API_CONTAINER_PORT,
-            external: worker.dataplaneApi.publishedPort,
-            ip: "127.0.0.1",
-            protocol: "tcp",
-          },
-        ],
-        healthcheck: tcpHealthcheck(DATAPLANE_API_CONTAINER_PORT),
-        labels: dockerLabels(model.stack, "dataplaneapi", { "haproxy-edge.worker": worker.name }),
-      },
-      { ...child, dependsOn: mergeDeps(dependsOn, [haproxy, stateVolume]) },
-    );
-    return { haproxy, dataplaneApi };
+/** How the check and the routes reach a worker's Data Plane API from the machine running Pulumi. */
+function apiAccess(placement: ServicePlacement): ApiAccess {
+  if (placement.kind === "docker") {
+    const { ssh, sshOpts } = placement.dockerHost.host;
+    return {
+      checkEnv: { DPAPI_SSH: ssh ?? "", DPAPI_SSH_OPTS: JSON.stringify(sshOpts) },
+      routesArgs: { ...(ssh ? { ssh } : {}), sshOpts },
+    };
   }
-
-  /**
-   * RouterOS: the HAProxy container (its own veth on the container bridge; edge files, config and master socket
-   * mounts) and (live) the API sidecar with its own veth, its files and state, and the worker's config and
-   * master-socket mount lists: the same router directories at the same paths, as the Docker volumes are shared.
-   */
-  private onRouter(
-    router: RouterTarget,
-    { name, model, worker, files, haproxyFiles, apiFiles, live, dependsOn }: WorkerParts,
-  ): { haproxy: RouterOsContainer; dataplaneApi?: RouterOsContainer } {
-    const haproxy = new RouterOsContainer(
-      `${name}-container`,
-      routerContainerArgs(
-        router,
-        model.stack,
-        {
-          containerName: worker.containerName,
-          image: model.images.haproxy,
-          veth: vethOf(worker.placement, worker.name),
-          cmd: files["start.sh"].path,
-          rootVolume: `${worker.name}-root`,
-          mounts: [
-            { id: "edge", volume: `${worker.name}-edge`, dst: PATHS.edgeDir, readOnly: true },
-            { id: "config", volume: worker.volumes.config, dst: PATHS.workerConfigDir, readOnly: false },
-            { id: "master", volume: worker.volumes.master, dst: PATHS.workerMasterDir, readOnly: false },
-          ],
-          files: haproxyFiles,
-          filesMount: "edge",
-          start: true,
-        },
-        this,
-      ),
-      { parent: this, dependsOn: mergeDeps(dependsOn, router.host.ready) },
-    );
-    if (!live) return { haproxy };
-
-    const apiVeth = worker.dataplaneApi.veth;
-    if (!apiVeth)
-      throw new pulumi.ResourceError(`haproxy-edge bug: no API veth for ${worker.name} on a router`, this);
-    const dataplaneApi = new RouterOsContainer(
-      `${name}-dataplaneapi`,
-      {
-        ...routerContainerArgs(
-          router,
-          model.stack,
-          {
-            containerName: worker.dataplaneApiContainerName,
-            image: model.images.dataplaneApi,
-            veth: apiVeth,
-            cmd: files["dataplaneapi-start.sh"].path,
-            rootVolume: `${worker.name}-api-root`,
-            mounts: [
-              { id: "edge", volume: `${worker.name}-api-edge`, dst: PATHS.edgeDir, readOnly: true },
-              {
-                id: "state",
-                volume: worker.volumes.apiState,
-                dst: PATHS.dataplaneStateDir,
-                readOnly: false,
-              },
-            ],
-            files: apiFiles,
-            filesMount: "edge",
-            start: true,
-          },
-          this,
-        ),
-        sharedMountLists: [haproxy.mountLists.config, haproxy.mountLists.master],
-      },
-      // After HAProxy (which owns the shared mounts): destroy removes the sidecar first.
-      { parent: this, dependsOn: mergeDeps(dependsOn, [...router.host.ready, haproxy]) },
-    );
-    return { haproxy, dataplaneApi };
-  }
+  const { ssh, privateKey } = placement.router;
+  return {
+    checkEnv: { DPAPI_ROUTER: JSON.stringify(ssh), DPAPI_ROUTER_KEY: privateKey },
+    routesArgs: { router: ssh, routerKey: privateKey },
+  };
 }

@@ -90,6 +90,8 @@ export const DATAPLANE_USERLIST = "dataplaneapi";
 
 export interface DockerHostModel extends DockerHostConfig {
   name: string;
+  /** A remote host's SSH target (`user@host[:port]` of its `ssh://` URL); absent for a local engine. */
+  ssh?: string;
 }
 
 export interface RouterOsHostModel extends RouterOsHostConfig {
@@ -101,6 +103,8 @@ export interface RouterOsHostModel extends RouterOsHostConfig {
   versionParts: [number, number, number];
   /** certbot runs on this router: its scheduler renews the certificates (device-mode must keep it on). */
   renewsCertificates: boolean;
+  /** How haproxy-edge reaches the router over SSH (its host key pinned when given). */
+  ssh: { host: string; port: number; user: string; hostKey?: string };
 }
 
 export type HostModel = DockerHostModel | RouterOsHostModel;
@@ -152,6 +156,8 @@ export interface WorkerModel {
     user: string;
     /** Published on the Docker host's 127.0.0.1 (Docker placement). */
     publishedPort: number;
+    /** Docker only: where the API is published (the host's loopback only). */
+    publish?: { address: string; port: number };
     /**
      * The API's URL on its host: `http://127.0.0.1:<publishedPort>` on a Docker host (through an `ssh -L` tunnel
      * for a remote one), `http://<veth address>:5555` on a router (through an SSH forward on the router).
@@ -192,6 +198,8 @@ export interface CertbotModel {
   propagationSeconds: number;
   caBundle?: string;
   renewIntervalHours: number;
+  /** On a router: the scheduler that starts the certbot container again (name on the router, first run). */
+  routerSchedule: { name: string; startTime: string };
 }
 
 /** A demo backend (`demoBackends: true`): HAProxy answering at a route server's address on a Docker host. */
@@ -199,6 +207,8 @@ export interface DemoBackendModel {
   /** `address:port`, as the routes name it. */
   name: string;
   containerName: string;
+  /** Its key in resource names: `<host>-<port>` (`10-0-0-1-8080`). */
+  key: string;
   host: DockerHostModel;
   address: string;
   port: number;
@@ -210,7 +220,11 @@ export interface EdgeModel {
   project: string;
   stack: string;
   hosts: HostModel[];
-  tls: { mode: "selfsigned" | "acme"; domains: string[]; certName: string };
+  /**
+   * The served certificate; `selfSignedValidityDays`: the lab certificate lasts 10 years, the placeholder served
+   * until certbot's first issuance 90 days.
+   */
+  tls: { mode: "selfsigned" | "acme"; domains: string[]; certName: string; selfSignedValidityDays: number };
   images: { haproxy: string; dataplaneApi: string; certbot: string };
   loadBalancer: LoadBalancerModel;
   /** Staging first, then prod-1..N: the rollout order. */
@@ -226,6 +240,8 @@ export interface EdgeModel {
   demoBackends: DemoBackendModel[];
   /** Docker volumes `pulumi destroy` keeps by design (certificates, ACME account and state). */
   retainedVolumes: string[];
+  /** The hosts something is placed on, by name (sorted), and the images their services run. */
+  placedHosts: { host: HostModel; images: string[] }[];
 }
 
 /** A value validation guarantees; its absence is a bug, reported as such. */
@@ -235,7 +251,9 @@ function defined<T>(value: T | undefined, what: string): T {
 }
 
 function hostModel(name: string, h: StackConfig["hosts"][string], certbotHost?: string): HostModel {
-  if (h.kind === "docker") return { ...h, name };
+  if (h.kind === "docker") {
+    return h.url.startsWith("ssh://") ? { ...h, name, ssh: h.url.slice("ssh://".length) } : { ...h, name };
+  }
   const m = /^7\.(\d+)(?:\.(\d+))?$/.exec(h.version);
   return {
     ...h,
@@ -244,6 +262,7 @@ function hostModel(name: string, h: StackConfig["hosts"][string], certbotHost?: 
     prefixLength: Number(h.subnet.split("/")[1]),
     versionParts: [7, Number(m?.[1] ?? 0), Number(m?.[2] ?? 0)],
     renewsCertificates: name === certbotHost,
+    ssh: { host: h.address, port: h.port, user: h.user, ...(h.hostKey ? { hostKey: h.hostKey } : {}) },
   };
 }
 
@@ -354,9 +373,10 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
       dataplaneApi: {
         user: c.dataplaneApiUser,
         publishedPort,
+        publish: { address: "127.0.0.1", port: publishedPort },
         url,
-        endpoint: host.url.startsWith("ssh://")
-          ? `${url} on ${host.url.replace(/^ssh:\/\//, "")} (ssh -L ${publishedPort}:127.0.0.1:${publishedPort})`
+        endpoint: host.ssh
+          ? `${url} on ${host.ssh} (ssh -L ${publishedPort}:127.0.0.1:${publishedPort})`
           : url,
       },
     };
@@ -374,7 +394,12 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     project: ctx.project,
     stack,
     hosts,
-    tls: { mode: c.tlsMode, domains: c.domains, certName },
+    tls: {
+      mode: c.tlsMode,
+      domains: c.domains,
+      certName,
+      selfSignedValidityDays: c.tlsMode === "selfsigned" ? 3650 : 90,
+    },
     images: { haproxy: c.haproxyImage, dataplaneApi: c.dataplaneApiImage, certbot: c.certbotImage },
     loadBalancer: {
       placement: placement(lbHost, "lb"),
@@ -409,6 +434,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
       dockerVolumeName(stack, VOLUMES.certs),
       ...(certbotHost !== undefined ? [dockerVolumeName(stack, VOLUMES.letsencrypt)] : []),
     ],
+    placedHosts: [],
   };
   if (certbotHost !== undefined) {
     model.certbot = {
@@ -426,9 +452,31 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
       propagationSeconds: c.acmePropagationSeconds,
       caBundle: c.acmeCaBundle,
       renewIntervalHours: c.renewIntervalHours,
+      routerSchedule: { name: `${stack}-certbot-renew`, startTime: "03:17:00" },
     };
   }
+  model.placedHosts = placedHosts(model);
   return model;
+}
+
+/** The hosts something is placed on (sorted by name), with the images each must pull. */
+function placedHosts(model: EdgeModel): EdgeModel["placedHosts"] {
+  const used = new Map<string, { host: HostModel; images: Set<string> }>();
+  const place = (host: HostModel, image: string) => {
+    const entry = used.get(host.name) ?? { host, images: new Set<string>() };
+    entry.images.add(image);
+    used.set(host.name, entry);
+  };
+  for (const w of model.workers) {
+    place(w.placement.host, model.images.haproxy);
+    if (model.routeUpdates === "live") place(w.placement.host, model.images.dataplaneApi);
+  }
+  place(model.loadBalancer.placement.host, model.images.haproxy);
+  if (model.certbot) place(model.certbot.placement.host, model.images.certbot);
+  for (const d of model.demoBackends) place(d.host, model.images.haproxy);
+  return [...used.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([, { host, images }]) => ({ host, images: [...images] }));
 }
 
 /**
@@ -473,6 +521,7 @@ function demoBackends(stack: string, hosts: HostModel[], routes: RouteModel[]): 
       byName.set(name, {
         name,
         containerName: `${stack}-demo-${s.host.replace(/\./g, "-")}-${s.port}`,
+        key: `${s.host.replace(/\./g, "-")}-${s.port}`,
         host,
         address: s.host,
         port: s.port,

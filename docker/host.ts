@@ -18,6 +18,8 @@ export interface DockerHostArgs {
 
 /** Provider, network and images of one Docker host. */
 export class DockerHost extends pulumi.ComponentResource {
+  /** The host as the model holds it. */
+  public readonly host: DockerHostModel;
   /** Docker provider for this host: pass it to every resource placed here. */
   public readonly provider: docker.Provider;
   /** The edge network (load balancer, workers, Data Plane API, certbot). */
@@ -28,6 +30,7 @@ export class DockerHost extends pulumi.ComponentResource {
   constructor(name: string, args: DockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("haproxy-edge:docker:Host", name, {}, opts);
     const { host, stack } = args;
+    this.host = host;
     const dependsOn = opts?.dependsOn;
 
     this.provider = new docker.Provider(
@@ -84,35 +87,6 @@ export function uploadsOf(files: UploadFile[]) {
     content: f.secret ? pulumi.secret(f.content) : f.content,
     permissions: f.mode.toString(8).padStart(4, "0"),
   }));
-}
-
-/** Inputs of {@link edgeContainer}: a container's own settings; the shared policy is added. */
-export type EdgeContainerArgs = Omit<docker.ContainerArgs, "user" | "entrypoints" | "command" | "restart"> & {
-  /** Path (inside the container) of the rendered start script it runs with /bin/sh. */
-  startScript: string;
-};
-
-/**
- * A container of the edge, with the policy they all share: it runs its rendered start script as root (the
- * scripts seed volumes and HAProxy drops privileges itself), restarts unless stopped, waits until healthy, and
- * is deleted before it is replaced (fixed names and ports) and replaced when its healthcheck changes (the
- * provider cannot update a healthcheck in place).
- */
-export function edgeContainer(name: string, args: EdgeContainerArgs, opts: pulumi.CustomResourceOptions) {
-  const { startScript, ...own } = args;
-  return new docker.Container(
-    name,
-    {
-      user: "root",
-      entrypoints: ["/bin/sh"],
-      command: [startScript],
-      restart: "unless-stopped",
-      wait: true,
-      waitTimeout: 90,
-      ...own,
-    },
-    { deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"], ...opts },
-  );
 }
 
 /**

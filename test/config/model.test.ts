@@ -437,4 +437,40 @@ describe("config/model", () => {
       );
     }
   });
+
+  it("holds the facts components used to derive: placed hosts and images, SSH endpoints, publish addresses, volumes, schedules", () => {
+    const prod = stackModel("prod");
+    assert.deepEqual(
+      prod.placedHosts.map((p) => [p.host.name, p.images]),
+      [
+        ["docker-1", ["haproxy:3.0", "haproxytech/haproxy-debian:3.0"]],
+        ["edge-router", ["haproxy:3.0", "certbot/dns-rfc2136:v5.7.0"]],
+      ],
+    );
+    const router = prod.hosts.find((h) => h.name === "edge-router");
+    assert.ok(router?.kind === "routeros");
+    assert.deepEqual(router.ssh, { host: router.address, port: router.port, user: router.user });
+    const docker1 = prod.hosts.find((h) => h.name === "docker-1");
+    assert.ok(docker1?.kind === "docker");
+    assert.equal(docker1.ssh, docker1.url.replace(/^ssh:\/\//, ""));
+    const [staging] = prod.workers;
+    assert.deepEqual(staging.dataplaneApi.publish, {
+      address: "127.0.0.1",
+      port: staging.dataplaneApi.publishedPort,
+    });
+    assert.deepEqual(staging.volumes, {
+      config: "staging-config",
+      master: "staging-master",
+      apiState: "staging-api-state",
+    });
+    assert.deepEqual(prod.certbot?.routerSchedule, { name: "prod-certbot-renew", startTime: "03:17:00" });
+    assert.equal(prod.tls.selfSignedValidityDays, 90);
+    const dev = stackModel("dev");
+    assert.equal(dev.tls.selfSignedValidityDays, 3650);
+    assert.equal(dev.hosts.find((h) => h.name === "local")?.kind === "docker" && dev.hosts[0].ssh, undefined);
+    assert.deepEqual(
+      dev.placedHosts.map((p) => p.host.name),
+      ["local"],
+    );
+  });
 });

@@ -62,6 +62,7 @@ const router: RouterOsHostModel = {
   prefixLength: 24,
   versionParts: [7, 21, 0],
   renewsCertificates: true,
+  ssh: { host: "192.168.88.1", port: 22, user: "admin" },
 };
 
 describe("routeros/components", function () {
