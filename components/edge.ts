@@ -12,7 +12,7 @@ import { LoadBalancer } from "./loadbalancer";
 import { mergeDeps } from "../service/dependencies";
 import type { RouterSsh } from "../routeros/ssh";
 import { RouterOsHost } from "../routeros/components";
-import type { RouterTarget } from "../routeros/target";
+import type { RouterPlacement } from "../routeros/placement";
 import { SelfSignedCertificate } from "./self-signed-certificate";
 import { Worker } from "./worker";
 import type { ServicePlacement } from "./placement";
@@ -33,7 +33,7 @@ export class Edge extends pulumi.ComponentResource {
   /** The self-signed certificate (lab certificate, or the placeholder until certbot's first issuance). */
   public readonly certificate: SelfSignedCertificate;
   public readonly dockerHosts: Record<string, DockerHost>;
-  public readonly routers: Record<string, RouterTarget>;
+  public readonly routers: Record<string, RouterPlacement>;
   /** Demo backends (`demoBackends: true`). */
   public readonly demoBackends: DemoBackend[];
 

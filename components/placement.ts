@@ -8,12 +8,12 @@ import type { DockerHost } from "../docker/host";
 import { dockerService } from "../docker/service";
 import type { RouterOsContainer } from "../routeros/components";
 import { routerService } from "../routeros/service";
-import type { RouterTarget } from "../routeros/target";
+import type { RouterPlacement } from "../routeros/placement";
 import type { ServiceSpec } from "../service/spec";
 
 /** A service's host: the type admits exactly one placement, so no component checks it at run time. */
 export type ServicePlacement =
-  { kind: "docker"; dockerHost: DockerHost } | { kind: "routeros"; router: RouterTarget };
+  { kind: "docker"; dockerHost: DockerHost } | { kind: "routeros"; router: RouterPlacement };
 
 /** A declared service. */
 export interface DeployedService {

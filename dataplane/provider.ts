@@ -12,7 +12,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { WORKER_FRONTEND } from "../config/model";
-import { applyRoutes, readRoutes, waitServersHealthy, type SyncOptions, type SyncTarget } from "./sync";
+import { applyRoutes, readRoutes, waitServersHealthy, type SyncOptions, type WorkerApi } from "./sync";
 import { diffRoutes, type LiveRoute } from "./routes";
 import { normalizeRouteSpec, routeSpecProblems, type RouteSpec } from "../config/routes";
 import { NAME } from "../config/validators";
@@ -230,9 +230,9 @@ export function endpointKey(inputs: Pick<WorkerRoutesInputs, "ssh" | "url" | "ro
  */
 export async function withWorker<T>(
   inputs: WorkerRoutesInputs,
-  fn: (t: SyncTarget) => Promise<T>,
+  fn: (t: WorkerApi) => Promise<T>,
 ): Promise<T> {
-  const target: SyncTarget = {
+  const target: WorkerApi = {
     worker: inputs.worker,
     url: inputs.url,
     endpointKey: endpointKey(inputs),
@@ -277,7 +277,7 @@ export async function withWorker<T>(
  * `pulumi up` applies and checks the change again.
  */
 export async function smokeCheckOrRevert(
-  t: SyncTarget,
+  t: WorkerApi,
   routes: string[],
   lastGood: Record<string, RouteSpec>,
   options: SyncOptions,

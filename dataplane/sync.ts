@@ -62,7 +62,7 @@ import {
 import { backendName, type RouteSpec } from "../config/routes";
 
 /** Where and how to reach one worker's Data Plane API. */
-export interface SyncTarget {
+export interface WorkerApi {
   /** Worker name, for messages. */
   worker: string;
   /** Base URL to call (through the tunnel, if any). */
@@ -122,7 +122,7 @@ interface Plan {
   rules?: SwitchingRule[];
 }
 
-function client(target: SyncTarget, opts: SyncOptions): DataplaneClient {
+function client(target: WorkerApi, opts: SyncOptions): DataplaneClient {
   return new DataplaneClient({
     baseUrl: target.url,
     user: target.user,
@@ -212,7 +212,7 @@ async function replaceServers(
 
 /** Reads the routes on a worker, normalized for comparison with the inputs (see {@link liveRoutes}). */
 export async function readRoutes(
-  target: SyncTarget,
+  target: WorkerApi,
   opts: SyncOptions = {},
 ): Promise<Record<string, LiveRoute>> {
   const api = client(target, opts);
@@ -223,7 +223,7 @@ export async function readRoutes(
   });
 }
 
-async function requireFrontend(api: DataplaneClient, target: SyncTarget): Promise<void> {
+async function requireFrontend(api: DataplaneClient, target: WorkerApi): Promise<void> {
   if (!(await api.hasFrontend(target.frontend))) {
     throw new Error(`worker ${target.worker}: frontend ${target.frontend} does not exist (${target.url})`);
   }
@@ -234,7 +234,7 @@ async function requireFrontend(api: DataplaneClient, target: SyncTarget): Promis
  * and waits for the reload. Calls for one endpoint run one after the other.
  */
 export async function applyRoutes(
-  target: SyncTarget,
+  target: WorkerApi,
   routes: Record<string, RouteSpec>,
   opts: SyncOptions = {},
 ): Promise<SyncResult> {
@@ -247,7 +247,7 @@ export async function applyRoutes(
 /** {@link applyRoutes} inside its queue. */
 async function applyOnce(
   api: DataplaneClient,
-  target: SyncTarget,
+  target: WorkerApi,
   routes: Record<string, RouteSpec>,
   opts: SyncOptions,
 ): Promise<SyncResult> {
@@ -309,7 +309,7 @@ async function cleanOwnLeftovers(api: DataplaneClient, endpointKey: string): Pro
 /** One transaction: stage, commit, wait for the reload. Deletes the transaction if anything fails before commit. */
 async function transact(
   api: DataplaneClient,
-  target: SyncTarget,
+  target: WorkerApi,
   version: number,
   routes: Record<string, RouteSpec>,
   diff: RouteDiff,
@@ -390,7 +390,7 @@ function outdatedAsConflict(e: unknown, id: string): unknown {
 
 /** The error for a reload that failed (the Data Plane API then puts the last good configuration back). */
 function reloadFailed(
-  target: Pick<SyncTarget, "worker">,
+  target: Pick<WorkerApi, "worker">,
   diff: RouteDiff,
   output: string,
   id?: string,
@@ -402,7 +402,7 @@ function reloadFailed(
 }
 
 /** The error for a commit HAProxy refused: which route(s), and HAProxy's reason. */
-function rejection(target: SyncTarget, diff: RouteDiff, message: string, raw?: string): Error {
+function rejection(target: WorkerApi, diff: RouteDiff, message: string, raw?: string): Error {
   const touched = [...diff.added, ...diff.changed.map((c) => c.route), ...diff.removed].sort();
   const named = routesInRejection(message, raw);
   const which =
@@ -418,7 +418,7 @@ function rejection(target: SyncTarget, diff: RouteDiff, message: string, raw?: s
 /** Polls a reload until it succeeded (resolves) or failed (throws with HAProxy's output), within `timeoutMs`. */
 export async function waitForReload(
   api: DataplaneClient,
-  target: Pick<SyncTarget, "worker">,
+  target: Pick<WorkerApi, "worker">,
   id: string,
   diff: RouteDiff,
   timeoutMs: number,
@@ -447,7 +447,7 @@ export async function waitForReload(
  * naming the route, the server and HAProxy's check result; fails after `timeoutMs` for servers still unchecked.
  */
 export async function waitServersHealthy(
-  target: SyncTarget,
+  target: WorkerApi,
   routes: readonly string[],
   opts: SyncOptions & { timeoutMs?: number; pollMs?: number } = {},
 ): Promise<void> {
@@ -486,7 +486,7 @@ export async function waitServersHealthy(
 /** Opens a transaction; on 429 deletes our stale transactions once and tries again. */
 async function openTransaction(
   api: DataplaneClient,
-  target: SyncTarget,
+  target: WorkerApi,
   version: number,
 ): Promise<Transaction> {
   let tx: Transaction;

@@ -46,7 +46,7 @@ import { RouterOsSftpFile } from "./file-provider";
 type DependsOn = pulumi.ComponentResourceOptions["dependsOn"];
 
 /** What every RouterOS component needs. */
-export interface RouterOsTargetArgs {
+export interface RouterOsConnectionArgs {
   /** The router (validated config): version, disk, bridge, subnet, registry. */
   router: RouterOsHostModel;
   /** Pulumi stack name: part of every object's comment tag `haproxy-edge:<stack>:<id>`. */
@@ -73,15 +73,15 @@ interface CommandOptions {
 /** One RouterOS object as a {@link RouterOsCommand}. */
 function routerCommand(
   name: string,
-  target: RouterOsTargetArgs,
+  connection: RouterOsConnectionArgs,
   cmd: RouterCommand,
   o: CommandOptions,
 ): RouterOsCommand {
   return new RouterOsCommand(
     name,
     {
-      router: target.ssh,
-      privateKey: target.privateKey,
+      router: connection.ssh,
+      privateKey: connection.privateKey,
       create: cmd.create,
       delete: cmd.delete,
       ...(o.update !== undefined ? { update: o.update } : {}),
@@ -94,7 +94,7 @@ function routerCommand(
 }
 
 /** Inputs of {@link RouterOsHost}. */
-export type RouterOsHostArgs = RouterOsTargetArgs;
+export type RouterOsHostArgs = RouterOsConnectionArgs;
 
 /**
  * Router-wide setup for the stack's containers: `/container/config` (registry, tmpdir on the disk), the bridge,
@@ -182,7 +182,7 @@ export interface RouterOsFile {
 }
 
 /** Inputs of {@link RouterOsContainer}. */
-export interface RouterOsContainerArgs extends RouterOsTargetArgs {
+export interface RouterOsContainerArgs extends RouterOsConnectionArgs {
   /** Container name on the router (its key on 7.19+); also its env list and mount list prefix. */
   containerName: string;
   /** Image reference, e.g. `haproxy:3.0`, pulled from the router's `registryUrl`. */
@@ -428,7 +428,7 @@ export interface RouterOsPort {
 }
 
 /** Inputs of {@link RouterOsSchedule}. */
-export interface RouterOsScheduleArgs extends RouterOsTargetArgs {
+export interface RouterOsScheduleArgs extends RouterOsConnectionArgs {
   /** Name of both the script and the scheduler entry. */
   name: string;
   /** Script source; may span lines (sent as one quoted string with `\n`). */

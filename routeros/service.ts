@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { mergeDeps } from "../service/dependencies";
 import type { ServiceSpec } from "../service/spec";
 import { RouterOsContainer, RouterOsSchedule } from "./components";
-import { routerContainerArgs, type RouterTarget } from "./target";
+import { routerContainerArgs, type RouterPlacement } from "./placement";
 
 /** Where and how a service is declared on a router. */
 export interface RouterServiceOptions {
@@ -31,7 +31,7 @@ export interface RouterService {
 export function routerService(
   name: string,
   spec: ServiceSpec,
-  router: RouterTarget,
+  router: RouterPlacement,
   o: RouterServiceOptions,
 ): RouterService {
   if (!spec.veth)

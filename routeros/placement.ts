@@ -8,7 +8,7 @@ import type { RouterSsh } from "./ssh";
 import type { UploadFile } from "../service/files";
 import type { RouterOsContainerArgs, RouterOsHost, RouterOsPort } from "./components";
 
-export interface RouterTarget {
+export interface RouterPlacement {
   model: RouterOsHostModel;
   /** The router's SSH endpoint (host key pinned when known). */
   ssh: RouterSsh;
@@ -49,13 +49,13 @@ export interface RouterContainerSpec {
  * root dir and volumes live under `<disk>/haproxy-edge/<stack>/`.
  */
 export function routerContainerArgs(
-  target: RouterTarget,
+  placed: RouterPlacement,
   stack: string,
   spec: RouterContainerSpec,
   /** The component declaring the container: errors name it. */
   parent: pulumi.Resource,
 ): RouterOsContainerArgs {
-  const dir = (volume: string) => routerVolumeDir(target.model, stack, volume);
+  const dir = (volume: string) => routerVolumeDir(placed.model, stack, volume);
   const filesMount = spec.mounts.find((m) => m.id === spec.filesMount);
   if (!filesMount)
     throw new pulumi.ResourceError(
@@ -63,10 +63,10 @@ export function routerContainerArgs(
       parent,
     );
   return {
-    router: target.model,
+    router: placed.model,
     stack,
-    ssh: target.ssh,
-    privateKey: target.privateKey,
+    ssh: placed.ssh,
+    privateKey: placed.privateKey,
     containerName: spec.containerName,
     image: spec.image,
     veth: spec.veth,
