@@ -414,10 +414,19 @@ async function workerConfig(engine: Engine, worker: string): Promise<string> {
   return (await (await workerApi(engine, worker)).raw()).text;
 }
 
-/** Polls the worker's Data Plane API until a transaction is open (in_progress); undefined once `done` aborts. */
-async function openTransaction(api: DataplaneClient, done: AbortSignal): Promise<string | undefined> {
+/**
+ * Polls the worker's Data Plane API until a transaction other than those in `before` (open before the run) is
+ * open (in_progress); undefined once `done` aborts. A leftover of an earlier test then fails that test only.
+ */
+async function openTransaction(
+  api: DataplaneClient,
+  done: AbortSignal,
+  before: readonly string[],
+): Promise<string | undefined> {
   while (!done.aborted) {
-    const open = await api.transactions("in_progress").catch(() => []);
+    const open = (await api.transactions("in_progress").catch(() => [])).filter(
+      (t) => !before.includes(t.id),
+    );
     if (open.length > 0) return open[0].id;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -796,8 +805,9 @@ describe("system: the edge stack through the real engine on a real Docker engine
       const e = engine as Engine;
       await e.configure({ routes: [...good, ...bulk] });
       let raced: { tx: string; before: number; after: number } | undefined;
+      const openBefore = (await staging.transactions("in_progress")).map((t) => t.id);
       const r = await e.up(async (done) => {
-        const tx = await openTransaction(staging, done);
+        const tx = await openTransaction(staging, done, openBefore);
         if (!tx) return;
         // Somebody adds a backend by hand, in a transaction of their own, and commits first.
         const before = await staging.version();
@@ -835,8 +845,9 @@ describe("system: the edge stack through the real engine on a real Docker engine
       // Killed once the provider has journaled the transaction: that is most of its life. (Killed in the few
       // milliseconds between the API's answer and the journal, it is not ours to delete: the next commit
       // outdates it, so it is not left in progress either.)
+      const openBefore = (await staging.transactions("in_progress")).map((t) => t.id);
       const r = await e.upKilledWhen(async (done) => {
-        killedTx = await openTransaction(staging, done);
+        killedTx = await openTransaction(staging, done, openBefore);
         while (killedTx && !done.aborted) {
           if (fs.existsSync(journal) && fs.readFileSync(journal, "utf8").includes(killedTx)) return true;
           await new Promise((res) => setTimeout(res, 5));
