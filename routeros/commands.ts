@@ -11,7 +11,8 @@
  * - each string ends with `:put "PULUMI-OK"` ({@link SENTINEL}). RouterOS exits 0 even on errors, so the caller
  *   must check the output with {@link checkRouterOutput}.
  *
- * Reference: ../shared/reference/routeros.md §3, §4, §7 and routeros-menus.json.
+ * Reference: MikroTik's RouterOS v7 manual (help.mikrotik.com: Scripting, Container, Bridge, NAT); the menus and
+ * properties it uses are those of test/support/routeros-sim/routeros-menus.json, which the simulator enforces.
  */
 import { isIPv4 } from "node:net";
 import { ROUTEROS_NAME_MAX } from "../config/validators";

@@ -3,7 +3,8 @@
  * unit tests: versions, transactions (409 on a version mismatch, 406 on an outdated one, 429 over the limit),
  * backends with `full_section`, frontend ACL and `use_backend` lists, the raw configuration, and reloads.
  *
- * It follows the behaviour documented in ../shared/reference/dataplaneapi.md. Tests can change the
+ * It follows the Data Plane API v3 specification (its OpenAPI document); what it proves is checked against the
+ * real API 3.2.7 in test/system/worker-routes.system.test.ts. Tests can change the
  * configuration "out of band" ({@link FakeDataplane.mutate}), reject commits the way `haproxy -c` would
  * ({@link FakeDataplane.validate}), fail reloads, and inject errors.
  */

@@ -2,8 +2,9 @@
  * The ACME lab of the certificate tests: a private ACME server (Debian's pebble) that validates DNS-01 against
  * an RFC 2136 DNS server (Debian's bind9) serving the lab zone and accepting updates only with the TSIG key.
  * Both run from `haproxy-edge/acme-lab:trixie` (scripts/images.sh) as test containers with fixed addresses on
- * the stack's network, with their files bind-mounted from a temporary folder of this machine.
- * The recipe and its pitfalls: ../shared/reference/acme-local.md.
+ * the stack's network, with their files bind-mounted from a temporary folder of this machine. Pebble resolves
+ * DNS-01 challenges with that server (`-dnsserver`), and certbot trusts pebble's certificate through the stack's
+ * `acmeCaBundle`.
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";

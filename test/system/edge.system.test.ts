@@ -9,6 +9,7 @@
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { endpointKey, type WorkerRoutesInputs } from "../../dataplane/provider";
@@ -333,6 +334,28 @@ function trafficSuite(ctx: () => Applied) {
       500,
     );
     assert.ok(Date.now() - started < 15_000);
+  });
+
+  it("answers 408 and closes a connection whose request head is not complete within timeoutHttpRequest (slowloris)", async () => {
+    // The stack keeps the default `timeoutHttpRequest: 5s`; the client sends a request head and never ends it.
+    const started = Date.now();
+    const r = await new Promise<{ data: string; ms: number }>((resolve, reject) => {
+      const s = net.connect({ host: "127.0.0.1", port: HTTP_PORT });
+      let data = "";
+      s.setEncoding("utf8");
+      s.on("connect", () => s.write(`GET / HTTP/1.1\r\nHost: ${HOSTS.app}\r\nX-Slow: 1\r\n`));
+      s.on("data", (d: string) => (data += d));
+      s.on("close", () => resolve({ data, ms: Date.now() - started }));
+      s.on("error", reject);
+      s.setTimeout(20_000, () => {
+        s.destroy();
+        reject(new Error(`still open after 20 s; received: ${JSON.stringify(data)}`));
+      });
+    });
+    assert.match(r.data, /^HTTP\/1\.[01] 408 /, r.data);
+    assert.ok(r.ms >= 4500 && r.ms < 12_000, `closed after ${r.ms} ms, with timeoutHttpRequest 5s`);
+    // A complete request on a new connection is served as usual.
+    assert.equal((await echo(ctx(), HOSTS.app)).backend.slice(0, 4), "app-");
   });
 
   it("reaches the staging worker by the staging host pattern only; production hosts never do", async () => {

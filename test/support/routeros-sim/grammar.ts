@@ -1,6 +1,6 @@
 /**
- * The RouterOS menu grammar of one version, built from `routeros-menus.json` (a copy of
- * ../shared/reference/routeros-menus.json): the menu tree, each menu's commands and settable properties
+ * The RouterOS menu grammar of one version, built from `routeros-menus.json` (its source: README.md): the menu
+ * tree, each menu's commands and settable properties
  * (gated by their `since`/`until` versions), the names a `where` expression may use, and the script commands.
  */
 import { readFileSync } from "node:fs";
