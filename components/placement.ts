@@ -9,7 +9,7 @@ import { dockerService } from "../docker/service";
 import type { RouterOsContainer } from "../routeros/components";
 import { routerService } from "../routeros/service";
 import type { RouterPlacement } from "../routeros/placement";
-import type { ServiceSpec } from "../service/spec";
+import type { DeclareOptions, ServiceSpec } from "../service/spec";
 
 /** A service's host: the type admits exactly one placement, so no component checks it at run time. */
 export type ServicePlacement =
@@ -28,14 +28,7 @@ export interface DeployedService {
 }
 
 /** How {@link deployService} declares a service. */
-export interface DeployOptions {
-  stack: string;
-  /** The component declaring it. */
-  parent: pulumi.Resource;
-  /** The component's `opts.dependsOn`, forwarded to every resource. */
-  dependsOn: pulumi.ComponentResourceOptions["dependsOn"];
-  /** What it waits for besides its host and its own volumes. */
-  after?: pulumi.Resource[];
+export interface DeployOptions extends DeclareOptions {
   /** A service on the same host whose volumes (Docker) or mount lists (RouterOS, `shared` mounts) it uses. */
   sharesWith?: DeployedService;
 }

@@ -6,18 +6,11 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { dockerVolumeName } from "../config/model";
 import { mergeDeps } from "../service/dependencies";
-import type { ServiceHealth, ServiceSpec } from "../service/spec";
+import type { DeclareOptions, ServiceHealth, ServiceSpec } from "../service/spec";
 import { dockerLabels, tcpHealthcheck, uploadsOf, type DockerHost } from "./host";
 
 /** Where and how a service is declared on a Docker host. */
-export interface DockerServiceOptions {
-  stack: string;
-  /** The component declaring it: the parent of its resources. */
-  parent: pulumi.Resource;
-  /** The component's `opts.dependsOn`, forwarded to every resource. */
-  dependsOn: pulumi.ComponentResourceOptions["dependsOn"];
-  /** What the container waits for besides its own volumes. */
-  after?: pulumi.Resource[];
+export interface DockerServiceOptions extends DeclareOptions {
   /** Volumes of another service, by volume name, that this one mounts too. */
   sharedVolumes?: Record<string, docker.Volume>;
 }

@@ -4,19 +4,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { mergeDeps } from "../service/dependencies";
-import type { ServiceSpec } from "../service/spec";
+import type { DeclareOptions, ServiceSpec } from "../service/spec";
 import { RouterOsContainer, RouterOsSchedule } from "./components";
 import { routerContainerArgs, type RouterPlacement } from "./placement";
 
 /** Where and how a service is declared on a router. */
-export interface RouterServiceOptions {
-  stack: string;
-  /** The component declaring it: the parent of its resources, named in errors. */
-  parent: pulumi.Resource;
-  /** The component's `opts.dependsOn`, forwarded to every resource. */
-  dependsOn: pulumi.ComponentResourceOptions["dependsOn"];
-  /** What the container waits for besides the router's own setup. */
-  after?: pulumi.Resource[];
+export interface RouterServiceOptions extends DeclareOptions {
   /** The container whose mount lists this one's `shared` mounts use (make `after` include it). */
   sharesWith?: RouterOsContainer;
 }

@@ -6,7 +6,19 @@
  * Every service runs its rendered start script with /bin/sh as root (the scripts seed volumes, and HAProxy drops
  * privileges itself).
  */
+import type * as pulumi from "@pulumi/pulumi";
 import type { UploadFile } from "./files";
+
+/** How a service is declared, whatever realises it. */
+export interface DeclareOptions {
+  stack: string;
+  /** The component declaring it: the parent of its resources, named in errors. */
+  parent: pulumi.Resource;
+  /** The component's `opts.dependsOn`, forwarded to every resource. */
+  dependsOn: pulumi.ComponentResourceOptions["dependsOn"];
+  /** What its container waits for besides its host and its own volumes. */
+  after?: pulumi.Resource[];
+}
 
 /** A volume a service mounts. */
 export interface ServiceMount {
