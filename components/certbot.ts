@@ -78,7 +78,8 @@ export class Certbot extends pulumi.ComponentResource {
         startTime: cb.routerSchedule.startTime,
       },
     };
-    if (args.placement.kind === "docker" && (!loadBalancer.certsVolume || !loadBalancer.runtimeVolume)) {
+    const lbVolumes = loadBalancer.service.volumes;
+    if (args.placement.kind === "docker" && (!lbVolumes[VOLUMES.certs] || !lbVolumes[VOLUMES.lbRuntime])) {
       throw new pulumi.ResourceError(`Certbot ${name}: the load balancer is not on its Docker host`, this);
     }
     const service = deployService(

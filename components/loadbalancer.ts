@@ -2,7 +2,6 @@
  * The front load balancer: TLS termination, redirects, host routing to the worker pools, rate limits and
  * blocklists. On a Docker host or as a RouterOS container.
  */
-import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { FILES, PATHS, VOLUMES, type EdgeModel } from "../config/model";
 import { renderLoadBalancer } from "../render/haproxy";
@@ -24,12 +23,9 @@ export interface LoadBalancerArgs {
 export class LoadBalancer extends pulumi.ComponentResource {
   /** SHA-256 of each rendered file. */
   public readonly fileHashes: Record<string, string>;
-  /** Docker: the certificates volume (survives `pulumi destroy`) and the runtime API socket volume. */
-  public readonly certsVolume?: docker.Volume;
-  public readonly runtimeVolume?: docker.Volume;
   /** The container resource (Docker container or RouterOS container command). */
   public readonly container: pulumi.Resource;
-  /** The service as declared on its host (certbot shares its volumes). */
+  /** The service as declared on its host; certbot shares its volumes (Docker: `certs`, `lb-runtime`). */
   public readonly service: DeployedService;
 
   constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -92,8 +88,6 @@ export class LoadBalancer extends pulumi.ComponentResource {
       },
     );
     this.container = this.service.container;
-    this.certsVolume = this.service.volumes[VOLUMES.certs];
-    this.runtimeVolume = this.service.volumes[VOLUMES.lbRuntime];
 
     this.registerOutputs({ fileHashes: this.fileHashes });
   }

@@ -221,6 +221,11 @@ export function normalizeRouteSpec(spec: RouteSpec): RouteSpec {
   return out;
 }
 
+/** Why `name` cannot be a route name (the config's `name` rule), or undefined. */
+export function routeNameProblem(name: string): string | undefined {
+  return NAME.test(name) ? undefined : "route names are a-z, 0-9 and inner '-', 1 to 32 characters";
+}
+
 /**
  * What is wrong with a route spec, by field, by the config's own rules (see config/schema.ts `routeSchema`).
  * Values equal to `unknown` (not yet known during a preview) are not checked.
@@ -232,7 +237,8 @@ export function routeSpecProblems(
 ): { field?: keyof RouteSpec; reason: string }[] {
   const out: { field?: keyof RouteSpec; reason: string }[] = [];
   const known = (v: unknown): v is string => typeof v === "string" && v !== unknown;
-  if (!NAME.test(name)) out.push({ reason: "route names are a-z, 0-9 and inner '-', 1 to 32 characters" });
+  const nameProblem = routeNameProblem(name);
+  if (nameProblem) out.push({ reason: nameProblem });
   if (spec.hosts.length === 0) out.push({ field: "hosts", reason: "must list at least one host" });
   for (const h of spec.hosts) {
     if (known(h) && !isHostname(h.toLowerCase()))

@@ -14,28 +14,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { WORKER_FRONTEND } from "../config/model";
 import { applyRoutes, readRoutes, waitServersHealthy, type SyncOptions, type WorkerApi } from "./sync";
 import { diffRoutes, type LiveRoute } from "./routes";
-import { normalizeRouteSpec, routeSpecProblems, type RouteSpec } from "../config/routes";
-import { NAME } from "../config/validators";
+import { normalizeRouteSpec, routeNameProblem, routeSpecProblems, type RouteSpec } from "../config/routes";
 import { openRouterTunnel, openTunnel, parseSshTarget, type Tunnel } from "./tunnel";
 import type { RouterSsh } from "../routeros/ssh";
 
-/** One route as a worker needs it (see {@link RouteSpec}). */
-export interface WorkerRouteArgs {
-  /** Exact host names (matched case-insensitively, with or without a `:port` in `Host`). */
-  hosts: pulumi.Input<pulumi.Input<string>[]>;
-  /** Servers as `host:port`; they become `s1..sN` in this order, each with a health check. */
-  servers: pulumi.Input<pulumi.Input<string>[]>;
-  /** Only requests whose path starts with this prefix (HAProxy `path_beg`). */
-  pathPrefix?: pulumi.Input<string>;
-  /** HAProxy balance algorithm, e.g. `roundrobin`. */
-  balance: pulumi.Input<string>;
-  /** Path of the HTTP health check on the servers. */
-  healthCheckPath: pulumi.Input<string>;
-  /** Internal-only route: the client networks (CIDRs) that may use it; the others get 403. */
-  allowFrom?: pulumi.Input<pulumi.Input<string>[]>;
-  /** Staging worker only: the staging host name that also reaches the route (served with the first host). */
-  stagingHost?: pulumi.Input<string>;
-}
+/** One route as a worker needs it: a {@link RouteSpec} whose fields may be Outputs. */
+export type WorkerRouteArgs = { [K in keyof RouteSpec]: pulumi.Input<RouteSpec[K]> };
 
 /** Inputs of {@link WorkerRoutes}. */
 export interface WorkerRoutesArgs {
@@ -191,8 +175,8 @@ export function checkWorkerRoutes(news: WorkerRoutesInputs): pulumi.dynamic.Chec
   if (news.routes && typeof news.routes === "object") {
     for (const [name, spec] of Object.entries(news.routes)) {
       if (!spec || typeof spec !== "object" || !Array.isArray(spec.hosts) || !Array.isArray(spec.servers)) {
-        if (!NAME.test(name))
-          fail(`routes.${name}`, "route names are a-z, 0-9 and inner '-', 1 to 32 characters");
+        const problem = routeNameProblem(name);
+        if (problem) fail(`routes.${name}`, problem);
         routes[name] = spec;
         continue;
       }
