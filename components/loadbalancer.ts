@@ -72,6 +72,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
       health: { tcp: { port: lb.httpPort, http: { path: "/", expectStatus: 301 } } },
       waitForReady: true,
       aliases: ["lb"],
+      ...(lb.edgeAddress ? { address: lb.edgeAddress } : {}),
       role: "loadbalancer",
       labels: { "haproxy-edge.config-sha256": this.fileHashes["haproxy.cfg"] },
       stopTimeoutSeconds: 30,

@@ -4,6 +4,7 @@
  */
 import { ConfigError, addressInSubnet, parseStackConfig, type ParseContext } from "./parse";
 import {
+  DOCKER_LB_OFFSET,
   routerSlot,
   type DockerHostConfig,
   type RouteConfig,
@@ -92,6 +93,12 @@ export interface DockerHostModel extends DockerHostConfig {
   name: string;
   /** A remote host's SSH target (`user@host[:port]` of its `ssh://` URL); absent for a local engine. */
   ssh?: string;
+  /**
+   * The edge network's addresses: the lower half of `subnet` holds fixed ones (the gateway, the load balancer,
+   * demo backends), Docker gives the other containers addresses from the upper half (`ipRange`) only, so none of
+   * them can ever hold the load balancer's address.
+   */
+  network: { gateway: string; ipRange: string; loadBalancerAddress: string };
 }
 
 export interface RouterOsHostModel extends RouterOsHostConfig {
@@ -173,6 +180,8 @@ export interface WorkerModel {
 export interface LoadBalancerModel {
   placement: Placement;
   containerName: string;
+  /** Docker: its fixed address on its host's edge network, the one source the workers there trust. */
+  edgeAddress?: string;
   publishAddress: string;
   httpPort: number;
   httpsPort: number;
@@ -252,7 +261,10 @@ function defined<T>(value: T | undefined, what: string): T {
 
 function hostModel(name: string, h: StackConfig["hosts"][string], certbotHost?: string): HostModel {
   if (h.kind === "docker") {
-    return h.url.startsWith("ssh://") ? { ...h, name, ssh: h.url.slice("ssh://".length) } : { ...h, name };
+    const network = dockerNetwork(h.subnet);
+    return h.url.startsWith("ssh://")
+      ? { ...h, name, ssh: h.url.slice("ssh://".length), network }
+      : { ...h, name, network };
   }
   const m = /^7\.(\d+)(?:\.(\d+))?$/.exec(h.version);
   return {
@@ -263,6 +275,17 @@ function hostModel(name: string, h: StackConfig["hosts"][string], certbotHost?: 
     versionParts: [7, Number(m?.[1] ?? 0), Number(m?.[2] ?? 0)],
     renewsCertificates: name === certbotHost,
     ssh: { host: h.address, port: h.port, user: h.user, ...(h.hostKey ? { hostKey: h.hostKey } : {}) },
+  };
+}
+
+/** A Docker edge network's gateway, dynamic range (the upper half) and the load balancer's fixed address. */
+export function dockerNetwork(subnet: string): DockerHostModel["network"] {
+  const prefix = Number(subnet.split("/")[1]);
+  const half = 2 ** (32 - prefix - 1);
+  return {
+    gateway: addressInSubnet(subnet, 1),
+    ipRange: `${addressInSubnet(subnet, half)}/${prefix + 1}`,
+    loadBalancerAddress: addressInSubnet(subnet, DOCKER_LB_OFFSET),
   };
 }
 
@@ -369,7 +392,10 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
       ...common,
       upstream: publish ?? { address: name, port: c.workerPort },
       publish,
-      trustedSources: sameHost ? [host.subnet] : [`${lbHost.address}/32`],
+      // The load balancer's own address: its fixed one on this host's edge network (never the subnet: the API
+      // sidecars, certbot, demo backends and the gateway, which Docker's port proxy uses for local clients, are
+      // there too), or its host's address, which its outbound connections to another host come from.
+      trustedSources: [`${sameHost ? host.network.loadBalancerAddress : lbHost.address}/32`],
       dataplaneApi: {
         user: c.dataplaneApiUser,
         publishedPort,
@@ -404,6 +430,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     loadBalancer: {
       placement: placement(lbHost, "lb"),
       containerName: `${stack}-lb`,
+      ...(lbHost.kind === "docker" ? { edgeAddress: lbHost.network.loadBalancerAddress } : {}),
       publishAddress: c.publishAddress,
       httpPort: c.httpPort,
       httpsPort: c.httpsPort,

@@ -4,6 +4,8 @@
  */
 import { z } from "zod";
 import {
+  DOCKER_LB_OFFSET,
+  DOCKER_SUBNET_MAX_PREFIX,
   SECRET_PATHS,
   hostNameSchema,
   hostSchema,
@@ -389,6 +391,18 @@ function crossChecks(
     );
   }
 
+  // A Docker edge network keeps its lower half for fixed addresses (gateway, load balancer, demo backends) and
+  // gives the other containers the upper half: at least 16 addresses each.
+  for (const [name, h] of Object.entries(hosts ?? {})) {
+    if (h.kind === "docker" && Number(h.subnet.split("/")[1]) > DOCKER_SUBNET_MAX_PREFIX)
+      add(
+        `hosts.${name}.subnet`,
+        `is too small: use a /${DOCKER_SUBNET_MAX_PREFIX} or larger (the lower half holds fixed addresses: the ` +
+          "gateway, the load balancer, demo backends; Docker gives the other containers the upper half)",
+        h.subnet,
+      );
+  }
+
   // A host's edge subnet must not contain the host's own LAN address: its traffic would go to the edge network.
   for (const [name, h] of Object.entries(hosts ?? {})) {
     if (h.address && isIPv4(h.address) && ipv4InCidr(h.address, h.subnet))
@@ -640,13 +654,19 @@ function crossChecks(
         const on = isIPv4(address) ? subnets.find((h) => ipv4InCidr(address, h.subnet)) : undefined;
         if (!on) return;
         placed++;
-        const reserved = [0, 1].map((o) => addressInSubnet(on.subnet, o));
         const size = 2 ** (32 - Number(on.subnet.split("/")[1]));
-        reserved.push(addressInSubnet(on.subnet, size - 1));
-        if (reserved.includes(address))
+        const offset = ipv4ToInt(address) - ipv4ToInt(on.subnet.split("/")[0]);
+        if (offset <= DOCKER_LB_OFFSET)
           add(
             `routes[${i}].servers[${j}]`,
-            `is the network, gateway or broadcast address of hosts.${on.name}.subnet: a demo backend cannot take it`,
+            `is the network, gateway or load balancer address of hosts.${on.name}.subnet: a demo backend cannot take it`,
+            s,
+          );
+        else if (offset >= size / 2)
+          add(
+            `routes[${i}].servers[${j}]`,
+            `is in the upper half of hosts.${on.name}.subnet, where Docker gives the edge's containers their ` +
+              `addresses: a demo backend needs a fixed address in the lower half (${addressInSubnet(on.subnet, DOCKER_LB_OFFSET + 1)} to ${addressInSubnet(on.subnet, size / 2 - 1)})`,
             s,
           );
       });

@@ -136,6 +136,14 @@ export function parseServer(server: string): { address: string; port: number } {
   return { address: server.slice(0, i), port };
 }
 
+/**
+ * The value of a route's path ACL: an internal-only prefix matches in any letter case (`/ADMIN` is `/admin` to a
+ * case-insensitive application), a public one exactly.
+ */
+export function pathAclValue(spec: Pick<RouteSpec, "pathPrefix" | "allowFrom">): string {
+  return spec.allowFrom ? `-i ${spec.pathPrefix}` : (spec.pathPrefix ?? "");
+}
+
 /** The plan of route `name` from its worker view. */
 export function routePlan(name: string, spec: RouteSpec): RoutePlan {
   const acls: AclPlan[] = [];
@@ -160,7 +168,7 @@ export function routePlan(name: string, spec: RouteSpec): RoutePlan {
     },
   ];
   if (spec.pathPrefix)
-    frontendAcls.push({ name: pathAclName(name), criterion: "path_beg", value: spec.pathPrefix });
+    frontendAcls.push({ name: pathAclName(name), criterion: "path_beg", value: pathAclValue(spec) });
   return {
     name,
     acls: frontendAcls,

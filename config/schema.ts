@@ -284,6 +284,11 @@ export function routerAddressesNeeded(sidecars: boolean): number {
   return routerSlot(last) + 2;
 }
 
+/** Offset of the load balancer's fixed address in a Docker host's edge subnet (after the gateway's `.1`). */
+export const DOCKER_LB_OFFSET = 2;
+/** The smallest Docker edge subnet: its upper half (Docker's dynamic range) must hold every container. */
+export const DOCKER_SUBNET_MAX_PREFIX = 27;
+
 /** Every top-level key, with its schema. */
 export const topLevel = {
   hosts: z.record(hostNameSchema, hostSchema).default(() => ({

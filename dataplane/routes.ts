@@ -35,6 +35,7 @@ import {
   backendName,
   hostAclName,
   pathAclName,
+  pathAclValue,
   routePlan,
   ruleOrder,
   type RouteSpec,
@@ -482,8 +483,15 @@ function liveRoute(
   }
   if (pathAcls.length > 1) drift.push(`ACL ${pathAclName(name)} defined ${pathAcls.length} times`);
   for (const a of pathAcls) {
-    route.pathPrefix = (a.value ?? "").trim();
+    const tokens = (a.value ?? "").trim().split(/\s+/).filter(Boolean);
+    route.pathPrefix = tokens.filter((t) => !t.startsWith("-")).join(" ");
     if (a.criterion !== "path_beg") drift.push(`ACL ${a.acl_name} matches ${a.criterion}`);
+  }
+  // Read after the backend gave allowFrom: an internal-only prefix must match in any case, a public one exactly.
+  for (const a of pathAcls) {
+    const want = pathAclValue(route);
+    if ((a.value ?? "").trim().split(/\s+/).join(" ") !== want)
+      drift.push(`ACL ${a.acl_name} is "${a.value ?? ""}", not "${want}"`);
   }
   for (const a of others) drift.push(`unexpected ACL ${a.acl_name}`);
   if (backend && route.hosts.length > 0) {

@@ -569,7 +569,10 @@ interface JournalEntry {
   openedAt: string;
 }
 
-/** The journal of the transactions we opened on an endpoint: a small JSON file in the temp directory. */
+/**
+ * The journal of the transactions we opened on an endpoint: a small JSON file in this user's private directory
+ * `<temp>/haproxy-edge-<uid>/dataplane` (each level mode 0700).
+ */
 export function journalPath(endpointKey: string): string {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const os = require("node:os") as typeof import("node:os");
@@ -577,14 +580,43 @@ export function journalPath(endpointKey: string): string {
   const crypto = require("node:crypto") as typeof import("node:crypto");
   /* eslint-enable @typescript-eslint/no-require-imports */
   const digest = crypto.createHash("sha256").update(endpointKey).digest("hex").slice(0, 16);
-  return path.join(os.tmpdir(), "haproxy-edge-dataplane", `transactions-${digest}.json`);
+  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
+  return path.join(os.tmpdir(), `haproxy-edge-${uid}`, "dataplane", `transactions-${digest}.json`);
+}
+
+/**
+ * Why the journal's directories cannot be trusted (created when missing), or undefined: each must be a real
+ * directory (no symlink), owned by this user and closed to everyone else. Another local user who made them first
+ * could otherwise read, swap or plant the journal.
+ */
+export function journalDirProblem(file: string): string | undefined {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const fs = require("node:fs") as typeof import("node:fs");
+  const path = require("node:path") as typeof import("node:path");
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const dataDir = path.dirname(file);
+  const uid = typeof process.getuid === "function" ? process.getuid() : undefined;
+  for (const dir of [path.dirname(dataDir), dataDir]) {
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EEXIST") return `cannot create ${dir}: ${String(e)}`;
+    }
+    const st = fs.lstatSync(dir);
+    if (!st.isDirectory()) return `${dir} is not a directory`;
+    if (uid !== undefined && st.uid !== uid) return `${dir} is owned by uid ${st.uid}, not ${uid}`;
+    if ((st.mode & 0o077) !== 0) return `${dir} is open to others (mode ${(st.mode & 0o777).toString(8)})`;
+  }
+  return undefined;
 }
 
 function readJournal(endpointKey: string): Record<string, JournalEntry> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const fs = require("node:fs") as typeof import("node:fs");
+  const file = journalPath(endpointKey);
   try {
-    const parsed = JSON.parse(fs.readFileSync(journalPath(endpointKey), "utf8")) as unknown;
+    if (journalDirProblem(file) !== undefined) return {};
+    const parsed = JSON.parse(fs.readFileSync(file, "utf8")) as unknown;
     return parsed && typeof parsed === "object" ? (parsed as Record<string, JournalEntry>) : {};
   } catch {
     return {};
@@ -592,13 +624,12 @@ function readJournal(endpointKey: string): Record<string, JournalEntry> {
 }
 
 function writeJournal(endpointKey: string, journal: Record<string, JournalEntry>): void {
-  /* eslint-disable @typescript-eslint/no-require-imports */
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const fs = require("node:fs") as typeof import("node:fs");
-  const path = require("node:path") as typeof import("node:path");
-  /* eslint-enable @typescript-eslint/no-require-imports */
   const file = journalPath(endpointKey);
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // An untrusted directory is not used: the journal only helps to clean up after a crash.
+    if (journalDirProblem(file) !== undefined) return;
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(journal), { mode: 0o600 });
     fs.renameSync(tmp, file);

@@ -45,7 +45,8 @@ export class DockerHost extends pulumi.ComponentResource {
       {
         name: `${stack}-edge`,
         driver: "bridge",
-        ipamConfigs: [{ subnet: host.subnet }],
+        // Fixed addresses in the lower half (the load balancer's is one), every other container in the upper.
+        ipamConfigs: [{ subnet: host.subnet, gateway: host.network.gateway, ipRange: host.network.ipRange }],
         labels: dockerLabels(stack, "network"),
       },
       { ...child, deleteBeforeReplace: true },

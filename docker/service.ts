@@ -56,6 +56,7 @@ export function dockerService(
       networksAdvanced: [
         {
           name: host.network.name,
+          ...(spec.address ? { ipv4Address: spec.address } : {}),
           ...(spec.aliases && spec.aliases.length > 0 ? { aliases: spec.aliases } : {}),
         },
       ],

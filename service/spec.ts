@@ -84,6 +84,8 @@ export interface ServiceSpec {
   waitForReady: boolean;
   /** Names other services on a Docker host's edge network reach it by. */
   aliases?: string[];
+  /** A Docker host only: its fixed address on the edge network (else Docker picks one from the dynamic range). */
+  address?: string;
   /** `haproxy-edge.role` label and the other labels of its Docker container. */
   role: string;
   labels?: Record<string, string>;

@@ -4,7 +4,14 @@
  * components rely on.
  */
 import { strict as assert } from "node:assert";
-import { PATHS, buildModel, certificateName, loadModel, type EdgeModel } from "../../config/model";
+import {
+  PATHS,
+  buildModel,
+  certificateName,
+  dockerNetwork,
+  loadModel,
+  type EdgeModel,
+} from "../../config/model";
 import { decodeRawConfig, parseStackConfig } from "../../config/parse";
 import { workerRoutesPlan } from "../../config/routes";
 import { TEST_SECRETS, loadStackFile, stripNamespace } from "../support/stack-config";
@@ -75,15 +82,32 @@ describe("config/model", () => {
       assert.equal(m.certbot, undefined);
     });
 
-    it("reaches same-host workers by network alias, trusting the host's edge subnet", () => {
+    it("reaches same-host workers by network alias, trusting only the load balancer's fixed address", () => {
       for (const w of m.workers) {
         assert.equal(w.placement.host.name, "local");
         assert.equal(w.placement.veth, undefined);
         assert.equal(w.alias, w.name);
         assert.deepEqual(w.upstream, { address: w.name, port: 8080 });
         assert.equal(w.publish, undefined);
-        assert.deepEqual(w.trustedSources, ["172.29.80.0/24"]);
+        assert.deepEqual(w.trustedSources, ["172.29.80.2/32"]);
       }
+      assert.equal(m.loadBalancer.edgeAddress, "172.29.80.2");
+    });
+
+    it("keeps the edge network's lower half for fixed addresses: Docker gives the others the upper half", () => {
+      const host = m.hosts[0];
+      assert.equal(host.kind, "docker");
+      if (host.kind !== "docker") return;
+      assert.deepEqual(host.network, {
+        gateway: "172.29.80.1",
+        ipRange: "172.29.80.128/25",
+        loadBalancerAddress: "172.29.80.2",
+      });
+      assert.deepEqual(dockerNetwork("10.9.0.0/27"), {
+        gateway: "10.9.0.1",
+        ipRange: "10.9.0.16/28",
+        loadBalancerAddress: "10.9.0.2",
+      });
     });
 
     it("publishes the Data Plane APIs on 127.0.0.1:5555-5557", () => {

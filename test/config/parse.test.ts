@@ -1178,8 +1178,18 @@ describe("config/parse", () => {
         c.routes[0].servers = ["172.29.80.1:8080"];
       },
       path: "routes[0].servers[0]",
-      message: /is the network, gateway or broadcast address of hosts\.local\.subnet/,
+      message: /is the network, gateway or load balancer address of hosts\.local\.subnet/,
       value: "172.29.80.1:8080",
+    },
+    {
+      title: "demoBackends with a route server at the load balancer's fixed address",
+      mutate: (c) => {
+        c.demoBackends = true;
+        c.routes[0].servers = ["172.29.80.2:8080"];
+      },
+      path: "routes[0].servers[0]",
+      message: /is the network, gateway or load balancer address of hosts\.local\.subnet/,
+      value: "172.29.80.2:8080",
     },
     {
       title: "demoBackends with a route server at the Docker network's broadcast address",
@@ -1188,8 +1198,28 @@ describe("config/parse", () => {
         c.routes[1].servers = ["172.29.80.100:8080", "172.29.80.255:8080"];
       },
       path: "routes[1].servers[1]",
-      message: /gateway or broadcast address/,
+      message:
+        /is in the upper half of hosts\.local\.subnet, .* lower half \(172\.29\.80\.3 to 172\.29\.80\.127\)/,
       value: "172.29.80.255:8080",
+    },
+    {
+      title: "demoBackends with a route server in Docker's dynamic range (the subnet's upper half)",
+      mutate: (c) => {
+        c.demoBackends = true;
+        c.routes[1].servers = ["172.29.80.128:8080"];
+      },
+      path: "routes[1].servers[0]",
+      message: /is in the upper half of hosts\.local\.subnet/,
+      value: "172.29.80.128:8080",
+    },
+    {
+      title: "a Docker edge subnet smaller than a /27",
+      mutate: (c) => {
+        c.hosts.local.subnet = "172.29.80.0/28";
+      },
+      path: "hosts.local.subnet",
+      message: /is too small: use a \/27 or larger \(the lower half holds fixed addresses/,
+      value: "172.29.80.0/28",
     },
   ];
 

@@ -556,7 +556,7 @@ describe("render", () => {
       });
 
       describe("workers", () => {
-        const trusted = { dev: "172.29.80.0/24", prod: "192.168.88.1/32" };
+        const trusted = { dev: "172.29.80.2/32", prod: "192.168.88.1/32" };
 
         it("accepts PROXY connections from the load balancer only and answers 404 by default", () => {
           for (const w of model.workers) {
@@ -1275,8 +1275,10 @@ describe("render", () => {
           (l) => l.startsWith("acl ") || l.startsWith("use_backend ") || l.startsWith("default_backend "),
         ),
         [
+          "acl ambiguous_path path_sub -i %2f %5c %00 %c0 %c1 \\x5c /.; /..;",
+          "acl ambiguous_path path_reg -i %25[0-9a-f][0-9a-f] ;[^/]*/",
           "acl route_api_host req.hdr(host),field(1,:) -i app.lab.example.com",
-          "acl route_api_path path_beg /api",
+          "acl route_api_path path_beg -i /api",
           "acl route_app_host req.hdr(host),field(1,:) -i app.lab.example.com www.lab.example.com",
           "use_backend route_api if route_api_host route_api_path",
           "use_backend route_app if route_app_host",
@@ -1304,7 +1306,7 @@ describe("render", () => {
       const acls = section(cfg, "frontend fe_edge").filter((l) => l.startsWith("acl route_"));
       assert.deepEqual(acls, [
         "acl route_api_host req.hdr(host),field(1,:) -i app.lab.example.com api.staging.lab.example.com",
-        "acl route_api_path path_beg /api",
+        "acl route_api_path path_beg -i /api",
         "acl route_app_host req.hdr(host),field(1,:) -i app.lab.example.com www.lab.example.com app.staging.lab.example.com",
       ]);
       assert.deepEqual(section(cfg, "backend route_app"), [

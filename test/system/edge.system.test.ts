@@ -110,6 +110,30 @@ function run(cmd: string, args: string[], input = ""): Promise<{ code: number; o
   });
 }
 
+/** curl from a client container at `ip` on the stack's network: its exit status and its output. */
+async function curlOutcome(ip: string, curlArgs: string[]): Promise<{ exit: number; out: string }> {
+  const script = 'curl --silent --max-time 10 "$@"; echo " curl-exit=$?"';
+  const out = await dockerCli([
+    "run",
+    "--rm",
+    "--label",
+    `haproxy-edge.test=${STACK}`,
+    "--network",
+    `${STACK}-edge`,
+    "--ip",
+    ip,
+    "--entrypoint",
+    "sh",
+    "haproxy-edge/base:trixie",
+    "-c",
+    script,
+    "curl",
+    ...curlArgs,
+  ]);
+  const m = / curl-exit=(\d+)\s*$/.exec(out);
+  return { exit: m ? Number(m[1]) : -1, out: out.replace(/ curl-exit=\d+\s*$/, "") };
+}
+
 /** Docker's embedded DNS server: it listens inside every container on a user-defined network. */
 const DOCKER_DNS = "127.0.0.11";
 
@@ -287,8 +311,130 @@ function trafficSuite(ctx: () => Applied) {
     assert.notEqual(e.remote_addr.split(":")[0], CLIENT_IPS.plain);
   });
 
-  it("answers 403 to a blocklisted source", async () => {
+  it("answers 403 to a blocklisted source, on HTTPS and on plain HTTP alike", async () => {
     assert.equal(await statusFrom(CLIENT_IPS.blocked, HOSTS.app), "403");
+    const http = (ip: string) =>
+      curlFrom(ip, ["--output", "/dev/null", "--write-out", "%{http_code}", `http://lb:${HTTP_PORT}/`]);
+    assert.equal((await http(CLIENT_IPS.blocked)).trim(), "403", "port 80 answers the blocklist too");
+    assert.equal((await http(CLIENT_IPS.plain)).trim(), "301", "and redirects everyone else");
+  });
+
+  it("removes every forwarding header a client forges and sets its own (Forwarded, X-Forwarded-*, X-Real-IP, X-Edge-*)", async () => {
+    const forged = [
+      "Forwarded: for=127.0.0.1;proto=http;host=admin.systest.example.com",
+      "X-Forwarded-For: 127.0.0.1",
+      "x-forwarded-for: 10.0.0.1",
+      "X-Forwarded-Host: admin.systest.example.com",
+      "X-Forwarded-Proto: http",
+      "X-Forwarded-Port: 1",
+      "X-Forwarded-Server: evil",
+      "X-Real-IP: 127.0.0.1",
+      "X-Edge-Worker: staging",
+      "X-Edge-Stage: staging",
+      "X-EDGE-Anything: 1",
+    ];
+    const args = ["--insecure", "--connect-to", `${HOSTS.app}:${HTTPS_PORT}:lb:${HTTPS_PORT}`];
+    for (const h of forged) args.push("--header", h);
+    const e = JSON.parse(
+      await curlFrom(CLIENT_IPS.plain, [...args, `https://${HOSTS.app}:${HTTPS_PORT}/f`]),
+    ) as Echo;
+    assert.equal(header(e, "X-Forwarded-For"), CLIENT_IPS.plain);
+    assert.equal(header(e, "X-Real-IP"), CLIENT_IPS.plain);
+    assert.equal(header(e, "X-Forwarded-Proto"), "https");
+    assert.equal(header(e, "X-Forwarded-Host"), `${HOSTS.app}:${HTTPS_PORT}`);
+    assert.equal(header(e, "X-Forwarded-Port"), String(HTTPS_PORT));
+    assert.equal(
+      header(e, "Forwarded"),
+      `proto=https;host="${HOSTS.app}:${HTTPS_PORT}";for=${CLIENT_IPS.plain}`,
+    );
+    assert.equal(header(e, "X-Forwarded-Server"), "");
+    assert.equal(header(e, "X-Edge-Anything"), "");
+    assert.equal(header(e, "X-Edge-Stage"), "");
+    assert.match(header(e, "X-Edge-Worker"), /^prod-[12]$/);
+    const leaked = Object.entries(e.headers).filter(([, v]) =>
+      /127\.0\.0\.1|10\.0\.0\.1|evil/.test(String(v)),
+    );
+    assert.deepEqual(leaked, [], "no forged value reaches the application");
+    // Forged headers do not open internal-only routes either.
+    const admin = await curlFrom(CLIENT_IPS.plain, [
+      ...args.map((a) => a.replace(HOSTS.app, HOSTS.admin)),
+      "--output",
+      "/dev/null",
+      "--write-out",
+      "%{http_code}",
+      `https://${HOSTS.admin}:${HTTPS_PORT}/`,
+    ]);
+    assert.equal(admin.trim(), "403");
+  });
+
+  it("workers accept PROXY connections from the load balancer's address only: a neighbour on the edge network claiming an internal client is refused", async () => {
+    // curl sends a PROXY header claiming 127.0.0.1 (internal) straight to a worker, from another container on
+    // the stack's network (and from the gateway's side, as a local process would appear).
+    const forge = (target: string) => [
+      "--haproxy-protocol",
+      "--haproxy-clientip",
+      "127.0.0.1",
+      "--header",
+      `Host: ${HOSTS.admin}`,
+      "--output",
+      "/dev/null",
+      "--write-out",
+      "%{http_code}",
+      `http://${target}:8080/`,
+    ];
+    for (const worker of WORKERS) {
+      const r = await curlOutcome(CLIENT_IPS.plain, forge(worker));
+      assert.notEqual(r.exit, 0, `${worker} answered a neighbour: ${r.out}`);
+      assert.match(r.out, /^000/, `${worker}: no HTTP answer at all`);
+      assert.ok(
+        [52, 56].includes(r.exit),
+        `${worker}: the connection is closed at once (curl exit ${r.exit})`,
+      );
+    }
+    // Positive control: the same request from inside the load balancer's container (its fixed address) is served.
+    const fromLb = await dockerCli([
+      "exec",
+      `${STACK}-lb`,
+      "curl",
+      "--silent",
+      "--max-time",
+      "10",
+      ...forge("prod-1"),
+    ]);
+    assert.equal(fromLb.trim(), "200", "the load balancer's own address is trusted");
+  });
+
+  it("offers only Mozilla's intermediate key exchange groups (X25519, P-256, P-384), not X448 or P-521", async () => {
+    const handshake = (group: string) =>
+      run("openssl", [
+        "s_client",
+        "-connect",
+        `127.0.0.1:${HTTPS_PORT}`,
+        "-servername",
+        HOSTS.app,
+        "-groups",
+        group,
+        "-brief",
+      ]);
+    for (const [group, shown] of [
+      ["X25519", /X25519/],
+      ["P-256", /prime256v1|P-256/],
+      ["P-384", /secp384r1|P-384/],
+    ] as const) {
+      const ok = await handshake(group);
+      assert.equal(ok.code, 0, `${group}: ${ok.out}`);
+      assert.match(ok.out, /(Peer|Server) Temp Key: ([^\n]*)/, ok.out);
+      assert.match(
+        /(?:Peer|Server) Temp Key: ([^\n]*)/.exec(ok.out)?.[1] ?? "",
+        shown,
+        `${group}: ${ok.out}`,
+      );
+    }
+    for (const group of ["X448", "P-521"]) {
+      const refused = await handshake(group);
+      assert.notEqual(refused.code, 0, `${group} accepted: ${refused.out}`);
+      assert.match(refused.out, /handshake failure|no suitable|alert/i, `${group}: ${refused.out}`);
+    }
   });
 
   it("refuses the internal-only route (403) and the staging hosts to a client outside internalCidrs", async () => {
@@ -374,6 +520,50 @@ function trafficSuite(ctx: () => Applied) {
     // A client cannot smuggle itself onto staging with the header.
     const e = await echo(ctx(), HOSTS.app, "/", { "X-Edge-Stage": "staging" });
     assert.match(header(e, "X-Edge-Worker"), /^prod-[12]$/);
+  });
+
+  it("never lets a client outside internalCidrs reach the staging worker, whichever spelling of a staging host", async () => {
+    const staging = HOSTS.stagingApp;
+    const spellings = [
+      staging,
+      staging.toUpperCase(),
+      `App.Staging.${staging.split(".").slice(2).join(".")}`,
+      `${staging}.`,
+      `${staging}:${HTTPS_PORT}`,
+      `${staging}:1`,
+      `${staging.toUpperCase()}.:${HTTPS_PORT}`,
+    ];
+    const base = ["--insecure", "--connect-to", `${HOSTS.app}:${HTTPS_PORT}:lb:${HTTPS_PORT}`];
+    for (const host of spellings) {
+      const out = await curlFrom(CLIENT_IPS.plain, [
+        ...base,
+        "--header",
+        `Host: ${host}`,
+        "--write-out",
+        "\n%{http_code}",
+        `https://${HOSTS.app}:${HTTPS_PORT}/`,
+      ]);
+      const code = out.slice(out.lastIndexOf("\n") + 1);
+      const body = out.slice(0, out.lastIndexOf("\n"));
+      if (code === "200") {
+        const worker = header(JSON.parse(body) as Echo, "X-Edge-Worker");
+        assert.notEqual(worker, "staging", `Host: ${host} reached staging from outside`);
+      } else {
+        assert.ok(["400", "403", "404"].includes(code), `Host: ${host}: ${code}`);
+      }
+    }
+    // An absolute request target naming the staging host, with a production Host header: refused.
+    const absolute = await curlFrom(CLIENT_IPS.plain, [
+      ...base,
+      "--request-target",
+      `https://${staging}/`,
+      "--output",
+      "/dev/null",
+      "--write-out",
+      "%{http_code}",
+      `https://${HOSTS.app}:${HTTPS_PORT}/`,
+    ]);
+    assert.equal(absolute.trim(), "400");
   });
 
   it("has no TCP admin socket anywhere: every container listens on exactly its service ports", async () => {

@@ -158,6 +158,10 @@ export class WorkerLab {
     });
     const base = opts.subnet.split("/")[0].split(".").slice(0, 3).join(".");
     for (const [n, octet] of Object.entries(opts.backends)) this.backendAddress[n] = `${base}.${octet}:8080`;
+    // The lab plays the load balancer from this machine, through Docker's port proxy: the worker sees the lab
+    // network's gateway, so it trusts that one address instead of the load balancer's (the edge suite proves the
+    // real rule: a neighbour on the edge network is refused).
+    this.model.workers[0].trustedSources = [`${base}.1/32`];
   }
 
   /** The worker the lab runs (the staging worker of the model). */

@@ -357,6 +357,153 @@ describe("WorkerRoutes against a real worker", function () {
       state = (await provider.update("id", state, inputs(rest))).outs as WorkerRoutesOutputs;
     });
 
+    it("normalises every spelling of a path before routing: no request from outside reaches an internal-only area, whichever spelling (both set-ups)", async () => {
+      const outside = "203.0.113.9";
+      const inside = "10.1.2.3";
+      const next = inputs({
+        ...state.routes,
+        console: route([HOSTS.app], ["be2"], { pathPrefix: "/console", allowFrom: ["10.0.0.0/8"] }),
+        shop: route([HOSTS.shop], ["be1"], { allowFrom: ["10.0.0.0/8"] }),
+        "shop-public": route([HOSTS.shop], ["be2"], { pathPrefix: "/pub" }),
+      });
+      state = (await provider.update("id", state, next)).outs as WorkerRoutesOutputs;
+      assert.deepEqual((await provider.read("id", state)).props?.routes, state.routes, "read back, no drift");
+      await until(
+        "the new routes served",
+        async () =>
+          servedBy(await proxyRequest(lab.workerPort, HOSTS.app, "/console/x", inside)) === "be2"
+            ? true
+            : undefined,
+        20_000,
+        200,
+      );
+      // Set-up 1: a public host (app → be3) with an internal-only /console (→ be2). Every probe is a spelling of
+      // /console/x that some application server resolves to it.
+      const setup1 = [
+        "//console/x",
+        "///console/x",
+        "/./console/x",
+        "/.//console/x",
+        "/x/../console/x",
+        "/x/./../console/x",
+        "/x//../console/x",
+        "/a/b/../../console/x",
+        "/../console/x",
+        "/%63onsole/x",
+        "/%63%6F%6E%73%6F%6C%65/x",
+        "/%2e/console/x",
+        "/%2E%2E/console/x",
+        "/x/%2e%2e/console/x",
+        "/x/.%2e/console/x",
+        "/x/%2e./console/x",
+        "/%2fconsole/x",
+        "/%2Fconsole/x",
+        "/x/..%2fconsole/x",
+        "/%5cconsole/x",
+        "/x/..%5cconsole/x",
+        "/\\console/x",
+        "/x/..\\console/x",
+        "/CONSOLE/x",
+        "/Console/x",
+        "/%43ONSOLE/x",
+        "/cOnSoLe/x",
+        "/;/console/x",
+        "/;x=1/console/x",
+        "/..;/console/x",
+        "/x/..;/console/x",
+        "/.;/console/x",
+        "/x/%252e%252e/console/x",
+        "/%252fconsole/x",
+        "/%2563onsole/x",
+        "/x/%c0%ae%c0%ae/console/x",
+        "/x/..%c0%afconsole/x",
+        "/console%2fx",
+        "/console;/x",
+        "/console%00/x",
+        "/x/%2e%2e%2fconsole/x",
+        "/%2e%2e;/console/x",
+      ];
+      // Set-up 2: an internal-only host (shop → be1) with a public /pub (→ be2). Every probe starts with /pub but
+      // some application server resolves it outside /pub.
+      const setup2 = [
+        "/pub/../secret",
+        "/pub/%2e%2e/secret",
+        "/pub/%2E%2E/secret",
+        "/pub/.%2e/secret",
+        "/pub/..%2fsecret",
+        "/pub/..%2Fsecret",
+        "/pub%2f../secret",
+        "/pub/..%5csecret",
+        "/pub\\..\\secret",
+        "/pub/..\\secret",
+        "/pub/..;/secret",
+        "/pub/.;/../secret",
+        "/pub/%252e%252e/secret",
+        "/pub/%252e%252e%252fsecret",
+        "/pub//../secret",
+        "/pub/./../secret",
+        "/pub/x/../../secret",
+        "/pub/%2e%2e%2fsecret",
+        "/PUB/../secret",
+        "/pub;/../secret",
+        "/pub/x;/../../secret",
+        "/pub/%c0%ae%c0%ae/secret",
+        "/pub/..%00/secret",
+      ];
+      const probes = [
+        ...setup1.map((p) => ({
+          host: HOSTS.app,
+          path: p,
+          internal: (r: string) => r.startsWith("/console"),
+        })),
+        ...setup2.map((p) => ({ host: HOSTS.shop, path: p, internal: (r: string) => !r.startsWith("/pub") })),
+      ];
+      assert.ok(probes.length >= 60, `${probes.length} probes`);
+      const outcomes: string[] = [];
+      const leaks: string[] = [];
+      for (const probe of probes) {
+        const inArea = appResolutions(probe.path).some(probe.internal);
+        assert.ok(inArea, `probe ${probe.path} is not a spelling of an internal-only path: fix the table`);
+        const a = await proxyRequest(lab.workerPort, probe.host, probe.path, outside);
+        outcomes.push(`${probe.host} ${probe.path} → ${servedBy(a)}`);
+        if (a.status === 400 || a.status === 403) continue;
+        const uri = a.status === 200 ? (JSON.parse(a.body) as { uri: string }).uri : "";
+        if (a.status !== 200 || appResolutions(uri).some(probe.internal))
+          leaks.push(`${probe.host} ${probe.path} → ${servedBy(a)} with ${JSON.stringify(uri)}`);
+      }
+      if (process.env.SYSTEM_TEST_VERBOSE) console.log(outcomes.map((o) => `      ${o}`).join("\n"));
+      assert.deepEqual(
+        leaks,
+        [],
+        `reached a server from outside with an internal-only path:\n${leaks.join("\n")}`,
+      );
+      // Ordinary paths still reach their routes, with the path as sent.
+      for (const [host, path, from, want] of [
+        [HOSTS.app, "/", outside, "be3"],
+        [HOSTS.app, "/public/page;jsessionid=1", outside, "be3"],
+        [HOSTS.app, "/100%25off", outside, "be3"],
+        [HOSTS.app, "/Console-docs", outside, "HTTP 403"],
+        [HOSTS.app, "/console/x", inside, "be2"],
+        [HOSTS.app, "/CONSOLE/x", inside, "be2"],
+        [HOSTS.shop, "/pub/x", outside, "be2"],
+        [HOSTS.shop, "/pub/x/../y", outside, "be2"],
+        [HOSTS.shop, "/secret", inside, "be1"],
+      ] as const) {
+        const a = await proxyRequest(lab.workerPort, host, path, from);
+        assert.equal(servedBy(a), want, `${host}${path} from ${from}`);
+      }
+      const direct = await proxyRequest(lab.workerPort, HOSTS.shop, "/pub/x/../y", outside);
+      assert.equal(
+        (JSON.parse(direct.body) as { uri: string }).uri,
+        "/pub/y",
+        "the server gets the normalised path",
+      );
+      const rest = Object.fromEntries(
+        Object.entries(state.routes).filter(([n]) => !["console", "shop", "shop-public"].includes(n)),
+      );
+      state = (await provider.update("id", state, inputs(rest))).outs as WorkerRoutesOutputs;
+    });
+
     it("smoke check: a route whose server is down fails, naming the route, the server and HAProxy's check; a healthy one passes", async () => {
       const ip = lab.backendAddress.be1.split(":")[0];
       const broken = inputs({ ...state.routes, broken: route(["broken.example.test"], [], {}) });
@@ -412,4 +559,35 @@ async function expectServedAny(lab: WorkerLab, host: string): Promise<HttpAnswer
     20_000,
     200,
   );
+}
+
+/**
+ * Every path some application server could make of a request target: percent-decoded zero to three times,
+ * cut at a NUL byte, backslashes read as slashes, `;` parameters dropped, any letter case, slashes merged or not, dot segments
+ * resolved. A probe is a spelling of a path when one of these is it.
+ */
+function appResolutions(target: string): string[] {
+  const out = new Set<string>();
+  let decoded = target.split("?")[0];
+  for (let round = 0; round < 4; round++) {
+    for (const merge of [true, false]) {
+      // A server written in C stops at a NUL byte.
+      let p = decoded.split("\0")[0].replace(/\\/g, "/").toLowerCase();
+      p = p.replace(/;[^/]*/g, "");
+      if (merge) p = p.replace(/\/{2,}/g, "/");
+      const segs: string[] = [];
+      for (const seg of p.split("/").slice(1)) {
+        if (seg === ".") continue;
+        if (seg === "..") segs.pop();
+        else segs.push(seg);
+      }
+      out.add(`/${segs.join("/")}`);
+    }
+    // Overlong UTF-8 (%C0%AE is '.', %C0%AF '/') as old decoders read it, then one more decoding round.
+    decoded = decoded
+      .replace(/%c0%ae/gi, ".")
+      .replace(/%c0%af/gi, "/")
+      .replace(/%([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  }
+  return [...out];
 }
