@@ -4,7 +4,7 @@
  */
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { FILES, PATHS, VOLUMES, type EdgeModel } from "../config/model";
+import { PATHS, VOLUMES, type EdgeModel } from "../config/model";
 import { renderCertbot } from "../render/certbot";
 import { sha256 } from "../render/template";
 import type { ServiceSpec } from "../service/spec";
@@ -65,8 +65,8 @@ export class Certbot extends pulumi.ComponentResource {
         { id: "certs", volume: VOLUMES.certs, path: PATHS.certbotCertsDir },
         { id: "runtime", volume: VOLUMES.lbRuntime, path: PATHS.certbotRuntimeDir },
       ],
-      // Unhealthy while the last certificate push into HAProxy failed (certbot itself exits 0 then).
-      health: { command: `test ! -e ${FILES.deployFailedMark}`, interval: "30s", timeout: "5s", retries: 1 },
+      // Unhealthy while the last renewal or push failed, or the served certificate is bad or expires soon.
+      health: { command: `/bin/sh ${files["health.sh"].path}`, interval: "30s", timeout: "10s", retries: 1 },
       // First issuance can take minutes; the healthcheck reports a failed push instead.
       waitForReady: false,
       role: "certbot",

@@ -54,8 +54,17 @@ export const FILES = {
   /** A demo backend's HAProxy configuration (`demoBackends: true`). */
   demoBackendConfig: `${PATHS.edgeDir}/demo-backend.cfg`,
   placeholderCert: `${PATHS.edgeDir}/placeholder.pem`,
-  /** Exists while certbot's last push of a certificate into HAProxy failed: its container is unhealthy then. */
-  deployFailedMark: `${PATHS.certbotCertsDir}/.deploy-failed`,
+  /**
+   * Exists (with the reason) while certbot's last push of a certificate into HAProxy failed: certbot is unhealthy
+   * then. On certbot's own state volume, not the certificates volume: a full certificates volume still shows.
+   */
+  deployFailedMark: `${PATHS.letsencryptDir}/.haproxy-edge-deploy-failed`,
+  /** Exists (with the reason) while certbot's last issuance or renewal failed: certbot is unhealthy then. */
+  renewalFailedMark: `${PATHS.letsencryptDir}/.haproxy-edge-renewal-failed`,
+  /** The deploy hook's lock (one deployment at a time), on certbot's state volume. */
+  deployLock: `${PATHS.letsencryptDir}/.haproxy-edge-deploy.lock`,
+  /** Appended to the served certificate's path: the copy of the last certificate that was checked good. */
+  lastGoodSuffix: ".last-good",
 } as const;
 
 /**
@@ -207,6 +216,8 @@ export interface CertbotModel {
   propagationSeconds: number;
   caBundle?: string;
   renewIntervalHours: number;
+  /** certbot is unhealthy while the served certificate expires within this many days (renewal is at 30). */
+  minValidDays: number;
   /** On a router: the scheduler that starts the certbot container again (name on the router, first run). */
   routerSchedule: { name: string; startTime: string };
 }
@@ -479,6 +490,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
       propagationSeconds: c.acmePropagationSeconds,
       caBundle: c.acmeCaBundle,
       renewIntervalHours: c.renewIntervalHours,
+      minValidDays: 20,
       routerSchedule: { name: `${stack}-certbot-renew`, startTime: "03:17:00" },
     };
   }

@@ -1,4 +1,7 @@
-/** certbot files: the RFC 2136 credentials, the renewal loop and the deploy hook that hot-swaps certificates. */
+/**
+ * certbot files: the RFC 2136 credentials, the renewal loop, the deploy hook that hot-swaps certificates, the
+ * certificate check they share and the healthcheck.
+ */
 import { FILES, PATHS, type EdgeModel } from "../config/model";
 import { file, render, type RenderedFile } from "./template";
 
@@ -9,6 +12,8 @@ export function renderCertbot(model: EdgeModel): Record<string, RenderedFile> {
   const dir = PATHS.certbotEdgeDir;
   const certFile = `${PATHS.certbotCertsDir}/${model.tls.certName}.pem`;
   const failedMark = FILES.deployFailedMark;
+  const pemCheckFile = `${dir}/pem-check.py`;
+  const healthFile = `${dir}/health.sh`;
   const out: Record<string, RenderedFile> = {
     "rfc2136.ini": file(
       `${dir}/rfc2136.ini`,
@@ -22,10 +27,12 @@ export function renderCertbot(model: EdgeModel): Record<string, RenderedFile> {
         stack: model.stack,
         certName: model.tls.certName,
         certFile,
+        lastGoodFile: `${certFile}${FILES.lastGoodSuffix}`,
         haproxyCertPath: model.loadBalancer.certPath,
         sockets: [`${PATHS.certbotRuntimeDir}/${FILES.lbSocket.split("/").pop()}`],
         failedMark,
-        lockFile: `${PATHS.certbotCertsDir}/.deploy.lock`,
+        lockFile: FILES.deployLock,
+        pemCheckFile,
       }),
       0o755,
     ),
@@ -43,9 +50,24 @@ export function renderCertbot(model: EdgeModel): Record<string, RenderedFile> {
         hookFile: `${dir}/deploy-hook.sh`,
         letsencryptDir: PATHS.letsencryptDir,
         failedMark,
+        renewalFailedMark: FILES.renewalFailedMark,
+        healthFile,
         caBundleFile: cb.caBundle ? `${dir}/acme-ca.pem` : undefined,
         intervalHours: cb.renewIntervalHours,
         intervalSeconds: cb.renewIntervalHours * 3600,
+      }),
+      0o755,
+    ),
+    "pem-check.py": file(pemCheckFile, render("certbot-pem-check.py", { stack: model.stack })),
+    "health.sh": file(
+      healthFile,
+      render("certbot-health.sh", {
+        stack: model.stack,
+        renewalFailedMark: FILES.renewalFailedMark,
+        deployFailedMark: failedMark,
+        pemCheckFile,
+        certFile,
+        minValidDays: cb.minValidDays,
       }),
       0o755,
     ),

@@ -66,6 +66,7 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
         certsDir: PATHS.certsDir,
         runtimeDir: PATHS.lbRuntimeDir,
         certPath: lb.certPath,
+        lastGoodPath: `${lb.certPath}${FILES.lastGoodSuffix}`,
         placeholderFile: FILES.placeholderCert,
         // selfsigned: the Pulumi-managed certificate is the served one, always; acme: only until certbot's first.
         alwaysInstall: model.tls.mode === "selfsigned",

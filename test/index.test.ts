@@ -143,8 +143,9 @@ describe("index.ts under Pulumi mocks", () => {
       "haproxy-edge:routeros:Container": 2,
       "haproxy-edge:routeros:Schedule": 1,
       [ROUTER_COMMAND]: 29,
-      // the load balancer: haproxy.cfg, blocklist.acl, internal.acl, start.sh, placeholder.pem; certbot: 3
-      "pulumi-nodejs:dynamic/routeros:SftpFile": 8,
+      // the load balancer: haproxy.cfg, blocklist.acl, internal.acl, start.sh, placeholder.pem; certbot: 5
+      // (rfc2136.ini, deploy-hook.sh, renew.sh, pem-check.py, health.sh)
+      "pulumi-nodejs:dynamic/routeros:SftpFile": 10,
     });
     const provider = prod.ofType("pulumi:providers:docker")[0];
     assert.equal(plain(provider.wire.host), "ssh://deploy@docker-1.lan");

@@ -385,11 +385,29 @@ describe("render", () => {
 
         it("installs its certificate at every start in selfsigned mode, only when none in acme mode", () => {
           const start = renderLoadBalancer(model)["start.sh"].content;
-          const install = `cp '${FILES.placeholderCert}' '${model.loadBalancer.certPath}.tmp'`;
-          assert.ok(start.includes(install), start);
-          const guarded = start.includes(`if [ ! -s '${model.loadBalancer.certPath}' ]; then`);
+          assert.ok(start.includes(`CERT='${model.loadBalancer.certPath}'`), start);
+          assert.ok(start.includes(`PLACEHOLDER='${FILES.placeholderCert}'`), start);
+          assert.ok(start.includes(`LAST_GOOD='${model.loadBalancer.certPath}.last-good'`), start);
+          const guarded = start.includes(`if [ ! -e "$CERT" ]; then\n  install "$PLACEHOLDER"`);
+          const always = /^install "\$PLACEHOLDER" \|\|/m.test(start);
           assert.equal(guarded, model.tls.mode === "acme", start);
+          assert.equal(always, model.tls.mode === "selfsigned", start);
           assert.ok(start.includes("umask 077"));
+        });
+
+        it("refuses a served certificate HAProxy cannot load, and serves the last good copy or the placeholder", () => {
+          const start = renderLoadBalancer(model)["start.sh"].content;
+          const r = dashSyntax(start);
+          assert.ok(r.ok, r.stderr);
+          // HAProxy itself loads the file (certificate and key parse and match), from a config on standard input.
+          assert.ok(start.includes("haproxy -c -f /dev/stdin"), start);
+          assert.ok(start.includes('ssl crt %s\\n\' "$1"'), start);
+          assert.match(start, /ERROR: refusing the served certificate \$CERT/);
+          assert.ok(start.includes('if [ -e "$LAST_GOOD" ] && install "$LAST_GOOD"; then'), start);
+          assert.ok(start.includes('elif install "$PLACEHOLDER"; then'), start);
+          // A candidate is checked under a temporary name and renamed over the served file only when it loads.
+          assert.ok(start.includes('loads "$CERT.tmp" && mv -f "$CERT.tmp" "$CERT"'), start);
+          assert.ok(start.endsWith(`exec haproxy -W -db -f '${FILES.lbConfig}'\n`), start);
         });
 
         it("redirects HTTP to HTTPS with a 301", () => {
@@ -877,7 +895,13 @@ describe("render", () => {
     });
 
     it("renders exactly the rfc2136 credentials, the deploy hook and the runner", () => {
-      assert.deepEqual(Object.keys(cb).sort(), ["deploy-hook.sh", "renew.sh", "rfc2136.ini"]);
+      assert.deepEqual(Object.keys(cb).sort(), [
+        "deploy-hook.sh",
+        "health.sh",
+        "pem-check.py",
+        "renew.sh",
+        "rfc2136.ini",
+      ]);
       assert.equal(cb["rfc2136.ini"].path, `${PATHS.certbotEdgeDir}/rfc2136.ini`);
       assert.equal(cb["deploy-hook.sh"].path, `${PATHS.certbotEdgeDir}/deploy-hook.sh`);
       assert.equal(cb["renew.sh"].path, `${PATHS.certbotEdgeDir}/renew.sh`);
@@ -904,7 +928,7 @@ describe("render", () => {
     });
 
     it("makes the scripts executable, POSIX and free of bashisms", () => {
-      for (const k of ["deploy-hook.sh", "renew.sh"]) {
+      for (const k of ["deploy-hook.sh", "renew.sh", "health.sh"]) {
         const f = cb[k];
         assert.equal(f.mode, 0o755, k);
         assert.ok(!f.secret, k);
@@ -927,7 +951,8 @@ describe("render", () => {
       assert.ok(hook.includes("Success!"), hook);
       assert.match(hook, /^umask 077$/m);
       assert.match(hook, /mktemp /);
-      assert.match(hook, /mv -f "\$tmp" "\$CERT_FILE"/);
+      assert.match(hook, /mv -f "\$tmp" "\$1"/);
+      assert.match(hook, /^write_checked "\$CERT_FILE" \|\| fail /m);
       assert.match(hook, /flock /);
       assert.ok(hook.includes("UNIX-CONNECT:"), hook);
       assert.ok(hook.includes("socket.AF_UNIX"), hook);
@@ -954,11 +979,17 @@ describe("render", () => {
     describe("deploy hook under dash, against a fake runtime API", function () {
       this.timeout(15_000);
       const certPath = "/usr/local/etc/haproxy/certs/example.com.pem";
-      const FULLCHAIN =
-        "-----BEGIN CERTIFICATE-----\r\nTEVBRi1DRVJU\nTEVBRi1DRVJULTI=\n-----END CERTIFICATE-----\n\n" +
-        "-----BEGIN CERTIFICATE-----\nSU5URVJNRURJQVRF\n-----END CERTIFICATE-----\n";
-      const PRIVKEY = "-----BEGIN PRIVATE KEY-----\nUFJJVkFURS1LRVk=\n-----END PRIVATE KEY-----\n";
-      const INSTALLED = (FULLCHAIN + PRIVKEY).replace(/\r/g, "").replace(/\n+/g, "\n");
+      // A real certificate and key (the hook checks that they parse and match), written as certbot might: a CR,
+      // a blank line, and a second certificate in the chain.
+      let FULLCHAIN: string;
+      let PRIVKEY: string;
+      let INSTALLED: string;
+      /** Certificate + key, each from a different key pair: they parse but do not match. */
+      let MISMATCHED: { fullchain: string; privkey: string };
+      const split = (pem: string) => {
+        const at = pem.indexOf("-----BEGIN PRIVATE KEY-----");
+        return { fullchain: pem.slice(0, at), privkey: pem.slice(at) };
+      };
 
       let tmp: string;
       let lineage: string;
@@ -971,7 +1002,14 @@ describe("render", () => {
       let receivedAt: Record<string, string[]>;
 
       /** The template with the paths of the container, as renderCertbot gives it. */
-      const view = (p: { certFile: string; sockets: string[]; failedMark: string; lockFile: string }) => ({
+      const view = (p: {
+        certFile: string;
+        sockets: string[];
+        failedMark: string;
+        lockFile: string;
+        lastGoodFile: string;
+        pemCheckFile: string;
+      }) => ({
         stack: model.stack,
         certName: model.tls.certName,
         haproxyCertPath: model.loadBalancer.certPath,
@@ -1026,11 +1064,24 @@ describe("render", () => {
       const failedMark = () => path.join(certs, ".deploy-failed");
       const installed = () => path.join(certs, "example.com.pem");
 
-      before(() => {
+      const pemCheck = () => path.join(tmp, "pem-check.py");
+      const lastGood = () => `${installed()}.last-good`;
+
+      before(async () => {
         for (const cmd of ["flock", "mktemp"])
           assert.ok(which(cmd), `${cmd} is needed to run the deploy hook`);
-        assert.ok(which("socat") ?? which("python3"), "the deploy hook needs socat or python3");
+        const py = spawnSync("python3", ["-c", "import cryptography"], { encoding: "utf8" });
+        assert.equal(py.status, 0, `the deploy hook needs python3 with cryptography: ${py.stderr}`);
         dash();
+        const domains = ["example.com"];
+        const a = split((await generateSelfSignedCertificate({ domains, validityDays: 90 })).pem);
+        const b = split((await generateSelfSignedCertificate({ domains, validityDays: 90 })).pem);
+        const [leaf, ...rest] = a.fullchain.split("-----END CERTIFICATE-----\n");
+        const intermediate = b.fullchain;
+        FULLCHAIN = `${leaf.replace("\n", "\r\n")}-----END CERTIFICATE-----\n\n${rest.join("")}${intermediate}`;
+        PRIVKEY = a.privkey;
+        INSTALLED = (FULLCHAIN + PRIVKEY).replace(/\r/g, "").replace(/\n+/g, "\n");
+        MISMATCHED = { fullchain: a.fullchain, privkey: b.privkey };
       });
 
       beforeEach(() => {
@@ -1047,12 +1098,15 @@ describe("render", () => {
         const real = view({
           certFile: `${PATHS.certbotCertsDir}/example.com.pem`,
           sockets: [`${PATHS.certbotRuntimeDir}/admin.sock`],
-          failedMark: `${PATHS.certbotCertsDir}/.deploy-failed`,
-          lockFile: `${PATHS.certbotCertsDir}/.deploy.lock`,
+          failedMark: FILES.deployFailedMark,
+          lockFile: FILES.deployLock,
+          lastGoodFile: `${PATHS.certbotCertsDir}/example.com.pem.last-good`,
+          pemCheckFile: `${PATHS.certbotEdgeDir}/pem-check.py`,
         });
         // Only the paths differ from the shipped hook.
         assert.equal(render("certbot-deploy-hook.sh", real), cb["deploy-hook.sh"].content);
         hookFile = path.join(tmp, "deploy-hook.sh");
+        fs.writeFileSync(pemCheck(), cb["pem-check.py"].content);
         fs.writeFileSync(
           hookFile,
           render(
@@ -1062,6 +1116,8 @@ describe("render", () => {
               sockets: [sock],
               failedMark: failedMark(),
               lockFile: path.join(certs, ".deploy.lock"),
+              lastGoodFile: lastGood(),
+              pemCheckFile: pemCheck(),
             }),
           ),
           { mode: 0o755 },
@@ -1097,13 +1153,14 @@ describe("render", () => {
           "blank line in the installed PEM",
         );
         assert.equal((fs.statSync(installed()).mode & 0o777).toString(8), "600");
+        assert.equal(fs.readFileSync(lastGood(), "utf8"), INSTALLED, "the last good copy");
         assert.deepEqual(received, [
           `set ssl cert ${certPath} <<\n${INSTALLED}\n`,
           `commit ssl cert ${certPath}\n`,
         ]);
         assert.ok(!fs.existsSync(failedMark()), "the failed mark is still there");
         assert.deepEqual(
-          fs.readdirSync(certs).filter((f) => f.startsWith("example.com.pem.")),
+          fs.readdirSync(certs).filter((f) => f.startsWith("example.com.pem.") && !f.endsWith(".last-good")),
           [],
           "mktemp leftovers",
         );
@@ -1175,6 +1232,8 @@ describe("render", () => {
             sockets: [sock, sock2],
             failedMark: failedMark(),
             lockFile: path.join(certs, ".deploy.lock"),
+            lastGoodFile: lastGood(),
+            pemCheckFile: pemCheck(),
           });
           fs.writeFileSync(hookFile, render("certbot-deploy-hook.sh", view2));
         });
@@ -1231,6 +1290,43 @@ describe("render", () => {
         assert.ok(fs.existsSync(failedMark()));
       });
 
+      for (const [what, lineageFiles, problem] of [
+        ["a key that does not match the certificate", () => MISMATCHED, /does not match the certificate/],
+        [
+          "a chain cut short (a short write)",
+          () => ({ fullchain: FULLCHAIN.slice(0, 300), privkey: PRIVKEY }),
+          /incomplete PEM|no certificate parses/,
+        ],
+        ["no private key", () => ({ fullchain: FULLCHAIN, privkey: "" }), /0 private keys/],
+      ] as const) {
+        it(`refuses ${what}: the served file and its last good copy stay, nothing is pushed, the mark says why`, async () => {
+          fs.writeFileSync(installed(), "served\n", { mode: 0o600 });
+          fs.writeFileSync(lastGood(), "last good\n", { mode: 0o600 });
+          const bad = lineageFiles();
+          fs.writeFileSync(path.join(lineage, "fullchain.pem"), bad.fullchain);
+          fs.writeFileSync(path.join(lineage, "privkey.pem"), bad.privkey);
+          await serve(() => "Unknown command.\n\n");
+          const r = await runHook();
+          assert.notEqual(r.code, 0, r.stdout);
+          assert.match(r.stderr, problem);
+          assert.match(
+            r.stderr,
+            /FAILED: the certificate written to .* is not good: .*the served certificate is unchanged/,
+          );
+          assert.equal(fs.readFileSync(installed(), "utf8"), "served\n");
+          assert.equal(fs.readFileSync(lastGood(), "utf8"), "last good\n");
+          assert.deepEqual(received, []);
+          assert.match(fs.readFileSync(failedMark(), "utf8"), problem);
+          assert.deepEqual(
+            fs
+              .readdirSync(certs)
+              .filter((f) => f.startsWith("example.com.pem.") && f !== "example.com.pem.last-good"),
+            [],
+            "temporary files left behind",
+          );
+        });
+      }
+
       it("does nothing for another lineage", async () => {
         const other = path.join(tmp, "live", "other.example.org");
         fs.mkdirSync(other);
@@ -1243,6 +1339,105 @@ describe("render", () => {
         assert.match(child.stdout, /is not ours/);
         assert.ok(!fs.existsSync(installed()));
         assert.ok(!fs.existsSync(failedMark()));
+      });
+    });
+
+    describe("healthcheck (health.sh) under dash", function () {
+      this.timeout(15_000);
+      let tmp: string;
+      let pems: { fresh: string; expiring: string };
+      const served = () => path.join(tmp, "example.com.pem");
+      const renewalMark = () => path.join(tmp, "renewal-failed");
+      const deployMark = () => path.join(tmp, "deploy-failed");
+
+      before(async () => {
+        const domains = ["example.com"];
+        pems = {
+          fresh: (await generateSelfSignedCertificate({ domains, validityDays: 90 })).pem,
+          expiring: (await generateSelfSignedCertificate({ domains, validityDays: 19 })).pem,
+        };
+      });
+      beforeEach(() => {
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "haproxy-edge-health-"));
+        fs.writeFileSync(path.join(tmp, "pem-check.py"), cb["pem-check.py"].content);
+        const view = {
+          stack: model.stack,
+          renewalFailedMark: FILES.renewalFailedMark,
+          deployFailedMark: FILES.deployFailedMark,
+          pemCheckFile: `${PATHS.certbotEdgeDir}/pem-check.py`,
+          certFile: `${PATHS.certbotCertsDir}/example.com.pem`,
+          minValidDays: 20,
+        };
+        assert.equal(render("certbot-health.sh", view), cb["health.sh"].content, "only the paths differ");
+        fs.writeFileSync(
+          path.join(tmp, "health.sh"),
+          render("certbot-health.sh", {
+            ...view,
+            renewalFailedMark: renewalMark(),
+            deployFailedMark: deployMark(),
+            pemCheckFile: path.join(tmp, "pem-check.py"),
+            certFile: served(),
+          }),
+        );
+      });
+      afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+      const health = () => {
+        const r = spawnSync(dash(), [path.join(tmp, "health.sh")], {
+          encoding: "utf8",
+          timeout: 10_000,
+          env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+        });
+        return { code: r.status, out: r.stdout + r.stderr };
+      };
+
+      it("is healthy with a served certificate valid 90 days and no failure mark, and writes nothing", () => {
+        fs.writeFileSync(served(), pems.fresh);
+        const before = fs.readdirSync(tmp).sort();
+        const r = health();
+        assert.equal(r.code, 0, r.out);
+        assert.match(r.out, /^ok: the served certificate has serial [0-9A-F]+, valid until \d{4}-/);
+        assert.deepEqual(fs.readdirSync(tmp).sort(), before);
+      });
+
+      it("is unhealthy when the served certificate expires within 20 days (a renewal that could not leave its mark)", () => {
+        fs.writeFileSync(served(), pems.expiring);
+        const r = health();
+        assert.equal(r.code, 1, r.out);
+        assert.match(r.out, /UNHEALTHY: the served certificate .*: it expires within 20 days \(serial /);
+      });
+
+      it("is unhealthy while a renewal or a push failed, with the reason", () => {
+        fs.writeFileSync(served(), pems.fresh);
+        fs.writeFileSync(renewalMark(), "renewal failed: certbot exited with status 1\n");
+        let r = health();
+        assert.equal(r.code, 1, r.out);
+        assert.match(r.out, /UNHEALTHY: renewal failed: certbot exited with status 1/);
+        fs.rmSync(renewalMark());
+        // An empty mark (no space for the reason) still counts.
+        fs.writeFileSync(deployMark(), "");
+        r = health();
+        assert.equal(r.code, 1, r.out);
+        assert.match(r.out, /UNHEALTHY: +\(mark .*deploy-failed\)/);
+      });
+
+      for (const [what, content] of [
+        ["cut short", () => pems.fresh.slice(0, 400)],
+        ["without its key", () => pems.fresh.slice(0, pems.fresh.indexOf("-----BEGIN PRIVATE KEY-----"))],
+        ["garbage", () => "not a certificate\n"],
+      ] as const) {
+        it(`is unhealthy when the served certificate is ${what}`, () => {
+          fs.writeFileSync(served(), content());
+          const r = health();
+          assert.equal(r.code, 1, r.out);
+          assert.match(r.out, /UNHEALTHY: the served certificate /);
+        });
+      }
+
+      it("is unhealthy when there is no served certificate", () => {
+        const r = health();
+        assert.equal(r.code, 1, r.out);
+        assert.match(r.out, /UNHEALTHY: the served certificate .*: cannot read/);
       });
     });
   });

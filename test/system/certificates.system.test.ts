@@ -158,6 +158,17 @@ describe("system: certificates from a real ACME server (pebble + bind9), hot-swa
     assert.equal((await servedCertificate(root)).serial, served);
     assert.equal(await lineageSerial(), served);
     assert.equal((await lbProcess()).pid, worker.pid);
+    // certbot's healthcheck fails with the reason until a pass succeeds.
+    const test = JSON.parse(
+      await dockerCli(["inspect", "--format", "{{json .Config.Healthcheck.Test}}", CERTBOT]),
+    ) as string[];
+    const failing = await dockerExec(CERTBOT, test.slice(1));
+    assert.equal(failing.code, 1, failing.stdout);
+    assert.match(failing.stdout, /UNHEALTHY: .*renewal failed: certbot exited with status 1/);
+    const again = await dockerExec(CERTBOT, ["/bin/sh", RENEW_SCRIPT, "once"], 120_000);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    const healthy = await dockerExec(CERTBOT, test.slice(1));
+    assert.equal(healthy.code, 0, healthy.stdout);
   });
 
   it("a failed push (socket missing) is a failure, marked unhealthy, and retried by the next pass", async () => {

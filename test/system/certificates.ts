@@ -40,12 +40,17 @@ export interface AcmeStack {
 
 /**
  * The system stack in acme mode against a fresh ACME lab, from a clean Docker engine (leftovers and the
- * retained volumes of an earlier run removed), through `pulumi up`. The lab joins the stack's network as soon
+ * retained volumes of an earlier run removed; then `prepare`), through `pulumi up`. The lab joins the stack's network as soon
  * as it exists. On failure everything made so far is removed again.
  */
-export async function upAcmeStack(log?: (line: string) => void): Promise<AcmeStack> {
+export async function upAcmeStack(
+  log?: (line: string) => void,
+  prepare?: () => Promise<void>,
+): Promise<AcmeStack> {
   await removeLeftovers();
   await removeVolumes(ACME_RETAINED);
+  // What a suite sets up on the clean engine before `pulumi up` (e.g. a volume of its own kind).
+  await prepare?.();
   const lab = await AcmeLab.prepare();
   let engine: Engine | undefined;
   try {

@@ -1,0 +1,245 @@
+/**
+ * System tier, renewal failures that show: the system stack in `tlsMode: acme` (real ACME lab, real Pulumi engine,
+ * real Docker engine) with its certificates volume on a tiny tmpfs. A renewal while that volume is full leaves
+ * the served certificate in place and makes certbot unhealthy with the reason; once there is space the next pass
+ * serves the renewed one. A corrupt served PEM makes certbot unhealthy, and the load balancer's next start refuses
+ * it and serves the last good certificate instead of crash-looping. Traffic goes only to 127.0.0.1 and to
+ * containers on the stack's own network.
+ */
+import { strict as assert } from "node:assert";
+import { PATHS, certificateName } from "../../config/model";
+import type { AcmeLab } from "./acme-lab";
+import {
+  CERTBOT,
+  LB,
+  RENEW_SCRIPT,
+  dockerExec,
+  downAcmeStack,
+  firstIssuance,
+  lbProcess,
+  lineageSerial,
+  servedCertificate,
+  upAcmeStack,
+} from "./certificates";
+import type { Engine } from "./engine";
+import { HTTPS_PORT, IMAGES, STACK, containerLogs, dockerCli, until } from "./support";
+import { startHandshakeLoad } from "./tls-load";
+
+const log = process.env.HAPROXY_EDGE_SYSTEM_VERBOSE ? (l: string) => console.log(`    ${l}`) : undefined;
+
+const CERTS_VOLUME = `${STACK}-certs`;
+/** A test container that keeps the tmpfs volume mounted (its content lives as long as one container mounts it). */
+const HOLDER = `${STACK}-certs-holder`;
+const CERT_FILE = `${certificateName(["systest.example.com"])}.pem`;
+/** The served file, as the load balancer sees it. */
+const LB_CERT = `${PATHS.certsDir}/${CERT_FILE}`;
+
+interface Health {
+  Status: string;
+  Log: { ExitCode: number; Output: string }[];
+}
+
+async function dockerHealth(): Promise<Health> {
+  return JSON.parse(await dockerCli(["inspect", "--format", "{{json .State.Health}}", CERTBOT])) as Health;
+}
+
+/** Docker's own verdict, once it is `status` (the healthcheck runs every 30 s). */
+function healthBecomes(status: "healthy" | "unhealthy"): Promise<Health> {
+  return until(
+    `certbot ${status} (Docker healthcheck)`,
+    async () => {
+      const h = await dockerHealth();
+      return h.Status === status ? h : undefined;
+    },
+    100_000,
+    1000,
+  );
+}
+
+describe("system: renewal failures show (full certificates volume, corrupt PEM), with no outage", function () {
+  this.timeout(600_000);
+  let lab: AcmeLab;
+  let engine: Engine | undefined;
+  let root: string;
+  let first: string;
+  let renewed: string;
+  /** certbot's healthcheck, run now in its container. */
+  let health: () => Promise<{ code: number; out: string }>;
+
+  before(async function () {
+    ({ lab, engine } = await upAcmeStack(log, async () => {
+      // The certificates volume the program declares, made beforehand as a 256 KiB tmpfs (Docker hands an
+      // existing volume of the same name and driver to `pulumi up`), with the labels the program gives it.
+      await dockerCli([
+        "volume",
+        "create",
+        "--driver",
+        "local",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=256k",
+        "--label",
+        `haproxy-edge.stack=${STACK}`,
+        "--label",
+        "haproxy-edge.role=certs",
+        CERTS_VOLUME,
+      ]);
+      await dockerCli([
+        "run",
+        "-d",
+        "--name",
+        HOLDER,
+        "--label",
+        `haproxy-edge.test=${STACK}`,
+        "--network",
+        "none",
+        "-v",
+        `${CERTS_VOLUME}:/certs`,
+        "--entrypoint",
+        "sleep",
+        IMAGES.haproxy,
+        "infinity",
+      ]);
+    }));
+    root = await lab.issuingRoot();
+    const test = JSON.parse(
+      await dockerCli(["inspect", "--format", "{{json .Config.Healthcheck.Test}}", CERTBOT]),
+    ) as string[];
+    assert.equal(test[0], "CMD");
+    health = async () => {
+      const r = await dockerExec(CERTBOT, test.slice(1));
+      return { code: r.code, out: r.stdout + r.stderr };
+    };
+  });
+
+  after(async function () {
+    await downAcmeStack({ lab, engine });
+  });
+
+  it("serves the first certificate from the tmpfs certificates volume; certbot is healthy", async () => {
+    const mounts = await dockerCli(["inspect", "--format", "{{json .Mounts}}", LB]);
+    assert.ok(mounts.includes(`"Name":"${CERTS_VOLUME}"`), mounts);
+    const df = await dockerExec(LB, ["df", "-k", PATHS.certsDir]);
+    assert.match(df.stdout, /^tmpfs +256 /m, df.stdout);
+    first = (await firstIssuance(root)).serial;
+    const h = await health();
+    assert.equal(h.code, 0, h.out);
+    assert.match(h.out, /^ok: the served certificate has serial [0-9A-F]+, valid until /);
+    await healthBecomes("healthy");
+  });
+
+  it("with the certificates volume full, a renewal keeps the served certificate (no failed handshake) and certbot turns unhealthy with the reason", async () => {
+    const worker = await lbProcess();
+    // Fill the volume: `cat` stops at ENOSPC, leaving the file that takes all the space.
+    await dockerExec(HOLDER, ["sh", "-c", "cat /dev/zero > /certs/filler"]);
+    const probe = await dockerExec(HOLDER, ["sh", "-c", "echo x > /certs/probe"]);
+    assert.notEqual(probe.code, 0, "the volume still takes writes");
+    await dockerExec(HOLDER, ["rm", "-f", "/certs/probe"]);
+
+    const load = startHandshakeLoad({
+      port: HTTPS_PORT,
+      servername: "www.systest.example.com",
+      concurrency: 2,
+      maxMs: 150_000,
+      maxHandshakes: 100_000,
+    });
+    let r;
+    try {
+      r = await dockerExec(CERTBOT, ["/bin/sh", RENEW_SCRIPT, "force"], 120_000);
+    } finally {
+      await new Promise((resolve) => setTimeout(resolve, 300)); // late failures count too
+    }
+    const result = await load.stop();
+    const out = r.stdout + r.stderr;
+    assert.equal(r.code, 1, out);
+    assert.match(
+      out,
+      /deploy hook: FAILED: (cannot write .* \(is the volume full\?\)|the certificate written to .* is not good: .*); the served certificate is unchanged/,
+    );
+    assert.match(out, /FAILED: the certificate is issued but not served/);
+
+    renewed = await lineageSerial();
+    assert.notEqual(renewed, first, "certbot renewed");
+    assert.equal((await servedCertificate(root)).serial, first, "the load balancer still serves the old one");
+    assert.equal(result.failed, 0, `failed handshakes: ${result.errors.join("; ")}`);
+    assert.ok(result.ok >= 20, `only ${result.ok} handshakes during the renewal`);
+    assert.deepEqual(
+      result.firstSeen.map((s) => s.serial),
+      [first],
+    );
+    assert.equal((await lbProcess()).pid, worker.pid, "same HAProxy worker process");
+    // Nothing half-written is left next to the served file.
+    const ls = await dockerExec(HOLDER, ["ls", "-a", "/certs"]);
+    assert.deepEqual(
+      ls.stdout.split("\n").filter(Boolean).sort(),
+      [".", "..", CERT_FILE, `${CERT_FILE}.last-good`, "filler"].sort(),
+    );
+
+    // The healthcheck says why (its mark is on certbot's own state volume, not on the full one).
+    const h = await health();
+    assert.equal(h.code, 1, h.out);
+    assert.match(h.out, /UNHEALTHY: .*deploy hook: .*the served certificate is unchanged/);
+    const docker = await healthBecomes("unhealthy");
+    assert.match(docker.Log[docker.Log.length - 1].Output, /UNHEALTHY: .*deploy hook: /);
+    // And the container's log has it, though the pass ran through `docker exec`.
+    assert.match(
+      await containerLogs(CERTBOT),
+      /haproxy-edge deploy hook: FAILED: .*the served certificate is unchanged/,
+    );
+  });
+
+  it("once there is space again, the next pass serves the renewed certificate and certbot is healthy", async () => {
+    await dockerExec(HOLDER, ["rm", "-f", "/certs/filler"]);
+    const r = await dockerExec(CERTBOT, ["/bin/sh", RENEW_SCRIPT, "once"], 120_000);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stderr, /the last certificate push failed/);
+    assert.equal((await servedCertificate(root)).serial, renewed);
+    const h = await health();
+    assert.equal(h.code, 0, h.out);
+    await healthBecomes("healthy");
+  });
+
+  it("a corrupt served PEM makes certbot unhealthy; the load balancer's restart refuses it and serves the last good certificate", async () => {
+    // A short write that replaced the served file: its first 700 bytes.
+    const cut = await dockerExec(LB, [
+      "sh",
+      "-c",
+      `head -c 700 '${LB_CERT}' > '${LB_CERT}.cut' && mv -f '${LB_CERT}.cut' '${LB_CERT}'`,
+    ]);
+    assert.equal(cut.code, 0, cut.stderr);
+    const h = await health();
+    assert.equal(h.code, 1, h.out);
+    assert.match(
+      h.out,
+      /UNHEALTHY: the served certificate .*: (incomplete PEM|no certificate parses|0 private keys)/,
+    );
+
+    await dockerCli(["restart", LB]);
+    const served = await until(
+      "the load balancer serving again after its restart",
+      () => servedCertificate(root).catch(() => undefined),
+      60_000,
+      500,
+    );
+    assert.equal(served.serial, renewed, "the last good certificate is served");
+    assert.equal(served.verifyCode, "0 (ok)");
+    const state = JSON.parse(await dockerCli(["inspect", "--format", "{{json .State}}", LB])) as {
+      Running: boolean;
+      Restarting: boolean;
+    };
+    assert.ok(state.Running && !state.Restarting, JSON.stringify(state));
+    assert.equal(await dockerCli(["inspect", "--format", "{{.RestartCount}}", LB]), "0\n");
+    const logs = await containerLogs(LB);
+    assert.match(
+      logs,
+      new RegExp(`ERROR: refusing the served certificate ${LB_CERT}: HAProxy cannot load it: .*ALERT`),
+    );
+    assert.match(logs, /serving the last good certificate instead/);
+    // The served file is good again, so certbot is healthy again.
+    const after = await health();
+    assert.equal(after.code, 0, after.out);
+  });
+});
