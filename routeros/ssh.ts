@@ -64,6 +64,9 @@ export async function connectRouter(
     });
     conn.once("error", (e: Error) => {
       clearTimeout(timer);
+      // A refused handshake may be followed by the socket's own error (ECONNRESET): not an uncaught one.
+      conn.on("error", () => undefined);
+      conn.end();
       const why = hostKeyMismatch
         ? "the router's host key does not match hosts.<router>.hostKey"
         : pinned && /host key/i.test(e.message)
