@@ -105,7 +105,7 @@ export function sshOptsHostKeyProblems(args: readonly string[]): { index: number
 /** A host as the schema parsed it: the fields these rules read. */
 type HostKeyFields =
   | { kind: "docker"; sshOpts: string[]; insecureAcceptAnyHostKey: boolean }
-  | { kind: "routeros"; hostKey?: string; address: string; port: number; insecureAcceptAnyHostKey: boolean };
+  | { kind: "routeros"; hostKey?: string; insecureAcceptAnyHostKey: boolean };
 
 /** The problems of host `name` with the rules above: `{ path, message, value? }` as parse.ts reports them. */
 export function hostKeyIssues(
