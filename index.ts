@@ -32,6 +32,8 @@ for (const [fullKey, value] of Object.entries(all)) {
 
 const model = loadModel(decodeRawConfig(raw), { project, stack, secretKeys, otherKeys });
 const edge = new Edge(stack, { model });
+// A host that accepts any SSH host key says so on every run (config/host-keys.ts).
+for (const warning of model.hostKeyWarnings) void pulumi.log.warn(warning);
 
 /** Where the load balancer answers (on the Docker host or the router). */
 export const loadBalancerEndpoint = model.loadBalancer.endpoint;

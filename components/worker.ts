@@ -266,7 +266,9 @@ export class Worker extends pulumi.ComponentResource {
 /** How the check and the routes reach a worker's Data Plane API from the machine running Pulumi. */
 function apiAccess(placement: ServicePlacement): ApiAccess {
   if (placement.kind === "docker") {
-    const { ssh, sshOpts } = placement.dockerHost.host;
+    const { ssh, sshArgs } = placement.dockerHost.host;
+    // A local engine needs no ssh; a remote one gets StrictHostKeyChecking=yes unless sshOpts set it.
+    const sshOpts = ssh ? sshArgs : placement.dockerHost.host.sshOpts;
     return {
       checkEnv: { DPAPI_SSH: ssh ?? "", DPAPI_SSH_OPTS: JSON.stringify(sshOpts) },
       routesArgs: { ...(ssh ? { ssh } : {}), sshOpts },

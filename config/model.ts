@@ -13,6 +13,7 @@ import {
 } from "./schema";
 import { workerRoutesPlan, type RouteSpec, type WorkerRoutesPlan } from "./routes";
 import { ipv4InCidr, isIPv4 } from "./validators";
+import { hostKeyWarning, sshArgsWithHostKeyChecking } from "./host-keys";
 
 /** Where things live inside the containers (the same on Docker and RouterOS). */
 export const PATHS = {
@@ -108,6 +109,8 @@ export interface DockerHostModel extends DockerHostConfig {
    * them can ever hold the load balancer's address.
    */
   network: { gateway: string; ipRange: string; loadBalancerAddress: string };
+  /** `sshOpts` as `ssh` gets them: with `StrictHostKeyChecking=yes` unless they set it (config/host-keys.ts). */
+  sshArgs: string[];
 }
 
 export interface RouterOsHostModel extends RouterOsHostConfig {
@@ -119,8 +122,11 @@ export interface RouterOsHostModel extends RouterOsHostConfig {
   versionParts: [number, number, number];
   /** certbot runs on this router: its scheduler renews the certificates (device-mode must keep it on). */
   renewsCertificates: boolean;
-  /** How haproxy-edge reaches the router over SSH (its host key pinned when given). */
-  ssh: { host: string; port: number; user: string; hostKey?: string };
+  /**
+   * How haproxy-edge reaches the router over SSH: its host key pinned, or, only when the host opts out
+   * (`insecureAcceptAnyHostKey`), `acceptAnyHostKey`.
+   */
+  ssh: { host: string; port: number; user: string; hostKey?: string; acceptAnyHostKey?: true };
 }
 
 export type HostModel = DockerHostModel | RouterOsHostModel;
@@ -262,6 +268,8 @@ export interface EdgeModel {
   retainedVolumes: string[];
   /** The hosts something is placed on, by name (sorted), and the images their services run. */
   placedHosts: { host: HostModel; images: string[] }[];
+  /** One warning per placed host that accepts any SSH host key (`insecureAcceptAnyHostKey`), for every run. */
+  hostKeyWarnings: string[];
 }
 
 /** A value validation guarantees; its absence is a bug, reported as such. */
@@ -273,9 +281,10 @@ function defined<T>(value: T | undefined, what: string): T {
 function hostModel(name: string, h: StackConfig["hosts"][string], certbotHost?: string): HostModel {
   if (h.kind === "docker") {
     const network = dockerNetwork(h.subnet);
+    const sshArgs = sshArgsWithHostKeyChecking(h.sshOpts);
     return h.url.startsWith("ssh://")
-      ? { ...h, name, ssh: h.url.slice("ssh://".length), network }
-      : { ...h, name, network };
+      ? { ...h, name, ssh: h.url.slice("ssh://".length), network, sshArgs }
+      : { ...h, name, network, sshArgs };
   }
   const m = /^7\.(\d+)(?:\.(\d+))?$/.exec(h.version);
   return {
@@ -285,7 +294,13 @@ function hostModel(name: string, h: StackConfig["hosts"][string], certbotHost?: 
     prefixLength: Number(h.subnet.split("/")[1]),
     versionParts: [7, Number(m?.[1] ?? 0), Number(m?.[2] ?? 0)],
     renewsCertificates: name === certbotHost,
-    ssh: { host: h.address, port: h.port, user: h.user, ...(h.hostKey ? { hostKey: h.hostKey } : {}) },
+    ssh: {
+      host: h.address,
+      port: h.port,
+      user: h.user,
+      ...(h.hostKey ? { hostKey: h.hostKey } : {}),
+      ...(h.insecureAcceptAnyHostKey ? { acceptAnyHostKey: true as const } : {}),
+    },
   };
 }
 
@@ -473,6 +488,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
       ...(certbotHost !== undefined ? [dockerVolumeName(stack, VOLUMES.letsencrypt)] : []),
     ],
     placedHosts: [],
+    hostKeyWarnings: [],
   };
   if (certbotHost !== undefined) {
     model.certbot = {
@@ -495,6 +511,9 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     };
   }
   model.placedHosts = placedHosts(model);
+  model.hostKeyWarnings = model.placedHosts
+    .filter((p) => p.host.insecureAcceptAnyHostKey)
+    .map((p) => hostKeyWarning(p.host.name, p.host.kind));
   return model;
 }
 

@@ -29,6 +29,7 @@ import {
   ipv4ToInt,
   isIPv4,
 } from "./validators";
+import { hostKeyIssues } from "./host-keys";
 
 /** One problem in the stack configuration. */
 export interface ConfigIssue {
@@ -412,6 +413,9 @@ function crossChecks(
         h.subnet,
       );
   }
+
+  // SSH host keys are verified, unless a host opts out (config/host-keys.ts).
+  for (const [name, h] of Object.entries(hosts ?? {})) issues.push(...hostKeyIssues(name, h));
 
   // Placement: every service on a known host.
   const placements: { path: string; host: string | undefined }[] = [

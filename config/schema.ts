@@ -23,6 +23,7 @@ import {
   serverProblem,
   sshOptsProblems,
 } from "./validators";
+import { hostKeyProblem } from "./host-keys";
 import { BALANCE_ALGORITHMS } from "./routes";
 
 const port = z
@@ -128,6 +129,8 @@ export const dockerHostSchema = z.strictObject({
         ctx.addIssue({ code: "custom", path: [p.index], message: p.message });
     })
     .default([]),
+  /** Allows sshOpts that turn host key checking off (config/host-keys.ts); every `pulumi up` warns. */
+  insecureAcceptAnyHostKey: z.boolean().default(false),
   /** LAN address of this host: where services on other hosts reach the ports it publishes. */
   address: ipv4.optional(),
   /** Subnet of the edge's Docker network on this host. */
@@ -155,12 +158,21 @@ export const routerOsHostSchema = z.strictObject({
     .min(1, "must be an SSH private key")
     .max(...atMost(16_384))
     .optional(),
-  /** The router's SSH host key (`ssh-ed25519 AAAA...`); without it the host key is not verified. */
+  /** The router's SSH host key (`ssh-rsa AAAA...`, `ssh-ed25519 AAAA...`): required (config/host-keys.ts). */
   hostKey: z
     .string()
     .max(...atMost(8192))
-    .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+$/, "must be an SSH public host key")
+    .regex(
+      /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) [A-Za-z0-9+/=]+$/,
+      "must be an SSH public host key: <type> <base64>, e.g. ssh-rsa AAAAB3NzaC1yc2E...",
+    )
+    .superRefine((v, ctx) => {
+      const problem = hostKeyProblem(v);
+      if (problem) ctx.addIssue({ code: "custom", message: problem, input: v });
+    })
     .optional(),
+  /** Without hostKey, accept any host key (config/host-keys.ts); every `pulumi up` warns. */
+  insecureAcceptAnyHostKey: z.boolean().default(false),
   /** RouterOS disk for container roots and volumes (ext4), as `/disk/print` names it. */
   disk: z
     .string()
@@ -296,6 +308,7 @@ export const topLevel = {
       kind: "docker" as const,
       url: "unix:///var/run/docker.sock",
       sshOpts: [],
+      insecureAcceptAnyHostKey: false,
       subnet: "172.29.80.0/24",
     },
   })),

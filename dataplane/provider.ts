@@ -112,11 +112,16 @@ export function diffWorkerRoutes(olds: WorkerRoutesOutputs, news: WorkerRoutesIn
   const detailedDiff: Record<string, PropertyDiff> = {};
   const replaces: string[] = [];
   const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  // A router is the same router at the same address, port and user; a newly pinned host key only updates.
+  const endpoint = (r: WorkerRoutesInputs["router"]) => r && { host: r.host, port: r.port, user: r.user };
   for (const f of IDENTITY_FIELDS) {
-    if (!same(olds[f], news[f])) {
+    const a = f === "router" ? endpoint(olds.router) : olds[f];
+    const b = f === "router" ? endpoint(news.router) : news[f];
+    if (!same(a, b)) {
       replaces.push(f);
       detailedDiff[f] = { kind: "UPDATE_REPLACE", inputDiff: true };
-    }
+    } else if (f === "router" && !same(olds.router, news.router))
+      detailedDiff.router = { kind: "UPDATE", inputDiff: true };
   }
   for (const f of UPDATE_FIELDS) {
     const a = f === "sshOpts" ? (olds.sshOpts ?? []) : olds[f];

@@ -35,7 +35,8 @@ export class DockerHost extends pulumi.ComponentResource {
 
     this.provider = new docker.Provider(
       `${name}-provider`,
-      { host: host.url, sshOpts: host.sshOpts.length > 0 ? host.sshOpts : undefined },
+      // sshArgs: sshOpts with StrictHostKeyChecking=yes unless they set it (config/host-keys.ts).
+      { host: host.url, sshOpts: host.ssh ? host.sshArgs : undefined },
       { parent: this, dependsOn },
     );
     const child = { parent: this, provider: this.provider, dependsOn };

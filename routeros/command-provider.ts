@@ -141,6 +141,8 @@ export function routerOsCommandProvider(): pulumi.dynamic.ResourceProvider<Comma
         r.port !== n.port ||
         r.user !== n.user ||
         r.hostKey !== n.hostKey ||
+        // The state must hold how a later delete may connect.
+        r.acceptAnyHostKey !== n.acceptAnyHostKey ||
         olds.privateKey !== news.privateKey;
       return { changes, replaces, deleteBeforeReplace: true };
     },

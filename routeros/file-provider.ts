@@ -147,7 +147,11 @@ export function routerOsFileProvider(): pulumi.dynamic.ResourceProvider<FileInpu
       const r = olds.router;
       const n = news.router;
       if (r.host !== n.host || r.port !== n.port || r.user !== n.user) replaces.push("router");
-      const changes = replaces.length > 0 || olds.sha256 !== sha256(news.content) || r.hostKey !== n.hostKey;
+      const changes =
+        replaces.length > 0 ||
+        olds.sha256 !== sha256(news.content) ||
+        r.hostKey !== n.hostKey ||
+        r.acceptAnyHostKey !== n.acceptAnyHostKey;
       // A new key changes nothing on the router, but the state must hold it for a later delete.
       return {
         changes: changes || olds.privateKey !== news.privateKey,

@@ -20,6 +20,8 @@ import { SimFactory, VERSIONS, versionOf } from "./support/routeros-sim/helpers"
 import { TEST_SECRETS, loadStackFile } from "./support/stack-config";
 
 const NS = "haproxy-edge:";
+/** The example host key Pulumi.prod.yaml pins for its router. */
+const PROD_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
 async function run(stack: "dev" | "prod", preview = false): Promise<ProgramRun> {
   const file = loadStackFile(stack);
@@ -608,6 +610,7 @@ describe("index.ts under Pulumi mocks, every service on the router (live route u
         host: "192.168.88.1",
         port: 22,
         user: "pulumi",
+        hostKey: PROD_HOST_KEY,
       });
       assert.equal(env.DPAPI_SSH, undefined);
       assert.deepEqual(secretPaths(env).sort(), ["DPAPI_PASSWORD", "DPAPI_ROUTER_KEY"]);
@@ -615,7 +618,12 @@ describe("index.ts under Pulumi mocks, every service on the router (live route u
 
       const routes = r.byName(`prod-${w}-routes`);
       assert.equal(plain(routes.wire.url), `http://172.20.0.${21 + i}:5555`);
-      assert.deepEqual(plain(routes.wire.router), { host: "192.168.88.1", port: 22, user: "pulumi" });
+      assert.deepEqual(plain(routes.wire.router), {
+        host: "192.168.88.1",
+        port: 22,
+        user: "pulumi",
+        hostKey: PROD_HOST_KEY,
+      });
       assert.ok(secretPaths(routes.wire).includes("routerKey"), JSON.stringify(secretPaths(routes.wire)));
       assert.ok(routes.additionalSecretOutputs.includes("routerKey"));
       assert.equal(routes.wire.ssh, undefined);
@@ -714,3 +722,94 @@ function routerHosts(version: string): Record<string, unknown> {
   const hosts = JSON.parse(file.config[`${NS}hosts`]) as Record<string, Record<string, unknown>>;
   return { ...hosts, "edge-router": { ...hosts["edge-router"], version } };
 }
+
+describe("index.ts under Pulumi mocks, SSH host keys", () => {
+  /** Runs the prod stack with `hosts` changed by `edit`; returns the run and what the program warned. */
+  async function runWarned(edit: (hosts: Record<string, Record<string, unknown>>) => void) {
+    const file = loadStackFile("prod");
+    const hosts = JSON.parse(file.config[`${NS}hosts`]) as Record<string, Record<string, unknown>>;
+    edit(hosts);
+    const config = { ...file.config, [`${NS}hosts`]: JSON.stringify(hosts) };
+    // Without an engine (mocks), pulumi.log.warn writes `warning: [runtime] <message>` to console.warn.
+    const warned: string[] = [];
+    const original = console.warn;
+    console.warn = (...args: unknown[]) => warned.push(args.map(String).join(" "));
+    try {
+      const run = await runProgram({
+        stack: "prod",
+        config,
+        secretKeys: [...file.secretKeys].map((k) => `${NS}${k}`),
+      });
+      return { run, warned: warned.filter((w) => w.includes("host key")) };
+    } finally {
+      console.warn = original;
+    }
+  }
+
+  it("with the router's key pinned, warns nothing and every router session carries the key", async () => {
+    const { run, warned } = await runWarned(() => undefined);
+    assert.deepEqual(warned, []);
+    const commands = run.ofType(ROUTER_COMMAND);
+    assert.ok(commands.length > 0);
+    for (const c of commands)
+      assert.deepEqual(plain(c.wire.router), {
+        host: "192.168.88.1",
+        port: 22,
+        user: "pulumi",
+        hostKey: PROD_HOST_KEY,
+      });
+  });
+
+  it("with insecureAcceptAnyHostKey, warns naming the router on every run, and the sessions say so", async () => {
+    const { run, warned } = await runWarned((hosts) => {
+      delete hosts["edge-router"].hostKey;
+      hosts["edge-router"].insecureAcceptAnyHostKey = true;
+    });
+    assert.deepEqual(warned, [
+      "warning: [runtime] host edge-router: the router's SSH host key is not verified " +
+        "(hosts.edge-router.insecureAcceptAnyHostKey: true): whoever answers at its address receives its secrets; " +
+        "pin the key instead (docs/operations.md#ssh-host-keys)",
+    ]);
+    for (const c of run.ofType(ROUTER_COMMAND))
+      assert.deepEqual(plain(c.wire.router), {
+        host: "192.168.88.1",
+        port: 22,
+        user: "pulumi",
+        acceptAnyHostKey: true,
+      });
+  });
+
+  it("gives a remote Docker host's provider StrictHostKeyChecking=yes unless its sshOpts set it", async () => {
+    const { run, warned } = await runWarned((hosts) => {
+      hosts["docker-1"].sshOpts = ["-o", "BatchMode=yes"];
+    });
+    assert.deepEqual(warned, []);
+    const provider = run
+      .ofType("pulumi:providers:docker")
+      .find((p) => plain(p.wire.host) === "ssh://deploy@docker-1.lan");
+    assert.ok(provider);
+    assert.deepEqual(JSON.parse(String(plain(provider.wire.sshOpts))), [
+      "-o",
+      "StrictHostKeyChecking=yes",
+      "-o",
+      "BatchMode=yes",
+    ]);
+  });
+
+  it("refuses a router without hostKey before registering anything", async () => {
+    const sink: Registered[] = [];
+    const file = loadStackFile("prod");
+    const hosts = JSON.parse(file.config[`${NS}hosts`]) as Record<string, Record<string, unknown>>;
+    delete hosts["edge-router"].hostKey;
+    await assert.rejects(
+      runProgram({
+        stack: "prod",
+        config: { ...file.config, [`${NS}hosts`]: JSON.stringify(hosts) },
+        secretKeys: [...file.secretKeys].map((k) => `${NS}${k}`),
+        sink,
+      }),
+      (e: Error) => e instanceof ConfigError && /hosts\.edge-router\.hostKey: is required/.test(e.message),
+    );
+    assert.deepEqual(sink, []);
+  });
+});

@@ -375,6 +375,7 @@ describe("config/model", () => {
               kind: "routeros",
               address: "10.1.0.1",
               privateKey: "k",
+              hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
               vethPrefix: "e",
               subnet: "10.9.0.0/27",
             },
@@ -473,10 +474,20 @@ describe("config/model", () => {
     );
     const router = prod.hosts.find((h) => h.name === "edge-router");
     assert.ok(router?.kind === "routeros");
-    assert.deepEqual(router.ssh, { host: router.address, port: router.port, user: router.user });
+    // The pinned host key travels with the endpoint; no acceptAnyHostKey without the opt-out.
+    assert.ok(router.hostKey?.startsWith("ssh-ed25519 "));
+    assert.deepEqual(router.ssh, {
+      host: router.address,
+      port: router.port,
+      user: router.user,
+      hostKey: router.hostKey,
+    });
+    assert.deepEqual(prod.hostKeyWarnings, []);
     const docker1 = prod.hosts.find((h) => h.name === "docker-1");
     assert.ok(docker1?.kind === "docker");
     assert.equal(docker1.ssh, docker1.url.replace(/^ssh:\/\//, ""));
+    // Its sshOpts set StrictHostKeyChecking=yes already: passed as they are.
+    assert.deepEqual(docker1.sshArgs, docker1.sshOpts);
     const [staging] = prod.workers;
     assert.deepEqual(staging.dataplaneApi.publish, {
       address: "127.0.0.1",

@@ -53,9 +53,12 @@ const ROUTER_KEY =
   "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LXJvdXRlci1rZXk=\n-----END OPENSSH PRIVATE KEY-----";
 const TSIG_SECRET = "c2VjcmV0LXRzaWctYWJjZGVmZ2hpams=";
 
+/** A router's SSH host key as `ssh-keyscan` prints it (without the host field). */
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+
 /** Adds a valid RouterOS host `r1` (not used by any placement); its key makes `hosts` a secret. */
 function withRouter(c: Cfg): void {
-  c.hosts.r1 = { kind: "routeros", address: "192.168.88.1", privateKey: ROUTER_KEY };
+  c.hosts.r1 = { kind: "routeros", address: "192.168.88.1", privateKey: ROUTER_KEY, hostKey: HOST_KEY };
 }
 
 /** Switches the baseline to a complete, valid acme configuration. */
@@ -111,6 +114,7 @@ describe("config/parse", () => {
         kind: "docker",
         url: "unix:///var/run/docker.sock",
         sshOpts: [],
+        insecureAcceptAnyHostKey: false,
         subnet: "172.29.80.0/24",
       });
       assert.equal(c.routes.length, 2);

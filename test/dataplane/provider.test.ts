@@ -502,6 +502,16 @@ describe("dataplane/provider", () => {
       const rotated = diffWorkerRoutes(viaRouter, { ...viaRouter, routerKey: "k2" });
       assert.deepEqual(rotated.replaces, []);
       assert.deepEqual(Object.keys(rotated.detailedDiff), ["routerKey"]);
+      // The same router with its host key newly pinned (or the opt-out set): an update, the routes stay served.
+      const hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+      for (const pinned of [
+        { ...router, hostKey },
+        { ...router, acceptAnyHostKey: true },
+      ]) {
+        const d = diffWorkerRoutes(viaRouter, { ...viaRouter, router: pinned });
+        assert.deepEqual(d.replaces, [], JSON.stringify(pinned));
+        assert.deepEqual(d.detailedDiff, { router: { kind: "UPDATE", inputDiff: true } });
+      }
       assert.equal(
         endpointKey(viaRouter),
         "routeros://pulumi@192.168.88.1:22|http://172.20.0.22:5555",

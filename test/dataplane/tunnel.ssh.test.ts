@@ -18,6 +18,7 @@ import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
+import * as os from "node:os";
 import * as path from "node:path";
 import {
   endpointKey,
@@ -28,7 +29,8 @@ import {
 import type { Backend } from "../../dataplane/routes";
 import type { RouteSpec } from "../../config/routes";
 import { journalPath } from "../../dataplane/sync";
-import { accepts, openRouterTunnel, ROUTER_FORWARDING_HINT } from "../../dataplane/tunnel";
+import { accepts, openRouterTunnel, openTunnel, ROUTER_FORWARDING_HINT } from "../../dataplane/tunnel";
+import { sshArgsWithHostKeyChecking } from "../../config/host-keys";
 import type { RouterSsh } from "../../routeros/ssh";
 import { FakeDataplane } from "../support/fake-dataplane";
 import {
@@ -440,5 +442,90 @@ describe("dataplane/tunnel through a RouterOS router's SSH forward (tunnel.ssh)"
       );
       assert.equal(fake.requests.length, 0, "nothing reached the API");
     });
+  });
+});
+
+describe("dataplane/tunnel openTunnel (OpenSSH, ssh:// Docker hosts): host keys (ssh)", function () {
+  this.timeout(120_000);
+  let sim: RouterOsSimServer;
+  let other: RouterOsSimServer;
+  let dir: string;
+  let keyFile: string;
+  before(async () => {
+    [sim, other] = await Promise.all([
+      startRouterOsSim({ version: "7.21", forwarding: true }),
+      startRouterOsSim({ version: "7.21" }),
+    ]);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "haproxy-edge-hostkeys-"));
+    keyFile = path.join(dir, "id_ed25519");
+    fs.writeFileSync(keyFile, sim.privateKey, { mode: 0o600 });
+  });
+  after(async () => {
+    await Promise.all([sim?.stop(), other?.stop()]);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A known_hosts file pinning `line`'s key for the simulator's address and port. */
+  function knownHosts(name: string, line: string): string {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, `[127.0.0.1]:${sim.port} ${line.split(/\s+/).slice(0, 2).join(" ")}\n`);
+    return file;
+  }
+
+  /**
+   * The tunnel the worker check and WorkerRoutes open for a stack whose sshOpts are `sshOpts`, as the model
+   * passes them (config/host-keys.ts sshArgsWithHostKeyChecking); `extra` stands for the operator's
+   * ~/.ssh/config (ssh reads the command line first). Resolves to the error, or undefined once it opened.
+   */
+  async function tunnel(sshOpts: string[], extra: string[] = []): Promise<string | undefined> {
+    const args = [
+      ...sshArgsWithHostKeyChecking(["-i", keyFile, "-o", "IdentitiesOnly=yes", ...sshOpts]),
+      ...extra,
+    ];
+    try {
+      const t = await openTunnel(`${sim.user}@127.0.0.1:${sim.port}`, args, "http://127.0.0.1:9", 20_000);
+      t.close();
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+
+  it("opens with the host pinned in known_hosts", async () => {
+    assert.equal(
+      await tunnel(["-o", `UserKnownHostsFile=${knownHosts("good", sim.hostPublicKey)}`]),
+      undefined,
+    );
+  });
+
+  it("refuses a host whose key is not the pinned one", async () => {
+    const err = await tunnel(["-o", `UserKnownHostsFile=${knownHosts("wrong", other.hostPublicKey)}`]);
+    assert.match(err ?? "opened", /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/);
+  });
+
+  it("refuses a host that is not pinned at all, and adds nothing to known_hosts", async () => {
+    const empty = knownHosts("empty", "");
+    fs.writeFileSync(empty, "");
+    const err = await tunnel([
+      "-o",
+      `UserKnownHostsFile=${empty}`,
+      "-o",
+      "GlobalKnownHostsFile=/nonexistent",
+    ]);
+    assert.match(err ?? "opened", /Host key verification failed/);
+    assert.equal(fs.readFileSync(empty, "utf8"), "");
+  });
+
+  it("stays refused when ~/.ssh/config says StrictHostKeyChecking no (the program's yes comes first)", async () => {
+    const config = path.join(dir, "ssh_config");
+    fs.writeFileSync(config, "Host *\n  StrictHostKeyChecking no\n");
+    const empty = path.join(dir, "empty2");
+    fs.writeFileSync(empty, "");
+    const err = await tunnel(
+      ["-o", `UserKnownHostsFile=${empty}`, "-o", "GlobalKnownHostsFile=/nonexistent"],
+      ["-F", config],
+    );
+    assert.match(err ?? "opened", /Host key verification failed/);
+    assert.equal(fs.readFileSync(empty, "utf8"), "");
   });
 });

@@ -44,6 +44,8 @@ describe("routeros/command-provider: diff", () => {
       { timeoutSeconds: 90 },
       { router: { ...base.router, host: "192.0.2.2" } },
       { router: { ...base.router, hostKey: "ssh-ed25519 AAAA" } },
+      // The state must hold how a later delete may connect.
+      { router: { ...base.router, acceptAnyHostKey: true } },
       { privateKey: "rotated" },
     ]) {
       const d = await diff(news);

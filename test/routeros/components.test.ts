@@ -45,6 +45,7 @@ function plainStrings(v: unknown, out: string[] = []): string[] {
   return out;
 }
 
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 const router: RouterOsHostModel = {
   kind: "routeros",
   name: "mt",
@@ -58,11 +59,13 @@ const router: RouterOsHostModel = {
   version: "7.21",
   wanInterfaceList: "WAN",
   registryUrl: "https://registry-1.docker.io",
+  hostKey: HOST_KEY,
+  insecureAcceptAnyHostKey: false,
   bridgeAddress: "172.20.0.1",
   prefixLength: 24,
   versionParts: [7, 21, 0],
   renewsCertificates: true,
-  ssh: { host: "192.168.88.1", port: 22, user: "admin" },
+  ssh: { host: "192.168.88.1", port: 22, user: "admin", hostKey: HOST_KEY },
 };
 
 describe("routeros/components", function () {

@@ -72,12 +72,19 @@ export interface StartOptions {
    * prohibited.
    */
   forwarding?: boolean;
+  /**
+   * Also serve an RSA host key (RouterOS' default `host-key-type=rsa`), next to the ed25519 one; its public key is
+   * `hostRsaPublicKey`. Default false.
+   */
+  rsaHostKey?: boolean;
 }
 
 export interface RouterOsSimServer extends SshTarget {
   host: "127.0.0.1";
   /** `ssh-ed25519 AAAA...` of the client key. */
   publicKey: string;
+  /** `ssh-rsa AAAA... comment` of the RSA host key, with `rsaHostKey` only. */
+  hostRsaPublicKey?: string;
   /** The temporary folder holding everything (removed by {@link RouterOsSimServer.stop}). */
   dir: string;
   /** The folder `/file` shows and SFTP writes into (holds `disk1/`). */
@@ -164,8 +171,9 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-function keygen(path: string, comment: string): void {
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], {
+function keygen(path: string, comment: string, type: "ed25519" | "rsa" = "ed25519"): void {
+  const size = type === "rsa" ? ["-b", "2048"] : [];
+  execFileSync("ssh-keygen", ["-q", "-t", type, ...size, "-N", "", "-C", comment, "-f", path], {
     stdio: "ignore",
     timeout: 10_000,
   });
@@ -178,11 +186,13 @@ function sshdConfig(
   wrapper: string,
   sftpMarker: string,
   forwarding: boolean,
+  rsaHostKey = false,
 ): string {
   return [
     `ListenAddress 127.0.0.1`,
     `Port ${port}`,
     `HostKey ${join(dir, "host_ed25519")}`,
+    ...(rsaHostKey ? [`HostKey ${join(dir, "host_rsa")}`] : []),
     `PidFile ${join(dir, "sshd.pid")}`,
     `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
     `AllowUsers ${user}`,
@@ -223,6 +233,7 @@ export async function startRouterOsSim(opts: StartOptions): Promise<RouterOsSimS
   try {
     const user = userInfo().username;
     keygen(join(dir, "host_ed25519"), "routeros-sim-host");
+    if (opts.rsaHostKey) keygen(join(dir, "host_rsa"), "routeros-sim-host", "rsa");
     keygen(join(dir, "client_ed25519"), "routeros-sim-client");
     const publicKey = readFileSync(join(dir, "client_ed25519.pub"), "utf8").trim();
     writeFileSync(join(dir, "authorized_keys"), publicKey + "\n", { mode: 0o600 });
@@ -272,7 +283,15 @@ export async function startRouterOsSim(opts: StartOptions): Promise<RouterOsSimS
       const candidate = await freePort();
       writeFileSync(
         join(dir, "sshd_config"),
-        sshdConfig(dir, candidate, user, wrapper, sftpMarker, opts.forwarding === true),
+        sshdConfig(
+          dir,
+          candidate,
+          user,
+          wrapper,
+          sftpMarker,
+          opts.forwarding === true,
+          opts.rsaHostKey === true,
+        ),
       );
       const log = openSync(logPath, "a");
       child = spawn(SSHD, ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", log, log] });
@@ -309,6 +328,9 @@ export async function startRouterOsSim(opts: StartOptions): Promise<RouterOsSimS
       ...target,
       host: "127.0.0.1",
       publicKey,
+      ...(opts.rsaHostKey
+        ? { hostRsaPublicKey: readFileSync(join(dir, "host_rsa.pub"), "utf8").trim() }
+        : {}),
       dir,
       diskRoot,
       statePath,
