@@ -8,10 +8,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { encrypt } from "unixcrypt";
 import {
+  CAPABILITIES,
   DATAPLANE_API_CONTAINER_PORT,
   FILES,
   HEALTH_URI,
   PATHS,
+  TMPFS,
   WORKER_FRONTEND,
   WORKER_HEALTH_PORT,
   type EdgeModel,
@@ -149,6 +151,10 @@ export class Worker extends pulumi.ComponentResource {
       role: `worker-${worker.role}`,
       labels: { "haproxy-edge.worker": worker.name },
       stopTimeoutSeconds: 30,
+      // Root start (it seeds the config volume); see CAPABILITIES for what HAProxy keeps.
+      capabilities: worker.capabilities,
+      tmpfs: TMPFS.haproxy,
+      memoryMb: model.containerLimits.memoryMb,
       veth: worker.placement.veth,
     };
     const haproxy = deployService(
@@ -188,6 +194,10 @@ export class Worker extends pulumi.ComponentResource {
         aliases: [`${worker.alias}-dataplaneapi`],
         role: "dataplaneapi",
         labels: { "haproxy-edge.worker": worker.name },
+        // Root, to write HAProxy's root-owned configuration and reach its master socket (mode 600), with no capability.
+        capabilities: [...CAPABILITIES.none],
+        tmpfs: TMPFS.dataplaneApi,
+        memoryMb: model.containerLimits.memoryMb,
         veth: worker.dataplaneApi.veth,
       };
       // After HAProxy (which owns the shared volumes or mounts): destroy removes the sidecar first.

@@ -332,6 +332,35 @@ describe("config/model", () => {
     });
   });
 
+  describe("container hardening", () => {
+    const withPorts = (ports: Record<string, number>) => {
+      const { config, secretKeys } = loadStackFile("dev");
+      const values = { ...decodeRawConfig(stripNamespace(config)), ...ports };
+      return loadModel(values, { project: "haproxy-edge", stack: "dev", secretKeys });
+    };
+
+    it("keeps only what HAProxy needs to run its workers as haproxy, and 512 MiB by default", () => {
+      const m = stackModel("dev");
+      assert.deepEqual(m.loadBalancer.capabilities, ["KILL", "SETGID", "SETUID"]);
+      for (const w of m.workers) assert.deepEqual(w.capabilities, ["KILL", "SETGID", "SETUID"], w.name);
+      assert.deepEqual(m.containerLimits, { memoryMb: 512 });
+    });
+
+    it("adds NET_BIND_SERVICE where a service listens below 1024 in its container, and only there", () => {
+      const low = withPorts({ httpPort: 80, httpsPort: 443, containerMemoryMb: 96 });
+      assert.deepEqual(low.loadBalancer.capabilities, ["KILL", "NET_BIND_SERVICE", "SETGID", "SETUID"]);
+      for (const w of low.workers) assert.deepEqual(w.capabilities, ["KILL", "SETGID", "SETUID"], w.name);
+      assert.deepEqual(low.containerLimits, { memoryMb: 96 });
+      // 1023 is privileged, 1024 is not.
+      const https = withPorts({ httpPort: 8080, httpsPort: 1023 });
+      assert.ok(https.loadBalancer.capabilities.includes("NET_BIND_SERVICE"));
+      assert.ok(!withPorts({ httpsPort: 1024 }).loadBalancer.capabilities.includes("NET_BIND_SERVICE"));
+      const worker = withPorts({ workerPort: 80 });
+      for (const w of worker.workers) assert.ok(w.capabilities.includes("NET_BIND_SERVICE"), w.name);
+      assert.ok(!worker.loadBalancer.capabilities.includes("NET_BIND_SERVICE"));
+    });
+  });
+
   describe("certificateName", () => {
     it("spells a leading wildcard as wildcard.", () => {
       assert.equal(certificateName(["*.x.com"]), "wildcard.x.com");
