@@ -4,7 +4,7 @@
  */
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CAPABILITIES, FILES, PATHS, TMPFS, VOLUMES, type EdgeModel } from "../config/model";
+import { CAPABILITIES, FILES, PATHS, VOLUMES, type EdgeModel } from "../config/model";
 import { renderCertbot } from "../render/certbot";
 import { sha256 } from "../render/template";
 import type { ServiceSpec } from "../service/spec";
@@ -72,7 +72,6 @@ export class Certbot extends pulumi.ComponentResource {
       role: "certbot",
       // Root (its volumes and the load balancer's are root-owned) with no capability: it only writes root's files.
       capabilities: [...CAPABILITIES.none],
-      tmpfs: TMPFS.certbot,
       memoryMb: model.containerLimits.memoryMb,
       veth: cb.placement.veth,
       schedule: {

@@ -4,7 +4,7 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CAPABILITIES, PATHS, TMPFS, type DemoBackendModel, type EdgeModel } from "../config/model";
+import { CAPABILITIES, type DemoBackendModel, type EdgeModel } from "../config/model";
 import { renderDemoBackend } from "../render/haproxy";
 import { dockerLabels, tcpHealthcheck, uploadsOf, type DockerHost } from "../docker/host";
 import { hardening } from "../docker/service";
@@ -36,12 +36,9 @@ export class DemoBackend extends pulumi.ComponentResource {
         entrypoints: ["haproxy"],
         command: ["-W", "-db", "-f", cfg.path],
         uploads: uploadsOf([cfg]),
-        // Its configuration: uploaded into an anonymous volume, the root filesystem being read-only.
-        volumes: [{ containerPath: PATHS.edgeDir }],
         // Non-root from the start, no capability (Docker lets any user bind a low port in its own network namespace).
         ...hardening({
           capabilities: CAPABILITIES.none,
-          tmpfs: TMPFS.haproxy,
           memoryMb: model.containerLimits.memoryMb,
         }),
         networksAdvanced: [{ name: dockerHost.network.name, ipv4Address: demo.address }],

@@ -3,7 +3,7 @@
  * blocklists. On a Docker host or as a RouterOS container.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { FILES, PATHS, TMPFS, VOLUMES, type EdgeModel } from "../config/model";
+import { FILES, PATHS, VOLUMES, type EdgeModel } from "../config/model";
 import { renderLoadBalancer } from "../render/haproxy";
 import { sha256 } from "../render/template";
 import type { ServiceSpec } from "../service/spec";
@@ -77,7 +77,6 @@ export class LoadBalancer extends pulumi.ComponentResource {
       stopTimeoutSeconds: 30,
       // Root start (it seeds the certs volume); see CAPABILITIES for what HAProxy keeps.
       capabilities: lb.capabilities,
-      tmpfs: TMPFS.haproxy,
       memoryMb: model.containerLimits.memoryMb,
       veth: lb.placement.veth,
     };

@@ -13,7 +13,6 @@ import {
   FILES,
   HEALTH_URI,
   PATHS,
-  TMPFS,
   WORKER_FRONTEND,
   WORKER_HEALTH_PORT,
   type EdgeModel,
@@ -153,7 +152,6 @@ export class Worker extends pulumi.ComponentResource {
       stopTimeoutSeconds: 30,
       // Root start (it seeds the config volume); see CAPABILITIES for what HAProxy keeps.
       capabilities: worker.capabilities,
-      tmpfs: TMPFS.haproxy,
       memoryMb: model.containerLimits.memoryMb,
       veth: worker.placement.veth,
     };
@@ -196,7 +194,6 @@ export class Worker extends pulumi.ComponentResource {
         labels: { "haproxy-edge.worker": worker.name },
         // Root, to write HAProxy's root-owned configuration and reach its master socket (mode 600), with no capability.
         capabilities: [...CAPABILITIES.none],
-        tmpfs: TMPFS.dataplaneApi,
         memoryMb: model.containerLimits.memoryMb,
         veth: worker.dataplaneApi.veth,
       };

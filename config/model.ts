@@ -113,17 +113,6 @@ export function haproxyCapabilities(ports: readonly number[]): string[] {
   return caps.sort();
 }
 
-/**
- * Where programs write outside their volumes: tmpfs on a read-only root filesystem (Docker). HAProxy and the
- * Data Plane API write only into their volumes; `/tmp` is there for the shell and the API's temporary files.
- * certbot writes its work and log directories (and Python its temporary files).
- */
-export const TMPFS = {
-  haproxy: ["/tmp"],
-  dataplaneApi: ["/tmp"],
-  certbot: ["/tmp", "/var/lib/letsencrypt", "/var/log/letsencrypt"],
-} as const;
-
 export interface DockerHostModel extends DockerHostConfig {
   name: string;
   /** A remote host's SSH target (`user@host[:port]` of its `ssh://` URL); absent for a local engine. */

@@ -52,13 +52,8 @@ export function dockerService(
       image: host.images[spec.image].imageId,
       startScript: spec.startScript,
       uploads: uploadsOf(spec.files),
-      volumes: [
-        ...spec.mounts.map((m) => ({ volumeName: volumeName(m.volume), containerPath: m.path })),
-        // Its rendered files: Docker cannot upload onto a read-only root filesystem, only into a volume (an
-        // anonymous one, fresh with each container and removed with it).
-        { containerPath: spec.filesDir },
-      ],
-      ...hardening({ capabilities: spec.capabilities, tmpfs: spec.tmpfs, memoryMb: spec.memoryMb }),
+      volumes: spec.mounts.map((m) => ({ volumeName: volumeName(m.volume), containerPath: m.path })),
+      ...hardening({ capabilities: spec.capabilities, memoryMb: spec.memoryMb }),
       networksAdvanced: [
         {
           name: host.network.name,
@@ -100,8 +95,6 @@ function healthcheckOf(h: ServiceHealth) {
 export interface ContainerAllowance {
   /** Linux capabilities it keeps; all the others are dropped. */
   capabilities: readonly string[];
-  /** Directories it writes outside its volumes (tmpfs on the read-only root filesystem). */
-  tmpfs: readonly string[];
   /** Memory limit in MiB. */
   memoryMb: number;
 }
@@ -109,15 +102,14 @@ export interface ContainerAllowance {
 /**
  * The hardening every container of the edge gets: all capabilities dropped but `capabilities` (Docker's
  * defaults include NET_RAW, i.e. ARP spoofing on the bridge, CHOWN, DAC_OVERRIDE, FOWNER, SETPCAP...), no new
- * privileges through setuid files (`no-new-privileges:true`, the form Docker reports back), a read-only root
- * filesystem with a small tmpfs at each of `tmpfs` (no exec, no setuid, no devices) and a memory limit.
+ * privileges through setuid files (`no-new-privileges:true`, the form Docker reports back) and a memory limit.
+ * The root filesystem stays writable: the provider uploads files through the container's `/`, which Docker
+ * refuses on a read-only root filesystem.
  */
 export function hardening(a: ContainerAllowance) {
   return {
     capabilities: { drops: ["ALL"], ...(a.capabilities.length > 0 ? { adds: [...a.capabilities] } : {}) },
     securityOpts: ["no-new-privileges:true"],
-    readOnly: true,
-    tmpfs: Object.fromEntries(a.tmpfs.map((d) => [d, "rw,noexec,nosuid,nodev,size=64m"])),
     memory: a.memoryMb,
   };
 }

@@ -92,8 +92,6 @@ export interface ServiceSpec {
    * no such setting.
    */
   capabilities: string[];
-  /** Directories it writes outside its volumes: tmpfs on its read-only root filesystem (Docker). */
-  tmpfs: readonly string[];
   /** Memory limit in MiB. */
   memoryMb: number;
   /** Seconds a Docker host waits for it to stop before killing it. */
