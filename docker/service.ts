@@ -102,7 +102,8 @@ export interface ContainerAllowance {
 /**
  * The hardening every container of the edge gets: all capabilities dropped but `capabilities` (Docker's
  * defaults include NET_RAW, i.e. ARP spoofing on the bridge, CHOWN, DAC_OVERRIDE, FOWNER, SETPCAP...), no new
- * privileges through setuid files (`no-new-privileges:true`, the form Docker reports back) and a memory limit.
+ * privileges through setuid files (`no-new-privileges:true`, the form Docker reports back) and a memory limit
+ * without swap.
  * The root filesystem stays writable: the provider uploads files through the container's `/`, which Docker
  * refuses on a read-only root filesystem.
  */
@@ -111,6 +112,8 @@ export function hardening(a: ContainerAllowance) {
     capabilities: { drops: ["ALL"], ...(a.capabilities.length > 0 ? { adds: [...a.capabilities] } : {}) },
     securityOpts: ["no-new-privileges:true"],
     memory: a.memoryMb,
+    // No swap on top (Docker's default doubles the limit with swap; left unset it shows as a change at every preview).
+    memorySwap: a.memoryMb,
   };
 }
 

@@ -366,6 +366,7 @@ describe("index.ts under Pulumi mocks", () => {
           assert.deepEqual(caps.adds ?? [], api || demo ? [] : haproxy, name);
           assert.deepEqual(plain(c.wire.securityOpts), ["no-new-privileges:true"], name);
           assert.equal(plain(c.wire.memory), 512, name);
+          assert.equal(plain(c.wire.memorySwap), 512, name);
           assert.equal(plain(c.wire.user), demo ? "haproxy" : "root", name);
         }
       });
