@@ -89,7 +89,8 @@ export const DATAPLANE_API_CONTAINER_PORT = 5555;
 export const DATAPLANE_USERLIST = "dataplaneapi";
 
 /**
- * Linux capabilities a container of the edge keeps; Docker drops all the others (`cap_drop: ALL`). Every service
+ * Linux capabilities a container of the edge keeps, spelled as Docker reports them back (`CAP_` prefix: another
+ * spelling is read back after a refresh and replaces the container); Docker drops all the others (`cap_drop: ALL`). Every service
  * starts as root (its start script writes into volumes Docker creates owned by root) and keeps no other
  * capability, so it can only touch root-owned files: no DAC_OVERRIDE, CHOWN, FOWNER or NET_RAW (ARP spoofing on
  * the bridge), no raw sockets.
@@ -99,9 +100,9 @@ export const CAPABILITIES = {
    * HAProxy's master stays root and runs its worker processes as user haproxy (setgroups, setgid, setuid), then
    * signals them, another user's processes, at every reload and stop (kill).
    */
-  haproxy: ["KILL", "SETGID", "SETUID"],
+  haproxy: ["CAP_KILL", "CAP_SETGID", "CAP_SETUID"],
   /** Added when the service listens on a port below 1024 in its container (the load balancer on 80 and 443). */
-  privilegedPort: "NET_BIND_SERVICE",
+  privilegedPort: "CAP_NET_BIND_SERVICE",
   /** The Data Plane API and certbot run as root with no capability at all. */
   none: [],
 } as const;

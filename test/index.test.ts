@@ -355,7 +355,7 @@ describe("index.ts under Pulumi mocks", () => {
       it("hardens every container: capabilities dropped but its own, no new privileges, memory limit", () => {
         const containers = get(stack).ofType("docker:index/container:Container");
         assert.ok(containers.length >= 6);
-        const haproxy = ["KILL", "SETGID", "SETUID"];
+        const haproxy = ["CAP_KILL", "CAP_SETGID", "CAP_SETUID"];
         for (const c of containers) {
           const name = String(plain(c.wire.name));
           const api = name.endsWith("-dataplaneapi");
