@@ -4,9 +4,10 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { DemoBackendModel, EdgeModel } from "../config/model";
+import { CAPABILITIES, type DemoBackendModel, type EdgeModel } from "../config/model";
 import { renderDemoBackend } from "../render/haproxy";
 import { dockerLabels, tcpHealthcheck, uploadsOf, type DockerHost } from "../docker/host";
+import { hardening } from "../docker/service";
 
 /** Inputs of {@link DemoBackend}. */
 export interface DemoBackendArgs {
@@ -35,6 +36,11 @@ export class DemoBackend extends pulumi.ComponentResource {
         entrypoints: ["haproxy"],
         command: ["-W", "-db", "-f", cfg.path],
         uploads: uploadsOf([cfg]),
+        // Non-root from the start, no capability (Docker lets any user bind a low port in its own network namespace).
+        ...hardening({
+          capabilities: CAPABILITIES.none,
+          memoryMb: model.containerLimits.memoryMb,
+        }),
         networksAdvanced: [{ name: dockerHost.network.name, ipv4Address: demo.address }],
         restart: "unless-stopped",
         labels: dockerLabels(model.stack, "demo-backend"),

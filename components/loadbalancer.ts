@@ -76,6 +76,9 @@ export class LoadBalancer extends pulumi.ComponentResource {
       role: "loadbalancer",
       labels: { "haproxy-edge.config-sha256": this.fileHashes["haproxy.cfg"] },
       stopTimeoutSeconds: 30,
+      // Root start (it seeds the certs volume); see CAPABILITIES for what HAProxy keeps.
+      capabilities: lb.capabilities,
+      memoryMb: model.containerLimits.memoryMb,
       veth: lb.placement.veth,
     };
     this.service = deployService(

@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { encrypt } from "unixcrypt";
 import {
+  CAPABILITIES,
   DATAPLANE_API_CONTAINER_PORT,
   FILES,
   HEALTH_URI,
@@ -149,6 +150,9 @@ export class Worker extends pulumi.ComponentResource {
       role: `worker-${worker.role}`,
       labels: { "haproxy-edge.worker": worker.name },
       stopTimeoutSeconds: 30,
+      // Root start (it seeds the config volume); see CAPABILITIES for what HAProxy keeps.
+      capabilities: worker.capabilities,
+      memoryMb: model.containerLimits.memoryMb,
       veth: worker.placement.veth,
     };
     const haproxy = deployService(
@@ -188,6 +192,9 @@ export class Worker extends pulumi.ComponentResource {
         aliases: [`${worker.alias}-dataplaneapi`],
         role: "dataplaneapi",
         labels: { "haproxy-edge.worker": worker.name },
+        // Root, to write HAProxy's root-owned configuration and reach its master socket (mode 600), with no capability.
+        capabilities: [...CAPABILITIES.none],
+        memoryMb: model.containerLimits.memoryMb,
         veth: worker.dataplaneApi.veth,
       };
       // After HAProxy (which owns the shared volumes or mounts): destroy removes the sidecar first.

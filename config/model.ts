@@ -99,6 +99,32 @@ export const DATAPLANE_API_CONTAINER_PORT = 5555;
 /** The Data Plane API userlist section name. */
 export const DATAPLANE_USERLIST = "dataplaneapi";
 
+/**
+ * Linux capabilities a container of the edge keeps, spelled as Docker reports them back (`CAP_` prefix: another
+ * spelling is read back after a refresh and replaces the container); Docker drops all the others (`cap_drop: ALL`). Every service
+ * starts as root (its start script writes into volumes Docker creates owned by root) and keeps no other
+ * capability, so it can only touch root-owned files: no DAC_OVERRIDE, CHOWN, FOWNER or NET_RAW (ARP spoofing on
+ * the bridge), no raw sockets.
+ */
+export const CAPABILITIES = {
+  /**
+   * HAProxy's master stays root and runs its worker processes as user haproxy (setgroups, setgid, setuid), then
+   * signals them, another user's processes, at every reload and stop (kill).
+   */
+  haproxy: ["CAP_KILL", "CAP_SETGID", "CAP_SETUID"],
+  /** Added when the service listens on a port below 1024 in its container (the load balancer on 80 and 443). */
+  privilegedPort: "CAP_NET_BIND_SERVICE",
+  /** The Data Plane API and certbot run as root with no capability at all. */
+  none: [],
+} as const;
+
+/** The capabilities an HAProxy container keeps when it listens on `ports` inside its container. */
+export function haproxyCapabilities(ports: readonly number[]): string[] {
+  const caps: string[] = [...CAPABILITIES.haproxy];
+  if (ports.some((p) => p < 1024)) caps.push(CAPABILITIES.privilegedPort);
+  return caps.sort();
+}
+
 export interface DockerHostModel extends DockerHostConfig {
   name: string;
   /** A remote host's SSH target (`user@host[:port]` of its `ssh://` URL); absent for a local engine. */
@@ -162,6 +188,8 @@ export interface WorkerModel {
   alias: string;
   /** Port of the PROXY-protocol frontend inside the container. */
   port: number;
+  /** Linux capabilities its HAProxy container keeps (see {@link CAPABILITIES}). */
+  capabilities: string[];
   /** Where the load balancer connects to: alias:port on the same host, or the host's address and published port. */
   upstream: { address: string; port: number };
   /** Published on the Docker host's LAN address when the load balancer is on another host. */
@@ -207,6 +235,8 @@ export interface LoadBalancerModel {
   stagingSuffix: string;
   timeouts: { connect: string; client: string; server: string; httpRequest: string; httpKeepAlive: string };
   maxConnections: number;
+  /** Linux capabilities its container keeps (see {@link CAPABILITIES}). */
+  capabilities: string[];
   /** Path of the served certificate inside the container (exactly the name given to `set ssl cert`). */
   certPath: string;
   /** Where clients reach it: the host's name, and its HTTP and HTTPS base URLs. */
@@ -270,6 +300,8 @@ export interface EdgeModel {
   placedHosts: { host: HostModel; images: string[] }[];
   /** One warning per placed host that accepts any SSH host key (`insecureAcceptAnyHostKey`), for every run. */
   hostKeyWarnings: string[];
+  /** Limits of every container of the edge (Docker; on a router, the memory limit where RouterOS has one). */
+  containerLimits: { memoryMb: number };
 }
 
 /** A value validation guarantees; its absence is a bug, reported as such. */
@@ -384,6 +416,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
       dataplaneApiContainerName: `${stack}-${name}-dataplaneapi`,
       alias: name,
       port: c.workerPort,
+      capabilities: haproxyCapabilities([c.workerPort, WORKER_HEALTH_PORT]),
       volumes: { config: `${name}-config`, master: `${name}-master`, apiState: `${name}-api-state` },
       ...workerRoutes(routes, index === 0, c.internalCidrs),
     };
@@ -472,6 +505,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
         httpKeepAlive: c.timeoutHttpKeepAlive,
       },
       maxConnections: c.maxConnections,
+      capabilities: haproxyCapabilities([c.httpPort, c.httpsPort]),
       certPath: `${PATHS.certsDir}/${certName}.pem`,
       endpoint: {
         host: lbHost.name,
@@ -489,6 +523,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     ],
     placedHosts: [],
     hostKeyWarnings: [],
+    containerLimits: { memoryMb: c.containerMemoryMb },
   };
   if (certbotHost !== undefined) {
     model.certbot = {

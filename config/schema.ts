@@ -404,6 +404,11 @@ export const topLevel = {
         "Linux kernel allows a process 1048576",
     )
     .default(4096),
+  /**
+   * Memory limit of every container of the edge, in MiB (Docker `--memory`; RouterOS 7.20+ `memory-high`, 7.23+
+   * also `memory-max`). HAProxy needs about 64 KiB per TLS connection at `maxConnections`, twice during a reload.
+   */
+  containerMemoryMb: wholeNumber(32, 1_048_576).default(512),
   haproxyImage: image.default("haproxy:3.0"),
   dataplaneApiImage: image.default("haproxytech/haproxy-debian:3.0"),
   certbotImage: image.default("certbot/dns-rfc2136:v5.7.0"),

@@ -53,6 +53,7 @@ export function dockerService(
       startScript: spec.startScript,
       uploads: uploadsOf(spec.files),
       volumes: spec.mounts.map((m) => ({ volumeName: volumeName(m.volume), containerPath: m.path })),
+      ...hardening({ capabilities: spec.capabilities, memoryMb: spec.memoryMb }),
       networksAdvanced: [
         {
           name: host.network.name,
@@ -91,6 +92,32 @@ function healthcheckOf(h: ServiceHealth) {
   };
 }
 
+/** What a container of the edge may do beyond nothing: see {@link hardening}. */
+export interface ContainerAllowance {
+  /** Linux capabilities it keeps; all the others are dropped. */
+  capabilities: readonly string[];
+  /** Memory limit in MiB. */
+  memoryMb: number;
+}
+
+/**
+ * The hardening every container of the edge gets: all capabilities dropped but `capabilities` (Docker's
+ * defaults include NET_RAW, i.e. ARP spoofing on the bridge, CHOWN, DAC_OVERRIDE, FOWNER, SETPCAP...), no new
+ * privileges through setuid files (`no-new-privileges:true`, the form Docker reports back) and a memory limit
+ * without swap.
+ * The root filesystem stays writable: the provider uploads files through the container's `/`, which Docker
+ * refuses on a read-only root filesystem.
+ */
+export function hardening(a: ContainerAllowance) {
+  return {
+    capabilities: { drops: ["ALL"], ...(a.capabilities.length > 0 ? { adds: [...a.capabilities] } : {}) },
+    securityOpts: ["no-new-privileges:true"],
+    memory: a.memoryMb,
+    // No swap on top (Docker's default doubles the limit with swap; left unset it shows as a change at every preview).
+    memorySwap: a.memoryMb,
+  };
+}
+
 /** Inputs of {@link edgeContainer}: a container's own settings; the shared policy is added. */
 type EdgeContainerArgs = Omit<docker.ContainerArgs, "user" | "entrypoints" | "command" | "restart"> & {
   /** Path (inside the container) of the rendered start script it runs with /bin/sh. */
@@ -99,7 +126,8 @@ type EdgeContainerArgs = Omit<docker.ContainerArgs, "user" | "entrypoints" | "co
 
 /**
  * A container of the edge, with the policy they all share: it runs its rendered start script as root (the
- * scripts seed volumes and HAProxy drops privileges itself), restarts unless stopped, waits until healthy, and
+ * scripts seed volumes Docker creates owned by root, and HAProxy drops privileges itself; the capabilities it
+ * keeps are in its args, see {@link hardening}), restarts unless stopped, waits until healthy, and
  * is deleted before it is replaced (fixed names and ports) and replaced when its healthcheck changes (the
  * provider cannot update a healthcheck in place).
  */

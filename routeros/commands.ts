@@ -107,6 +107,11 @@ export interface RouterOsVersion {
   readonly containerName: boolean;
   /** Container state as boolean flags (`stopped`, `running`; 7.20+) instead of `status="..."` text. */
   readonly containerStateFlags: boolean;
+  /**
+   * Per-container memory limits: `memory-high` (7.20+) and `memory-max` (7.23+). Before 7.20 there is only the
+   * router-wide `/container/config ram-high`, shared with containers that are not ours: left alone.
+   */
+  readonly containerMemory: "none" | "high" | "high-max";
 }
 
 /** Decides the CLI spelling for `[7, minor, patch]` (`RouterOsHostModel.versionParts`). */
@@ -126,6 +131,7 @@ export function routerOsVersion(parts: readonly [number, number, number]): Route
     mountAccess: minor <= 19 ? "none" : minor <= 22 ? "read-only" : "mode",
     containerName: minor >= 19,
     containerStateFlags: minor >= 20,
+    containerMemory: minor <= 19 ? "none" : minor <= 22 ? "high" : "high-max",
   };
 }
 
@@ -613,6 +619,8 @@ export interface ContainerSpec extends Tagged {
   cmd?: string;
   /** `uid[:gid]`, e.g. `0:0`. */
   user?: string;
+  /** Memory limit in MiB, where the version has a per-container one ({@link RouterOsVersion.containerMemory}). */
+  memoryMb?: number;
   /** Start it after extraction (only if it is not running). */
   start: boolean;
   /** With `start`: wait until it is running (false for one-shot containers, which may exit at once). */
@@ -730,6 +738,14 @@ export function containerCommands(spec: ContainerSpec, version: RouterOsVersion)
       throw new Error(`container user ${JSON.stringify(spec.user)} is not uid[:gid]`);
     }
     props.push(`user=${rq(spec.user)}`);
+  }
+  if (spec.memoryMb !== undefined && version.containerMemory !== "none") {
+    if (!Number.isInteger(spec.memoryMb) || spec.memoryMb < 1) {
+      throw new Error(`container memory limit ${spec.memoryMb} is not a whole number of MiB`);
+    }
+    // The kernel reclaims above memory-high and kills above memory-max: the same limit as on Docker.
+    props.push(`memory-high=${spec.memoryMb}M`);
+    if (version.containerMemory === "high-max") props.push(`memory-max=${spec.memoryMb}M`);
   }
   props.push(
     "logging=yes",

@@ -198,6 +198,8 @@ export interface RouterOsContainerArgs extends RouterOsConnectionArgs {
   cmd?: string;
   /** `uid[:gid]` to run as, e.g. `0:0` (needed to bind ports below 1024 with images that run unprivileged). */
   user?: string;
+  /** Memory limit in MiB (RouterOS 7.20+; older versions have no per-container limit). */
+  memoryMb?: number;
   /** Environment variables (non-secret only: values appear in the command line and in `/export`). */
   env?: Record<string, string>;
   /** Volumes. */
@@ -387,6 +389,7 @@ export class RouterOsContainer extends pulumi.ComponentResource {
       ...(args.entrypoint !== undefined ? { entrypoint: args.entrypoint } : {}),
       ...(args.cmd !== undefined ? { cmd: args.cmd } : {}),
       ...(args.user !== undefined ? { user: args.user } : {}),
+      ...(args.memoryMb !== undefined ? { memoryMb: args.memoryMb } : {}),
       start: false,
       waitForRunning: args.waitForRunning ?? true,
       startOnBoot: args.start,

@@ -39,6 +39,8 @@ export interface RouterContainerSpec {
   filesMount: string;
   start: boolean;
   waitForRunning?: boolean;
+  /** Memory limit in MiB. */
+  memoryMb: number;
   /** Ports forwarded to the container from the router's WAN interface list. */
   ports?: RouterOsPort[];
 }
@@ -73,6 +75,7 @@ export function routerContainerArgs(
     entrypoint: "/bin/sh",
     cmd: spec.cmd,
     user: "0:0",
+    memoryMb: spec.memoryMb,
     rootDir: dir(spec.rootVolume),
     mounts: spec.mounts.map((m) => ({ id: m.id, dir: dir(m.volume), dst: m.dst, readOnly: m.readOnly })),
     files: spec.files.map((f) => {

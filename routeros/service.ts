@@ -51,6 +51,7 @@ export function routerService(
       files: spec.files,
       filesMount: "edge",
       start: true,
+      memoryMb: spec.memoryMb,
       // A pass may finish within seconds: do not wait for the "running" state.
       ...(spec.waitForReady ? {} : { waitForRunning: false }),
       ...(spec.ports

@@ -4,7 +4,7 @@
  * `routeros/service.ts` on a RouterOS router; each is written once.
  *
  * Every service runs its rendered start script with /bin/sh as root (the scripts seed volumes, and HAProxy drops
- * privileges itself).
+ * privileges itself), keeping only the Linux capabilities its spec lists.
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { UploadFile } from "./files";
@@ -89,6 +89,13 @@ export interface ServiceSpec {
   /** `haproxy-edge.role` label and the other labels of its Docker container. */
   role: string;
   labels?: Record<string, string>;
+  /**
+   * Linux capabilities it keeps (`CAPABILITIES` in the model); a Docker host drops all the others. A router has
+   * no such setting.
+   */
+  capabilities: string[];
+  /** Memory limit in MiB. */
+  memoryMb: number;
   /** Seconds a Docker host waits for it to stop before killing it. */
   stopTimeoutSeconds?: number;
   /** A router only: its veth on the container bridge (from the model's placement). */

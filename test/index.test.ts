@@ -355,6 +355,25 @@ describe("index.ts under Pulumi mocks", () => {
         }
       });
 
+      it("hardens every container: capabilities dropped but its own, no new privileges, memory limit", () => {
+        const containers = get(stack).ofType("docker:index/container:Container");
+        assert.ok(containers.length >= 6);
+        const haproxy = ["CAP_KILL", "CAP_SETGID", "CAP_SETUID"];
+        for (const c of containers) {
+          const name = String(plain(c.wire.name));
+          const api = name.endsWith("-dataplaneapi");
+          const demo = name.includes("-demo-");
+          const caps = plain(c.wire.capabilities) as { drops: string[]; adds?: string[] };
+          assert.deepEqual(caps.drops, ["ALL"], name);
+          // dev: the load balancer on 8080/8443 and the workers on 8080, so no NET_BIND_SERVICE.
+          assert.deepEqual(caps.adds ?? [], api || demo ? [] : haproxy, name);
+          assert.deepEqual(plain(c.wire.securityOpts), ["no-new-privileges:true"], name);
+          assert.equal(plain(c.wire.memory), 512, name);
+          assert.equal(plain(c.wire.memorySwap), 512, name);
+          assert.equal(plain(c.wire.user), demo ? "haproxy" : "root", name);
+        }
+      });
+
       it("publishes the Data Plane APIs on 127.0.0.1 only", () => {
         const apis = get(stack)
           .ofType("docker:index/container:Container")
@@ -580,6 +599,18 @@ describe("index.ts under Pulumi mocks, every service on the router (live route u
     assert.equal(counts["haproxy-edge:routeros:Container"], 2 + 2 * WORKERS.length);
     assert.equal(counts["command:local:Command"], WORKERS.length, "one API check per worker");
     assert.equal(counts["pulumi-nodejs:dynamic/dataplane:WorkerRoutes"], WORKERS.length);
+  });
+
+  it("limits every container's memory on the router (7.21: memory-high, no memory-max yet)", () => {
+    const containers = r.resources.filter(
+      (c) => c.name.endsWith("-container-container") || c.name.endsWith("-dataplaneapi-container"),
+    );
+    assert.equal(containers.length, 2 + 2 * WORKERS.length);
+    for (const c of containers) {
+      const create = String(plain(c.wire.create));
+      assert.match(create, /\/container\/add [^;]* memory-high=512M /, c.name);
+      assert.doesNotMatch(create, /memory-max/, c.name);
+    }
   });
 
   it("mounts the worker's config and master-socket lists into its API sidecar, which goes after it", () => {

@@ -356,6 +356,42 @@ describe("config/model", () => {
     });
   });
 
+  describe("container hardening", () => {
+    const withPorts = (ports: Record<string, number>) => {
+      const { config, secretKeys } = loadStackFile("dev");
+      const values = { ...decodeRawConfig(stripNamespace(config)), ...ports };
+      return loadModel(values, { project: "haproxy-edge", stack: "dev", secretKeys });
+    };
+
+    it("keeps only what HAProxy needs to run its workers as haproxy, and 512 MiB by default", () => {
+      const m = stackModel("dev");
+      assert.deepEqual(m.loadBalancer.capabilities, ["CAP_KILL", "CAP_SETGID", "CAP_SETUID"]);
+      for (const w of m.workers)
+        assert.deepEqual(w.capabilities, ["CAP_KILL", "CAP_SETGID", "CAP_SETUID"], w.name);
+      assert.deepEqual(m.containerLimits, { memoryMb: 512 });
+    });
+
+    it("adds NET_BIND_SERVICE where a service listens below 1024 in its container, and only there", () => {
+      const low = withPorts({ httpPort: 80, httpsPort: 443, containerMemoryMb: 96 });
+      assert.deepEqual(low.loadBalancer.capabilities, [
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SETGID",
+        "CAP_SETUID",
+      ]);
+      for (const w of low.workers)
+        assert.deepEqual(w.capabilities, ["CAP_KILL", "CAP_SETGID", "CAP_SETUID"], w.name);
+      assert.deepEqual(low.containerLimits, { memoryMb: 96 });
+      // 1023 is privileged, 1024 is not.
+      const https = withPorts({ httpPort: 8080, httpsPort: 1023 });
+      assert.ok(https.loadBalancer.capabilities.includes("CAP_NET_BIND_SERVICE"));
+      assert.ok(!withPorts({ httpsPort: 1024 }).loadBalancer.capabilities.includes("CAP_NET_BIND_SERVICE"));
+      const worker = withPorts({ workerPort: 80 });
+      for (const w of worker.workers) assert.ok(w.capabilities.includes("CAP_NET_BIND_SERVICE"), w.name);
+      assert.ok(!worker.loadBalancer.capabilities.includes("CAP_NET_BIND_SERVICE"));
+    });
+  });
+
   describe("certificateName", () => {
     it("spells a leading wildcard as wildcard.", () => {
       assert.equal(certificateName(["*.x.com"]), "wildcard.x.com");

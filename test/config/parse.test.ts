@@ -1096,6 +1096,20 @@ describe("config/parse", () => {
       value: 600_000,
     },
     {
+      title: "a container memory limit too small for HAProxy",
+      mutate: (c) => ((c as unknown as Record<string, unknown>).containerMemoryMb = 16),
+      path: "containerMemoryMb",
+      message: /must be a whole number from 32 to 1048576/,
+      value: 16,
+    },
+    {
+      title: "a container memory limit in another unit",
+      mutate: (c) => ((c as unknown as Record<string, unknown>).containerMemoryMb = 0.5),
+      path: "containerMemoryMb",
+      message: /must be a whole number from 32 to 1048576/,
+      value: 0.5,
+    },
+    {
       title: "a server listed twice in one route",
       mutate: (c) => (c.routes[0].servers = ["10.0.0.10:8080", "backend.lan:8080", "10.0.0.10:8080"]),
       path: "routes[0].servers[2]",

@@ -384,6 +384,27 @@ describe("routeros/commands", () => {
       `:while ((${has(cond)}=0) and ($n<${seconds})) do={:delay 1s; :set n ($n+1)}; ` +
       `:if (${has(cond)}=0) do={:error "${message}"}`;
 
+    it("container: a memory limit where the version has one per container (memory-high 7.20+, memory-max 7.23+)", () => {
+      const addLine = (version: RouterOsVersion) =>
+        /\/container\/add [^;]*/.exec(containerCommands({ ...lb, memoryMb: 512 }, version).create)?.[0] ?? "";
+      for (const [parts, want] of [
+        [[7, 16, 0], []],
+        [[7, 19, 3], []],
+        [[7, 20, 0], ["memory-high=512M"]],
+        [[7, 22, 1], ["memory-high=512M"]],
+        [
+          [7, 23, 0],
+          ["memory-high=512M", "memory-max=512M"],
+        ],
+      ] as const) {
+        const add = addLine(routerOsVersion(parts));
+        assert.deepEqual(add.match(/memory-[a-z]+=\S+/g) ?? [], want, parts.join("."));
+      }
+      // Without a limit, nothing (the router's global setting applies).
+      assert.doesNotMatch(containerCommands(lb, routerOsVersion([7, 23, 0])).create, /memory/);
+      assert.throws(() => containerCommands({ ...lb, memoryMb: 1.5 }, v721), /not a whole number of MiB/);
+    });
+
     it("container: add, bounded wait for extraction, start, bounded wait for running", () => {
       const add =
         '/container/add name="dev-lb" remote-image="haproxy:3.0" interface="edge-lb" root-dir="disk1/haproxy-edge/dev/lb-root" ' +

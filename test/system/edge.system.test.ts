@@ -170,6 +170,30 @@ async function servicePorts(container: string): Promise<string[]> {
   return all.filter((s) => !s.startsWith(`${DOCKER_DNS}:`));
 }
 
+/** The processes of a container, as the kernel reports them (/proc/<pid>/status). */
+async function processes(container: string) {
+  const status = await dockerCli([
+    "exec",
+    container,
+    "sh",
+    "-c",
+    'for f in /proc/[0-9]*/status; do tr "\\n" " " < "$f" 2>/dev/null; echo; done',
+  ]);
+  const hex = (l: string, field: string) =>
+    BigInt(`0x${new RegExp(`${field}:\\s+([0-9a-f]+)`).exec(l)?.[1] ?? "ff"}`);
+  return status
+    .split("\n")
+    .filter((l) => /^Name:/.test(l))
+    .map((l) => ({
+      name: /Name:\s+(\S+)/.exec(l)?.[1] ?? "",
+      /** Real uid. */
+      uid: /Uid:\s+(\d+)/.exec(l)?.[1] ?? "",
+      capEff: hex(l, "CapEff"),
+      capBnd: hex(l, "CapBnd"),
+      noNewPrivs: /NoNewPrivs:\s+(\d)/.exec(l)?.[1],
+    }));
+}
+
 /** The traffic tests, run after the first apply and again after teardown and recreation. */
 function trafficSuite(ctx: () => Applied) {
   it("every container of the stack is running and healthy", async () => {
@@ -186,6 +210,92 @@ function trafficSuite(ctx: () => Applied) {
       assert.ok(c.State.Running, `${name} not running`);
       assert.equal(c.State.Health?.Status, "healthy", name);
     }
+  });
+
+  it("hardens every container: only its own capabilities, no new privileges, memory limit, no raw socket", async () => {
+    // Linux capability bits: KILL 5, SETGID 6, SETUID 7, NET_RAW 13.
+    const HAPROXY_CAPS = (1n << 5n) | (1n << 6n) | (1n << 7n);
+    const NET_RAW = 1n << 13n;
+    const RAW_SOCKET =
+      'use Socket; socket(my $s, PF_INET, SOCK_RAW, 1) or die "raw socket: $!\\n"; print "raw socket open\\n"';
+    const names = containers(ctx()).map((c) => String(c.inputs.name));
+    assert.equal(names.length, 1 + 2 * WORKERS.length);
+    for (const name of names) {
+      const api = name.endsWith("-dataplaneapi");
+      const c = await docker.request<{
+        Config: { User: string };
+        HostConfig: {
+          CapDrop: string[] | null;
+          CapAdd: string[] | null;
+          SecurityOpt: string[] | null;
+          Memory: number;
+          MemorySwap: number;
+        };
+      }>({ method: "GET", path: `/containers/${name}/json` });
+      const hc = c.HostConfig;
+      assert.deepEqual(hc.CapDrop, ["ALL"], name);
+      assert.deepEqual(
+        [...(hc.CapAdd ?? [])].sort(),
+        api ? [] : ["CAP_KILL", "CAP_SETGID", "CAP_SETUID"],
+        name,
+      );
+      assert.deepEqual(hc.SecurityOpt, ["no-new-privileges:true"], name);
+      assert.equal(hc.Memory, 512 * 1024 * 1024, name);
+      assert.equal(hc.MemorySwap, 512 * 1024 * 1024, name);
+      assert.equal(c.Config.User, "root", name);
+
+      // Inside: what the kernel says of each process (HAProxy's master, its workers; the API).
+      const procs = await processes(name);
+      const main = procs.filter((p) => p.name === (api ? "dataplaneapi" : "haproxy"));
+      assert.ok(main.length >= (api ? 1 : 2), `${name}: ${JSON.stringify(procs.map((p) => p.name))}`);
+      for (const p of procs) {
+        assert.equal(p.noNewPrivs, "1", `${name} ${p.name}`);
+        const allowed = api ? 0n : HAPROXY_CAPS;
+        assert.equal(p.capBnd & ~allowed, 0n, `${name} ${p.name}: bounding set ${p.capBnd.toString(16)}`);
+        assert.equal(p.capEff & NET_RAW, 0n, `${name} ${p.name}`);
+      }
+      if (!api) {
+        // The master keeps root with KILL, SETGID, SETUID; its worker process runs as haproxy with nothing. One
+        // worker: the master could signal the old ones away after each reload (that needs KILL: without it they
+        // stay forever).
+        const haproxyUid = (await dockerCli(["exec", name, "id", "-u", "haproxy"])).trim();
+        const settled = await until(
+          `${name}: one HAProxy master (root) and one worker (haproxy)`,
+          async () => {
+            const now = (await processes(name)).filter((p) => p.name === "haproxy");
+            const master = now.filter((p) => p.uid === "0");
+            const workers = now.filter((p) => p.uid === haproxyUid);
+            return master.length === 1 && workers.length === 1 && now.length === 2
+              ? { master, workers }
+              : undefined;
+          },
+          30_000,
+        );
+        assert.equal(settled.master[0].capEff, HAPROXY_CAPS, name);
+        assert.equal(settled.workers[0].capEff, 0n, name);
+      }
+
+      // The attacker's view: no raw socket (no ARP or IP spoofing on the bridge).
+      const raw = await run("docker", ["exec", name, "perl", "-e", RAW_SOCKET]);
+      assert.notEqual(raw.code, 0, `${name}: ${raw.out}`);
+      assert.match(raw.out, /raw socket: Operation not permitted/, name);
+    }
+    // Control: the same probe opens a raw socket in a container with Docker's default capabilities.
+    const control = await run("docker", [
+      "run",
+      "--rm",
+      "--label",
+      `haproxy-edge.test=${STACK}`,
+      "--network",
+      "none",
+      "--entrypoint",
+      "perl",
+      IMAGES.haproxy,
+      "-e",
+      RAW_SOCKET,
+    ]);
+    assert.equal(control.code, 0, control.out);
+    assert.match(control.out, /raw socket open/);
   });
 
   it("answers plain HTTP with 301 to the same host, path and query on HTTPS", async () => {
