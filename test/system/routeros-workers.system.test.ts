@@ -14,6 +14,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { FILES, PATHS, type EdgeModel, type RouterOsHostModel, type WorkerModel } from "../../config/model";
+import { renderCertbot } from "../../render/certbot";
 import { renderLoadBalancer, renderWorker } from "../../render/haproxy";
 import { haproxyCheck } from "../support/haproxy-check";
 import { TEST_SECRETS } from "../support/stack-config";
@@ -297,8 +298,14 @@ describe("system: the example stack with every service on one RouterOS router (s
   });
 
   it("uploaded every file over SFTP with exactly the rendered content", () => {
-    // 3 per worker; the load balancer: config, blocklist, internal networks, start script, placeholder; certbot: 3.
-    assert.equal(uploads.length, 3 * 3 + 5 + 3, `${uploads.length} uploads`);
+    // 3 per worker; the load balancer: config, blocklist, internal networks, start script, placeholder; certbot's.
+    const certbotFiles = model.certbot ? Object.keys(renderCertbot(model)).length : 0;
+    assert.equal(
+      certbotFiles,
+      model.certbot ? 5 : 0,
+      "rfc2136.ini, deploy-hook.sh, renew.sh, pem-check.py, health.sh",
+    );
+    assert.equal(uploads.length, 3 * 3 + 5 + certbotFiles, `${uploads.length} uploads`);
     assertUploadsOnDisk(sim, uploads);
     // What the container sees in its edge directory is exactly what the model renders, file for file.
     const state = sim.state();
@@ -365,7 +372,9 @@ describe("system: the example stack with every service on one RouterOS router (s
     // As the uploaded start.sh does before certbot's first issuance: serve the placeholder at the certificate path.
     const lbStart = lbFiles[`${PATHS.edgeDir}/start.sh`].toString("utf8");
     const certPath = model.loadBalancer.certPath;
-    assert.ok(lbStart.includes(`cp '${FILES.placeholderCert}' '${certPath}.tmp'`), lbStart);
+    assert.ok(lbStart.includes(`CERT='${certPath}'`), lbStart);
+    assert.ok(lbStart.includes(`PLACEHOLDER='${FILES.placeholderCert}'`), lbStart);
+    assert.ok(lbStart.includes(`install "$PLACEHOLDER"`), lbStart);
     assert.ok(lbStart.includes(`-f '${FILES.lbConfig}'`), lbStart);
     assert.equal(lbFiles[certPath], undefined, "no certificate before the container's first start");
     lbFiles[certPath] = lbFiles[FILES.placeholderCert];
