@@ -34,6 +34,7 @@
 import autocannon from "autocannon";
 import { failures as failuresOf, loadOf, startLoad, type Load } from "../test/system/load";
 import { reloadHaproxy } from "../test/system/haproxy-cli";
+import { loseWorker, type Loss, type WorkerLoss } from "../test/system/worker-loss";
 import { workerRoutesProvider, type WorkerRoutesOutputs } from "../dataplane/provider";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -387,6 +388,24 @@ async function reloadsUnderLoad(): Promise<{ workers: Load; lb: Load }> {
   return { workers, lb };
 }
 
+/** What losing a production worker under load cost, per way of losing it. */
+type WorkerLosses = Record<Loss, { loss: WorkerLoss; load: Load }>;
+
+/** A production worker killed, then one stopped, each under load (and started again). */
+async function workerLossesUnderLoad(): Promise<WorkerLosses> {
+  const measured: Partial<WorkerLosses> = {};
+  for (const how of ["kill", "stop"] as const) {
+    let loss: WorkerLoss | undefined;
+    const load = await underLoad(async () => {
+      loss = await loseWorker(how);
+    });
+    if (!loss) throw new Error(`docker ${how} of a worker: nothing measured`);
+    measured[how] = { loss, load };
+    console.log(`  docker ${how}: out after ${loss.outMs} ms; ${JSON.stringify(load)}`);
+  }
+  return measured as WorkerLosses;
+}
+
 /** The same change in restart mode: the stack switched to it, then `RESTART_SAMPLES` timed `pulumi up`s. */
 async function restartRouteChanges(
   engine: Engine,
@@ -427,6 +446,7 @@ async function main() {
   let live: { samples_ms: number[]; load: Load } | undefined;
   let reloads: { workers: Load; lb: Load } | undefined;
   let restartSamples: number[] = [];
+  let workerLosses: WorkerLosses | undefined;
   let destroyFailed = false;
   try {
     engineTimes.up_cold_s = (await upSystem(engine)).seconds;
@@ -478,6 +498,8 @@ async function main() {
     console.log(
       `  workers: ${JSON.stringify(reloads.workers)}\n  load balancer: ${JSON.stringify(reloads.lb)}`,
     );
+    console.log("a production worker lost under load: docker kill, then docker stop …");
+    workerLosses = await workerLossesUnderLoad();
     console.log(`the same route change in restart mode (${RESTART_SAMPLES} × pulumi up) …`);
     restartSamples = await restartRouteChanges(engine, ca, loadOverrides);
   } finally {
@@ -493,8 +515,11 @@ async function main() {
     destroyFailed = destroyed.code !== 0;
   }
   if (destroyFailed) throw new Error("pulumi destroy of the system stack failed (see above)");
-  if (!routeChange || !live || !reloads || restartSamples.length === 0)
-    throw new Error("the route changes and reloads were not all measured");
+  if (!routeChange || !live || !reloads || !workerLosses || restartSamples.length === 0)
+    throw new Error("the route changes, reloads and worker losses were not all measured");
+  const losses = Object.values(workerLosses);
+  const workerLossMaxMs = Math.max(...losses.map((l) => l.load.max_ms));
+  const workerLossFailed = losses.reduce((a, l) => a + failuresOf(l.load), 0);
   const routeP50 = percentile(live.samples_ms, 50);
   const restartP50 = percentile(restartSamples, 50);
   const liveFailed = failuresOf(live.load);
@@ -535,9 +560,13 @@ async function main() {
     failed_requests_route_changes: liveFailed,
     failed_requests_reloads: reloadFailed,
     failed_requests_lb_reloads: lbReloadFailed,
+    worker_loss_max_latency_ms: workerLossMaxMs,
+    failed_requests_worker_loss: workerLossFailed,
+    worker_loss_out_ms: Math.max(...losses.map((l) => l.loss.outMs)),
     route_change_samples_ms: live.samples_ms,
     restart_method_samples_ms: restartSamples,
     loads_under_change: { route_changes: live.load, worker_reloads: reloads.workers, lb_reloads: reloads.lb },
+    worker_losses: workerLosses,
     targets: {
       chain_vs_single_hop_min: 0.6,
       synthesis_ms_500_routes_max: 3000,
@@ -550,6 +579,8 @@ async function main() {
       failed_requests_route_changes_max: 0,
       failed_requests_reloads_max: 0,
       failed_requests_lb_reloads_max: 0,
+      worker_loss_max_latency_ms_max: 1500,
+      failed_requests_worker_loss_max: 0,
     },
     met: {
       chain_vs_single_hop: chain / single >= 0.6,
@@ -564,6 +595,8 @@ async function main() {
       failed_requests_route_changes: liveFailed === 0,
       failed_requests_reloads: reloadFailed === 0,
       failed_requests_lb_reloads: lbReloadFailed === 0,
+      worker_loss_max_latency_ms: workerLossMaxMs <= 1500,
+      failed_requests_worker_loss: workerLossFailed === 0,
     },
     runs,
     cert_swaps: swaps,
@@ -595,6 +628,9 @@ async function main() {
     failed_requests_route_changes: { value: results.failed_requests_route_changes, target: "0" },
     failed_requests_reloads: { value: results.failed_requests_reloads, target: "0" },
     failed_requests_lb_reloads: { value: results.failed_requests_lb_reloads, target: "0" },
+    worker_loss_max_latency_ms: { value: results.worker_loss_max_latency_ms, target: "<= 1500" },
+    failed_requests_worker_loss: { value: results.failed_requests_worker_loss, target: "0" },
+    worker_loss_out_ms: { value: results.worker_loss_out_ms, target: "" },
   });
   console.log(`wrote ${path.relative(PROJECT_DIR, RESULTS)}`);
   // Exit 1: the bench broke or a correctness check failed (failed requests in the throughput runs or TLS

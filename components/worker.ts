@@ -149,6 +149,9 @@ export class Worker extends pulumi.ComponentResource {
       aliases: [worker.alias],
       role: `worker-${worker.role}`,
       labels: { "haproxy-edge.worker": worker.name },
+      // HAProxy's soft stop: it stops accepting at once (the load balancer retries elsewhere) and finishes the
+      // requests it holds; SIGTERM would cut them.
+      stopSignal: "SIGUSR1",
       stopTimeoutSeconds: 30,
       // Root start (it seeds the config volume); see CAPABILITIES for what HAProxy keeps.
       capabilities: worker.capabilities,

@@ -385,7 +385,8 @@ export const topLevel = {
       "must be a wildcard host name such as *.staging.example.com",
     )
     .default("*.staging.example.com"),
-  timeoutConnect: duration.default("5s"),
+  // Workers are on the LAN: a connect that takes longer is a worker gone, retried on another at once.
+  timeoutConnect: duration.default("1s"),
   timeoutClient: duration.default("30s"),
   timeoutServer: duration.default("30s"),
   timeoutHttpRequest: duration.default("5s"),

@@ -73,6 +73,7 @@ export function dockerService(
         : {}),
       ...(spec.health ? { healthcheck: healthcheckOf(spec.health) } : {}),
       ...(spec.stopTimeoutSeconds !== undefined ? { stopTimeout: spec.stopTimeoutSeconds } : {}),
+      ...(spec.stopSignal ? { stopSignal: spec.stopSignal } : {}),
       // Not ready at once (certbot's first issuance can take minutes): its healthcheck reports failures instead.
       ...(spec.waitForReady ? {} : { wait: false }),
       labels: dockerLabels(o.stack, spec.role, spec.labels),

@@ -98,6 +98,8 @@ export interface ServiceSpec {
   memoryMb: number;
   /** Seconds a Docker host waits for it to stop before killing it. */
   stopTimeoutSeconds?: number;
+  /** The signal a Docker host stops it with (Docker's default: SIGTERM). */
+  stopSignal?: string;
   /** A router only: its veth on the container bridge (from the model's placement). */
   veth?: { name: string; address: string };
   /**

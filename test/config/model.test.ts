@@ -131,7 +131,7 @@ describe("config/model", () => {
       assert.deepEqual(lb.blocklistCidrs, ["192.0.2.0/24"]);
       assert.equal(lb.stagingSuffix, ".staging.lab.example.com");
       assert.deepEqual(lb.timeouts, {
-        connect: "5s",
+        connect: "1s",
         client: "30s",
         server: "30s",
         httpRequest: "5s",

@@ -100,7 +100,7 @@ describe("config/parse", () => {
       assert.equal(c.loadBalancerHost, "local");
       assert.equal(c.stagingWorkerHost, "local");
       assert.deepEqual(c.productionWorkerHosts, ["local", "local"]);
-      assert.equal(c.timeoutConnect, "5s");
+      assert.equal(c.timeoutConnect, "1s");
       assert.equal(c.timeoutClient, "30s");
       assert.equal(c.haproxyImage, "haproxy:3.0");
       assert.equal(c.acmeTsigAlgorithm, "HMAC-SHA512");

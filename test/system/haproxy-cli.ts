@@ -44,3 +44,29 @@ export async function reloadHaproxy(container: string): Promise<void> {
     100,
   );
 }
+
+/** One server as the load balancer sees it (`show stat`): its status (`UP`, `DOWN`, ...) and times chosen. */
+export interface ServerStat {
+  status: string;
+  /** How many times the load balancing picked it (`lbtot`). */
+  picked: number;
+}
+
+/** The load balancer's view of the servers of `backend`, by server name. */
+export async function lbServers(backend: string): Promise<Record<string, ServerStat>> {
+  const csv = await haproxyCli(`${STACK}-lb`, FILES.lbSocket, "show stat");
+  const [head = "", ...rows] = csv.trim().split("\n");
+  const cols = head.replace(/^# /, "").split(",");
+  const at = (name: string) => {
+    const i = cols.indexOf(name);
+    assert.ok(i >= 0, `show stat has no ${name} column: ${head}`);
+    return i;
+  };
+  const [px, sv, status, lbtot] = [at("pxname"), at("svname"), at("status"), at("lbtot")];
+  const servers: Record<string, ServerStat> = {};
+  for (const r of rows.map((line) => line.split(","))) {
+    if (r[px] !== backend || r[sv] === "FRONTEND" || r[sv] === "BACKEND") continue;
+    servers[r[sv]] = { status: r[status], picked: Number(r[lbtot]) };
+  }
+  return servers;
+}

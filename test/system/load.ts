@@ -9,6 +9,8 @@ export interface Load {
   rps: number;
   p50_ms: number;
   p99_ms: number;
+  /** The slowest request: a multi-second stall shows here, whatever the percentiles say. */
+  max_ms: number;
   /** Connection errors and timeouts. */
   errors: number;
   non2xx: number;
@@ -21,6 +23,7 @@ export function loadOf(result: autocannon.Result): Load {
     rps: result.requests.average,
     p50_ms: result.latency.p50,
     p99_ms: result.latency.p99,
+    max_ms: result.latency.max,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
     requests: result.requests.total,

@@ -1,13 +1,14 @@
 /**
  * System tier: zero failed requests under continuous load (32 connections through the load balancer on
- * 127.0.0.1) while routes change live and every HAProxy reloads, and per-IP rate-limit counters that survive a
- * load balancer reload (HAProxy `peers` with the local peer). The system-test stack, applied by the real engine,
+ * 127.0.0.1) while routes change live, every HAProxy reloads and a production worker is killed or stopped, and
+ * per-IP rate-limit counters that survive a load balancer reload (HAProxy `peers` with the local peer). The system-test stack, applied by the real engine,
  * with the rate limit set so that the load itself stays under it.
  */
 import { strict as assert } from "node:assert";
 import { workerRoutesProvider, type WorkerRoutesOutputs } from "../../dataplane/provider";
 import { FILES } from "../../config/model";
 import { haproxyCli, reloadHaproxy } from "./haproxy-cli";
+import { loseWorker, type WorkerLoss } from "./worker-loss";
 import type { Engine } from "./engine";
 import { failures, startLoad, type Load } from "./load";
 import {
@@ -134,6 +135,26 @@ describe("system: zero failed requests under load while routes change and every 
     assert.ok(load.requests > 20, `only ${load.requests} requests`);
     assert.equal(failures(load), 0, JSON.stringify(load));
   });
+
+  for (const how of ["kill", "stop"] as const) {
+    it(`a production worker lost under load (docker ${how}): out within 2 s, no request failed or slower than 1.5 s`, async () => {
+      let lost: WorkerLoss | undefined;
+      const load = await underLoad(`worker ${how}`, async () => {
+        lost = await loseWorker(how);
+      });
+      const { outMs, goneMs } = lost as WorkerLoss;
+      log(
+        `      docker ${how}: out after ${outMs} ms, stopped after ${goneMs} ms; load ${JSON.stringify(load)}`,
+      );
+      assert.ok(outMs <= 2000, `the load balancer took ${outMs} ms to take the worker out`);
+      assert.ok(load.requests > 50, `only ${load.requests} requests`);
+      assert.equal(failures(load), 0, JSON.stringify(load));
+      assert.ok(load.max_ms <= 1500, `slowest request ${load.max_ms} ms: ${JSON.stringify(load)}`);
+      // The worker restarted as it was: nothing for the engine to do.
+      const preview = await (engine as Engine).preview(["--expect-no-changes"]);
+      assert.equal(preview.code, 0, preview.stdout);
+    });
+  }
 
   it("a client over its rate limit before a load balancer reload is still limited after it", async () => {
     const url = `https://${APP}:${HTTPS_PORT}/limited`;
