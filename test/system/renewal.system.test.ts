@@ -3,7 +3,8 @@
  * real Docker engine) with its certificates volume on a tiny tmpfs. A renewal while that volume is full leaves
  * the served certificate in place and makes certbot unhealthy with the reason; once there is space the next pass
  * serves the renewed one. A corrupt served PEM makes certbot unhealthy, and the load balancer's next start refuses
- * it and serves the last good certificate instead of crash-looping. Traffic goes only to 127.0.0.1 and to
+ * it and serves the last good certificate instead of crash-looping. A good certificate that expires within
+ * `minValidDays` (20) is served, and certbot is unhealthy saying so. Traffic goes only to 127.0.0.1 and to
  * containers on the stack's own network.
  */
 import { strict as assert } from "node:assert";
@@ -11,6 +12,7 @@ import { PATHS, certificateName } from "../../config/model";
 import type { AcmeLab } from "./acme-lab";
 import {
   CERTBOT,
+  CERT_NAME,
   LB,
   RENEW_SCRIPT,
   dockerExec,
@@ -33,6 +35,7 @@ const HOLDER = `${STACK}-certs-holder`;
 const CERT_FILE = `${certificateName(["systest.example.com"])}.pem`;
 /** The served file, as the load balancer sees it. */
 const LB_CERT = `${PATHS.certsDir}/${CERT_FILE}`;
+const DEPLOY_HOOK = `${PATHS.certbotEdgeDir}/deploy-hook.sh`;
 
 interface Health {
   Status: string;
@@ -43,13 +46,13 @@ async function dockerHealth(): Promise<Health> {
   return JSON.parse(await dockerCli(["inspect", "--format", "{{json .State.Health}}", CERTBOT])) as Health;
 }
 
-/** Docker's own verdict, once it is `status` (the healthcheck runs every 30 s). */
-function healthBecomes(status: "healthy" | "unhealthy"): Promise<Health> {
+/** Docker's own verdict, once it is `status` and its last probe says `why` (the healthcheck runs every 30 s). */
+function healthBecomes(status: "healthy" | "unhealthy", why = /./): Promise<Health> {
   return until(
-    `certbot ${status} (Docker healthcheck)`,
+    `certbot ${status} (Docker healthcheck)${why.source === "." ? "" : ` with ${why}`}`,
     async () => {
       const h = await dockerHealth();
-      return h.Status === status ? h : undefined;
+      return h.Status === status && why.test(h.Log[h.Log.length - 1]?.Output ?? "") ? h : undefined;
     },
     100_000,
     1000,
@@ -241,5 +244,91 @@ describe("system: renewal failures show (full certificates volume, corrupt PEM),
     // The served file is good again, so certbot is healthy again.
     const after = await health();
     assert.equal(after.code, 0, after.out);
+  });
+
+  it("a good certificate that expires within 20 days is served, also after a restart; certbot is unhealthy naming the expiry", async () => {
+    // A lineage of our name that certbot did not make: self-signed, valid 10 days, its key matching.
+    const lineage = `/tmp/expiring/${CERT_NAME}`;
+    await dockerExec(CERTBOT, ["mkdir", "-p", lineage]);
+    const made = await dockerExec(CERTBOT, [
+      "openssl",
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "10",
+      "-subj",
+      "/CN=systest.example.com",
+      "-addext",
+      "subjectAltName=DNS:systest.example.com,DNS:*.systest.example.com",
+      "-keyout",
+      `${lineage}/privkey.pem`,
+      "-out",
+      `${lineage}/fullchain.pem`,
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const x = await dockerExec(CERTBOT, [
+      "openssl",
+      "x509",
+      "-noout",
+      "-serial",
+      "-in",
+      `${lineage}/fullchain.pem`,
+    ]);
+    const expiring = /^serial=([0-9A-F]+)$/m.exec(x.stdout)?.[1];
+    assert.ok(expiring, x.stdout + x.stderr);
+    const worker = await lbProcess();
+    const pushed = await dockerExec(CERTBOT, ["env", `RENEWED_LINEAGE=${lineage}`, "/bin/sh", DEPLOY_HOOK]);
+    assert.equal(pushed.code, 0, pushed.stdout + pushed.stderr);
+    assert.equal((await servedCertificate(root)).serial, expiring, "hot-swapped in");
+    assert.equal((await lbProcess()).pid, worker.pid, "same HAProxy worker process");
+
+    const h = await health();
+    assert.equal(h.code, 1, h.out);
+    // The healthcheck prints the serial without leading zeros.
+    const serial = expiring.replace(/^0+/, "");
+    assert.match(
+      h.out,
+      new RegExp(
+        `^UNHEALTHY: the served certificate .*: it expires within 20 days \\(serial ${serial}, valid until `,
+      ),
+    );
+    const docker = await healthBecomes("unhealthy", /expires within 20 days/);
+    assert.match(
+      docker.Log[docker.Log.length - 1].Output,
+      new RegExp(`UNHEALTHY: the served certificate .*: it expires within 20 days \\(serial ${serial},`),
+    );
+
+    // The load balancer's next start loads it: no refusal, no fallback.
+    const refusals = async () => (await containerLogs(LB)).split("refusing the served certificate").length;
+    const before = await refusals();
+    await dockerCli(["restart", LB]);
+    const served = await until(
+      "the load balancer serving again after its restart",
+      () => servedCertificate(root).catch(() => undefined),
+      60_000,
+      500,
+    );
+    assert.equal(served.serial, expiring, "the expiring certificate is still served");
+    assert.equal(await refusals(), before, "the load balancer refused it");
+
+    // certbot's own lineage pushed again: served, and certbot healthy again.
+    const back = await dockerExec(CERTBOT, [
+      "env",
+      `RENEWED_LINEAGE=${PATHS.letsencryptDir}/live/${CERT_NAME}`,
+      "/bin/sh",
+      DEPLOY_HOOK,
+    ]);
+    assert.equal(back.code, 0, back.stdout + back.stderr);
+    const restored = await servedCertificate(root);
+    assert.equal(restored.serial, await lineageSerial());
+    assert.equal(restored.verifyCode, "0 (ok)");
+    const after = await health();
+    assert.equal(after.code, 0, after.out);
+    await healthBecomes("healthy");
   });
 });
