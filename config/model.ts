@@ -268,8 +268,6 @@ export interface DemoBackendModel {
   host: DockerHostModel;
   address: string;
   port: number;
-  /** Names of the routes that use it. */
-  routes: string[];
 }
 
 export interface EdgeModel {
@@ -606,11 +604,8 @@ function demoBackends(stack: string, hosts: HostModel[], routes: RouteModel[]): 
       );
       if (!host) continue;
       const name = `${s.host}:${s.port}`;
-      const known = byName.get(name);
-      if (known) {
-        if (!known.routes.includes(r.name)) known.routes.push(r.name);
-        continue;
-      }
+      // Nothing about the routes that use it: a route added or changed never touches a demo backend.
+      if (byName.has(name)) continue;
       byName.set(name, {
         name,
         containerName: `${stack}-demo-${s.host.replace(/\./g, "-")}-${s.port}`,
@@ -618,7 +613,6 @@ function demoBackends(stack: string, hosts: HostModel[], routes: RouteModel[]): 
         host,
         address: s.host,
         port: s.port,
-        routes: [r.name],
       });
     }
   }

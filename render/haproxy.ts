@@ -85,7 +85,6 @@ export function renderDemoBackend(model: EdgeModel, demo: DemoBackendModel): Ren
       stack: model.stack,
       name: demo.name,
       port: demo.port,
-      routes: demo.routes.join(","),
     }),
   );
 }

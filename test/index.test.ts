@@ -130,6 +130,33 @@ describe("index.ts under Pulumi mocks", () => {
     }
   });
 
+  it("dev: a route added on an existing demo backend's server, or a route changed, leaves every demo backend as it was", async () => {
+    const file = loadStackFile("dev");
+    const routes = JSON.parse(file.config[`${NS}routes`]) as { name: string; servers: string[] }[];
+    const demos = async (changed: unknown[]) => {
+      const r = await runProgram({
+        stack: "dev",
+        config: { ...file.config, [`${NS}routes`]: JSON.stringify(changed) },
+        secretKeys: [...file.secretKeys].map((k) => `${NS}${k}`),
+      });
+      return r
+        .ofType("docker:index/container:Container")
+        .filter((c) => String(plain(c.wire.name)).startsWith("dev-demo-"))
+        .map((c) => [c.name, plain(c.wire)]);
+    };
+    const before = await demos(routes);
+    assert.equal(before.length, 2);
+    const added = [
+      ...routes,
+      { name: "extra", hosts: ["extra.lab.example.com"], servers: routes[0].servers },
+    ];
+    assert.deepEqual(await demos(added), before, "a route added on an existing server");
+    const swapped = routes.map((r, i) =>
+      i === 0 ? { ...r, servers: [...r.servers, ...routes[1].servers] } : r,
+    );
+    assert.deepEqual(await demos(swapped), before, "routes sharing their servers");
+  });
+
   it("prod places the load balancer and certbot on the router and the workers on the ssh Docker host", () => {
     const prod = get("prod");
     assert.deepEqual(countByType(prod.resources), {

@@ -75,6 +75,23 @@ describe("project: layers (docs/architecture.md)", () => {
     assert.deepEqual(found, []);
   });
 
+  it("tsconfig.json type-checks every layer, the tests and the bench, and names no folder without TypeScript", () => {
+    const tsconfig = JSON.parse(fs.readFileSync(path.join(ROOT, "tsconfig.json"), "utf8")) as {
+      include: string[];
+    };
+    const folders = tsconfig.include.map((p) => p.replace(/\/\*\*\/\*\.ts$/, ""));
+    assert.deepEqual(
+      [...LAYERS, "test", "bench"].filter((l) => !folders.includes(l)),
+      [],
+      "layers tsconfig.json leaves out",
+    );
+    assert.deepEqual(
+      folders.filter((f) => sources(f).length === 0),
+      [],
+      "folders tsconfig.json names without a .ts file",
+    );
+  });
+
   it("catches an upward import, an import of tests, and reads every import form", () => {
     assert.match(violation("config/model.ts", "../render") ?? "", /a later layer/);
     assert.match(violation("render/haproxy.ts", "../components/edge") ?? "", /a later layer/);

@@ -287,10 +287,10 @@ describe("render", () => {
             return;
           }
           assert.deepEqual(
-            model.demoBackends.map((d) => [d.name, d.containerName, d.routes.join(",")]),
+            model.demoBackends.map((d) => [d.name, d.containerName]),
             [
-              ["172.29.80.100:8080", "dev-demo-172-29-80-100-8080", "app"],
-              ["172.29.80.101:8080", "dev-demo-172-29-80-101-8080", "admin"],
+              ["172.29.80.100:8080", "dev-demo-172-29-80-100-8080"],
+              ["172.29.80.101:8080", "dev-demo-172-29-80-101-8080"],
             ],
           );
           for (const d of model.demoBackends) {

@@ -61,6 +61,12 @@ describe("system: the README's quick start, as written, on the dev stack", funct
   let passphrase = "";
   const tries: { comment: string; code: number; out: string }[] = [];
 
+  // `run` passes no environment of its own: the scripts export what the README tells the user to.
+  const exports = Object.entries(env)
+    .filter(([k]) => ["HOME", "PATH", "PULUMI_SKIP_UPDATE_CHECK", "NO_COLOR"].includes(k))
+    .map(([k, v]) => `export ${k}='${String(v)}'`)
+    .join("\n");
+
   const bash = (script: string, timeoutMs: number) =>
     run("bash", ["-c", script], timeoutMs, undefined, project);
 
@@ -103,11 +109,6 @@ describe("system: the README's quick start, as written, on the dev stack", funct
     const script = commands
       .replace(/^npm ci$/m, "test -d node_modules/@pulumi/pulumi # npm ci: done by CI in this checkout")
       .replace(/^pulumi up --stack dev$/m, `${overrides}\npulumi up --stack dev --yes`);
-    // `run` passes no environment of its own: the script exports what the README tells the user to.
-    const exports = Object.entries(env)
-      .filter(([k]) => ["HOME", "PATH", "PULUMI_SKIP_UPDATE_CHECK", "NO_COLOR"].includes(k))
-      .map(([k, v]) => `export ${k}='${String(v)}'`)
-      .join("\n");
     started = await bash(`set -euo pipefail\n${exports}\n${script}`, 900_000);
 
     noChanges = await bash(
@@ -122,9 +123,8 @@ describe("system: the README's quick start, as written, on the dev stack", funct
   });
 
   after(async function () {
-    const exports = `export HOME='${String(env.HOME)}' PATH='${String(env.PATH)}'\n${passphrase}`;
     await bash(
-      `${exports}\npulumi destroy --stack dev --yes --non-interactive && pulumi stack rm dev --yes --non-interactive`,
+      `${exports}\n${passphrase}\npulumi destroy --stack dev --yes --non-interactive && pulumi stack rm dev --yes --non-interactive`,
       600_000,
     );
     await removeDevStack();
@@ -168,5 +168,61 @@ describe("system: the README's quick start, as written, on the dev stack", funct
     );
     assert.ok((counts["200"] ?? 0) > 0 && (counts["429"] ?? 0) > 0, rateLimit.out);
     assert.equal((counts["200"] ?? 0) + (counts["429"] ?? 0), 230, rateLimit.out);
+  });
+
+  it("the docs' command for a worker's Data Plane API password gives one that authenticates", async () => {
+    const doc = fs.readFileSync(path.join(ROOT, "docs/configuration.md"), "utf8");
+    const block = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)]
+      .map((m) => m[1])
+      .find((b) => b.includes("PASSWORD=$(pulumi stack export"));
+    assert.ok(block, "docs/configuration.md has no password command");
+    const r = await bash(`${exports}\n${passphrase}\nset -eo pipefail\n${block}`, 120_000);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /"api"/, r.stdout);
+    const wrong = await bash(
+      "curl -s -o /dev/null -w '%{http_code}' -u haproxy-edge:wrong http://127.0.0.1:5555/v3/info",
+      30_000,
+    );
+    assert.equal(wrong.stdout, "401", "the API asks for the password at all");
+  });
+
+  it("a route added on a demo backend's server restarts nothing: the same demo containers serve it", async () => {
+    const demoIds = async () =>
+      (
+        await dockerCli([
+          "ps",
+          "-q",
+          "--no-trunc",
+          "--filter",
+          "label=haproxy-edge.stack=dev",
+          "--filter",
+          "label=haproxy-edge.role=demo-backend",
+        ])
+      )
+        .split("\n")
+        .filter(Boolean)
+        .sort();
+    const before = await demoIds();
+    assert.equal(before.length, 2);
+    const up = await bash(
+      [
+        exports,
+        passphrase,
+        "set -e",
+        "pulumi config set --stack dev --path 'routes[2].name' extra",
+        "pulumi config set --stack dev --path 'routes[2].hosts[0]' extra.lab.example.com",
+        "pulumi config set --stack dev --path 'routes[2].servers[0]' 172.29.80.100:8080",
+        "pulumi up --stack dev --yes --non-interactive",
+      ].join("\n"),
+      600_000,
+    );
+    assert.equal(up.code, 0, `${up.stdout.slice(-4000)}\n${up.stderr.slice(-2000)}`);
+    assert.doesNotMatch(up.stdout, /dev-demo-.*(replac|delet)/, up.stdout);
+    assert.deepEqual(await demoIds(), before, "the demo backends' containers");
+    const r = await bash(
+      "curl -sk --max-time 10 --resolve extra.lab.example.com:8443:127.0.0.1 https://extra.lab.example.com:8443/",
+      60_000,
+    );
+    assert.equal((JSON.parse(r.stdout) as Record<string, string>).backend, "172.29.80.100:8080", r.stdout);
   });
 });
