@@ -349,13 +349,17 @@ build_cli_dir() {
   printf '%s\n' "$NODEJS_DYNAMIC_PROVIDER" >"$tmp/pulumi-resource-pulumi-nodejs"
   chmod 0755 "$tmp/pulumi-resource-pulumi-nodejs"
 }
-cli_id="$(dirname "${PATHS[pulumi]}") $(dirname "${PATHS[pulumi-language-nodejs]}") launcher sha256:$(sha <<<"$NODEJS_DYNAMIC_PROVIDER")"
+cli_id="$(dirname "${PATHS[pulumi]}") $(dirname "${PATHS[pulumi-language-nodejs]}")"
+cli_id+=" launcher sha256:$(sha <<<"$NODEJS_DYNAMIC_PROVIDER")"
 cached_build pulumi-with-plugins "$PULUMI_VERSION" pulumi "$cli_id" build_cli_dir
 
 # The bin directory: only pulumi, its link replaced atomically. Links a previous version of this script put there
 # (the language host, the providers) are removed: Pulumi would use them, warning, instead of the plugin cache.
 mkdir -p "$BIN_DIR" "$PLUGIN_LINKS"
-link() { ln -sfn -- "$1" "$2.new" && mv -Tf -- "$2.new" "$2"; }
+link() { # link TARGET LINK: through a hidden temporary link
+  local tmp="${2%/*}/.${2##*/}.new"
+  ln -sfn -- "$1" "$tmp" && mv -Tf -- "$tmp" "$2"
+}
 link "$RESULT" "$BIN_DIR/pulumi"
 rm -f -- "$BIN_DIR"/pulumi-*
 for name in docker command random; do
