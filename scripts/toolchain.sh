@@ -5,11 +5,21 @@
 # this (README "Quick start").
 #
 # Usage:
-#   bash scripts/toolchain.sh               build what is missing; print the bin directory (last stdout line)
-#   bash scripts/toolchain.sh --print-path  print the bin directory; build nothing
+#   bash scripts/toolchain.sh                   build what is missing, install the providers into the Pulumi
+#                                               home (see below); print the bin directory (last stdout line)
+#   bash scripts/toolchain.sh --print-path      print the bin directory; build and install nothing
+#   bash scripts/toolchain.sh --install-plugins install the built providers into the Pulumi home; build nothing
 #
-# The bin directory (<repo>/.cache/toolchain/bin) holds links to the cached binaries and to
-# node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs (dynamic providers); put it first on PATH.
+# Where Pulumi looks, and so where this puts each binary (Pulumi warns "using <plugin> from $PATH" for every
+# plugin it finds on PATH instead, which would fill every command's output and every preview comment):
+# - the bin directory (<repo>/.cache/toolchain/bin) holds only `pulumi`, a link into a cached directory where
+#   the plugins Pulumi bundles with its CLI sit next to it, as in its release archives: the Node.js language
+#   host and pulumi-resource-pulumi-nodejs (dynamic providers). Put the bin directory first on PATH.
+# - the providers go into Pulumi's plugin cache, $PULUMI_HOME/plugins, by default ~/.pulumi/plugins (the home
+#   directory of the user database, as Pulumi takes it, not $HOME): where `pulumi up` installs them for users of
+#   the normal install. `pulumi plugin install resource <name> <version> --file <binary> --reinstall` puts them
+#   there, at package.json's versions; a provider already there byte for byte is left as it is. Set PULUMI_HOME
+#   to install into another Pulumi home (the system tier gives each stack its own, test/system/engine.ts).
 #
 # Sources, per binary: the Go module proxy when it serves the module at that version (the normal source),
 # else the archive in ../shared/vendor (HAPROXY_EDGE_VENDOR_DIR), which holds what the proxy here refuses.
@@ -27,6 +37,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE_DIR="${HAPROXY_EDGE_CACHE:-/var/cache/haproxy-edge}"
 VENDOR_DIR="${HAPROXY_EDGE_VENDOR_DIR:-$ROOT/../shared/vendor}"
 BIN_DIR="$ROOT/.cache/toolchain/bin"
+PLUGIN_LINKS="$ROOT/.cache/toolchain/plugins" # resource-<name>-v<version> -> the cached provider (not on PATH)
 BUILD_TIMEOUT="${HAPROXY_EDGE_GO_BUILD_TIMEOUT:-1800}"
 MIN_GO_MINOR=25
 
@@ -36,13 +47,15 @@ die() {
   exit 1
 }
 
+MODE=build
 case "${1:-}" in
   --print-path)
     printf '%s\n' "$BIN_DIR"
     exit 0
     ;;
+  --install-plugins) MODE=install ;;
   "") ;;
-  *) die "unknown argument: $1 (usage: toolchain.sh [--print-path])" ;;
+  *) die "unknown argument: $1 (usage: toolchain.sh [--print-path | --install-plugins])" ;;
 esac
 
 # --- versions: exactly what package.json pins --------------------------------------------------------------
@@ -57,6 +70,51 @@ PULUMI_VERSION="$(pinned @pulumi/pulumi)"
 DOCKER_VERSION="$(pinned @pulumi/docker)"
 COMMAND_VERSION="$(pinned @pulumi/command)"
 RANDOM_VERSION="$(pinned @pulumi/random)"
+declare -A PROVIDER_VERSIONS=([docker]="$DOCKER_VERSION" [command]="$COMMAND_VERSION" [random]="$RANDOM_VERSION")
+
+# --- the providers in Pulumi's plugin cache --------------------------------------------------------------------
+# pulumi_home: the Pulumi home the CLI uses: PULUMI_HOME, else ~/.pulumi of the user database's home directory
+# (Pulumi asks Go's os/user, which reads /etc/passwd before it falls back to $HOME).
+pulumi_home() {
+  if [[ -n "${PULUMI_HOME:-}" ]]; then
+    printf '%s\n' "$PULUMI_HOME"
+    return
+  fi
+  local home
+  home="$(getent passwd "$(id -u)" | cut -d: -f6)" || home=""
+  [[ -n "$home" ]] || home="${HOME:-}"
+  [[ -n "$home" ]] || die "no home directory for the Pulumi home: set PULUMI_HOME"
+  printf '%s/.pulumi\n' "${home%/}"
+}
+
+# install_plugins: each provider linked in PLUGIN_LINKS at package.json's version into the Pulumi home's plugin
+# cache, unless the same bytes are there already.
+install_plugins() {
+  local home name version link target
+  home="$(pulumi_home)"
+  [[ -x "$BIN_DIR/pulumi" ]] || die "no $BIN_DIR/pulumi: build the toolchain first (bash scripts/toolchain.sh)"
+  for name in docker command random; do
+    version="${PROVIDER_VERSIONS[$name]}"
+    link="$PLUGIN_LINKS/resource-$name-v$version"
+    target="$home/plugins/resource-$name-v$version/pulumi-resource-$name"
+    [[ -x "$link" ]] || die "no $link: build the toolchain first (bash scripts/toolchain.sh)"
+    if cmp -s -- "$link" "$target"; then
+      log "resource-$name $version: already in $home/plugins"
+      continue
+    fi
+    # --reinstall: without it, any version >= this one already installed counts as installed.
+    PULUMI_HOME="$home" PULUMI_SKIP_UPDATE_CHECK=true "$BIN_DIR/pulumi" plugin install resource "$name" \
+      "$version" --file "$(readlink -f -- "$link")" --reinstall --non-interactive </dev/null >&2 ||
+      die "pulumi plugin install resource $name $version failed"
+    cmp -s -- "$link" "$target" || die "pulumi plugin install left no copy of $link at $target"
+    log "resource-$name $version: installed into $home/plugins (Pulumi's plugin cache)"
+  done
+}
+
+if [[ "$MODE" == install ]]; then
+  install_plugins
+  exit 0
+fi
 
 # --- Go --------------------------------------------------------------------------------------------------------
 GO_BIN="${GO:-}"
@@ -268,12 +326,47 @@ provider_source docker "" "$DOCKER_VERSION" "pulumi-docker-237b7899bb51.tar.gz"
 cached_build resource-docker "$DOCKER_VERSION" pulumi-resource-docker "$SOURCE_ID" build_docker
 PATHS[pulumi-resource-docker]="$RESULT"
 
-# The bin directory: links, replaced atomically one by one.
-mkdir -p "$BIN_DIR"
-link() { ln -sfn -- "$1" "$BIN_DIR/.$2.new" && mv -Tf -- "$BIN_DIR/.$2.new" "$BIN_DIR/$2"; }
-for b in "${!PATHS[@]}"; do link "${PATHS[$b]}" "$b"; done
-link ../../../node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs pulumi-resource-pulumi-nodejs
+# --- the CLI with the plugins Pulumi bundles next to it ---------------------------------------------------------
+# Pulumi finds its bundled plugins next to its executable (symlinks resolved). The Node.js language host and
+# pulumi-resource-pulumi-nodejs are placed there, as in Pulumi's release archives: hard links to the cached
+# binaries (copies across file systems) and the dynamic-provider launcher, upstream's
+# sdk/nodejs/dist/pulumi-resource-pulumi-nodejs (the same file as node_modules/@pulumi/pulumi's, checked by
+# test/scripts/toolchain.test.ts; node_modules may not be installed yet here).
+NODEJS_DYNAMIC_PROVIDER="$(
+  cat <<'LAUNCHER'
+#!/bin/sh
+PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH=$(node -e "console.log(require.resolve('@pulumi/pulumi/cmd/dynamic-provider'))")
+if [ ! -z "$PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH" ]; then
+    node "$PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH" $@
+fi
+LAUNCHER
+)"
+build_cli_dir() {
+  local tmp="$1" f
+  for f in pulumi pulumi-language-nodejs; do
+    ln -- "${PATHS[$f]}" "$tmp/$f" 2>/dev/null || cp -- "${PATHS[$f]}" "$tmp/$f"
+  done
+  printf '%s\n' "$NODEJS_DYNAMIC_PROVIDER" >"$tmp/pulumi-resource-pulumi-nodejs"
+  chmod 0755 "$tmp/pulumi-resource-pulumi-nodejs"
+}
+cli_id="$(dirname "${PATHS[pulumi]}") $(dirname "${PATHS[pulumi-language-nodejs]}")"
+cli_id+=" launcher sha256:$(sha <<<"$NODEJS_DYNAMIC_PROVIDER")"
+cached_build pulumi-with-plugins "$PULUMI_VERSION" pulumi "$cli_id" build_cli_dir
+
+# The bin directory: only pulumi, its link replaced atomically. Links a previous version of this script put there
+# (the language host, the providers) are removed: Pulumi would use them, warning, instead of the plugin cache.
+mkdir -p "$BIN_DIR" "$PLUGIN_LINKS"
+link() { # link TARGET LINK: through a hidden temporary link
+  local tmp="${2%/*}/.${2##*/}.new"
+  ln -sfn -- "$1" "$tmp" && mv -Tf -- "$tmp" "$2"
+}
+link "$RESULT" "$BIN_DIR/pulumi"
+rm -f -- "$BIN_DIR"/pulumi-*
+for name in docker command random; do
+  link "${PATHS[pulumi-resource-$name]}" "$PLUGIN_LINKS/resource-$name-v${PROVIDER_VERSIONS[$name]}"
+done
 version="$("$BIN_DIR/pulumi" version)"
 [[ "$version" == "v$PULUMI_VERSION" ]] || die "$BIN_DIR/pulumi reports '$version', expected v$PULUMI_VERSION"
+install_plugins
 log "ready: $BIN_DIR (pulumi $version)"
 printf '%s\n' "$BIN_DIR"

@@ -1,13 +1,15 @@
 /**
  * The real Pulumi engine for the system tier: the CLI and providers built by scripts/toolchain.sh, a local
- * file backend in a temporary directory, a passphrase made by the test, and the stack's config in a temporary
- * copy of its stack file (`--config-file`), so the repository is never written to.
+ * file backend in a temporary directory, a Pulumi home there too (with the toolchain's providers installed in
+ * its plugin cache), a passphrase made by the test, and the stack's config in a temporary copy of its stack
+ * file (`--config-file`), so the repository is never written to.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { promisify } from "node:util";
 import { parse, stringify } from "yaml";
 import { SECRET_PATHS } from "../../config/schema";
 
@@ -139,6 +141,7 @@ export class Engine {
   /** Creates the stack on a new backend and writes its config (secrets set with `--secret`). */
   static async create(opts: EngineOptions): Promise<Engine> {
     const engine = new Engine(opts);
+    await engine.installPlugins();
     // `stack init` writes the passphrase salt to Pulumi.<stack>.yaml next to a Pulumi.yaml: do that in the
     // temporary directory (same project name, so the same stack), then keep the salt in the config copy.
     const initDir = path.join(engine.dir, "init");
@@ -151,6 +154,19 @@ export class Engine {
     engine.salt = init.encryptionsalt;
     await engine.configure(opts.overrides ?? {});
     return engine;
+  }
+
+  /**
+   * Installs the toolchain's providers into this engine's Pulumi home, where the engine looks for them:
+   * `scripts/toolchain.sh --install-plugins` (`pulumi plugin install --file` of the built binaries, at
+   * package.json's versions). The bin directory on PATH holds only `pulumi`: a plugin found on PATH would be used
+   * with a warning ("using pulumi-resource-docker from $PATH") in every command's output.
+   */
+  private async installPlugins(): Promise<void> {
+    await promisify(execFile)("bash", [path.join(ROOT, "scripts/toolchain.sh"), "--install-plugins"], {
+      env: this.env,
+      timeout: 300_000,
+    });
   }
 
   /**

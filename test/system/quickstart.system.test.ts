@@ -1,10 +1,12 @@
 /**
  * The README's quick start, as a new user runs it: its commands, read from README.md, in a temporary copy of
- * the project (so `pulumi stack init dev` writes its salt there, not here) with a HOME of its own (so
- * `pulumi login --local` keeps its state there), then the README's "Try it" requests against the dev stack on
- * 127.0.0.1. Changes to the commands, all said here: `npm ci` is left to CI (node_modules is linked from this
- * checkout), the two image settings point at the images built locally (nothing can be pulled here), and
- * `pulumi up` gets `--yes` (no terminal to confirm on).
+ * the project (so `pulumi stack init dev` writes its salt there, not here) with a HOME of its own, then the
+ * README's "Try it" requests against the dev stack on 127.0.0.1. Changes to the commands, all said here: `npm ci`
+ * is left to CI (node_modules is linked from this checkout); `pulumi login --local` becomes a login to that HOME
+ * (`--local` means the home in the user database, not $HOME: the real user's, here); the two image settings
+ * point at the images built locally (nothing can be pulled here); and `pulumi up` gets `--yes` (no terminal to
+ * confirm on). The user's Pulumi CLI is the toolchain's
+ * (scripts/toolchain.sh), its providers installed into that HOME's ~/.pulumi as the script does for a user.
  */
 import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
@@ -49,11 +51,13 @@ describe("system: the README's quick start, as written, on the dev stack", funct
     ...process.env,
     HOME: path.join(dir, "home"),
     PATH: `${toolchainBin()}:${process.env.PATH ?? ""}`,
+    // Pulumi takes its home from the user database (/etc/passwd), not from HOME: named here, or the plugins and
+    // credentials would go to the real user's ~/.pulumi. For a user the two are the same directory.
+    PULUMI_HOME: path.join(dir, "home", ".pulumi"),
     PULUMI_SKIP_UPDATE_CHECK: "true",
     NO_COLOR: "1",
   };
   delete env.PULUMI_BACKEND_URL;
-  delete env.PULUMI_HOME;
   delete env.PULUMI_CONFIG_PASSPHRASE;
   let started: { code: number; stdout: string; stderr: string };
   let noChanges: { code: number; stdout: string; stderr: string };
@@ -63,7 +67,7 @@ describe("system: the README's quick start, as written, on the dev stack", funct
 
   // `run` passes no environment of its own: the scripts export what the README tells the user to.
   const exports = Object.entries(env)
-    .filter(([k]) => ["HOME", "PATH", "PULUMI_SKIP_UPDATE_CHECK", "NO_COLOR"].includes(k))
+    .filter(([k]) => ["HOME", "PATH", "PULUMI_HOME", "PULUMI_SKIP_UPDATE_CHECK", "NO_COLOR"].includes(k))
     .map(([k, v]) => `export ${k}='${String(v)}'`)
     .join("\n");
 
@@ -97,10 +101,16 @@ describe("system: the README's quick start, as written, on the dev stack", funct
       fs.copyFileSync(path.join(ROOT, f), path.join(project, f));
     }
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(project, "node_modules"));
+    // The providers where the user's `pulumi` looks for them, as `bash scripts/toolchain.sh` installs them.
+    execFileSync("bash", [path.join(ROOT, "scripts/toolchain.sh"), "--install-plugins"], {
+      env,
+      stdio: "pipe",
+    });
 
     const [commands] = readmeBlocks("## Quick start (dev stack)");
     assert.match(commands, /^npm ci$/m);
     assert.match(commands, /^pulumi up --stack dev$/m);
+    assert.match(commands, /^pulumi login --local\b/m);
     passphrase = /^export PULUMI_CONFIG_PASSPHRASE=.*$/m.exec(commands)?.[0] ?? "";
     assert.ok(passphrase, "the quick start sets PULUMI_CONFIG_PASSPHRASE");
     const overrides = Object.entries(IMAGE_OVERRIDES)
@@ -108,6 +118,7 @@ describe("system: the README's quick start, as written, on the dev stack", funct
       .join("\n");
     const script = commands
       .replace(/^npm ci$/m, "test -d node_modules/@pulumi/pulumi # npm ci: done by CI in this checkout")
+      .replace(/^pulumi login --local\b/m, `pulumi login file://${String(env.HOME)}`)
       .replace(/^pulumi up --stack dev$/m, `${overrides}\npulumi up --stack dev --yes`);
     started = await bash(`set -euo pipefail\n${exports}\n${script}`, 900_000);
 
@@ -134,6 +145,8 @@ describe("system: the README's quick start, as written, on the dev stack", funct
   it("runs every quick-start command to the end: `pulumi up` brings up the dev stack", () => {
     assert.equal(started.code, 0, `${started.stdout.slice(-4000)}\n${started.stderr.slice(-4000)}`);
     assert.match(started.stdout, /Resources:\s*\n\s*\+ \d+ created/);
+    // Every plugin came from where Pulumi looks for it, none from PATH with a warning.
+    assert.ok(!`${started.stdout}${started.stderr}`.includes("from $PATH"), started.stdout);
     assert.ok(!fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8").includes("encryptionsalt"));
     assert.match(fs.readFileSync(path.join(project, "Pulumi.dev.yaml"), "utf8"), /^encryptionsalt: /m);
   });

@@ -1,11 +1,13 @@
 /**
  * The example stacks pass the real CLI: `pulumi preview` of Pulumi.dev.yaml as a new user runs it, and of a
  * copy of Pulumi.prod.yaml whose hosts are on 127.0.0.1 (the file's LAN hosts are never contacted), with its
- * secrets set through `pulumi config set --secret`.
+ * secrets set through `pulumi config set --secret`. Their output has no "using … from $PATH" warning: the
+ * toolchain's plugins are where Pulumi looks for them, and the providers are package.json's.
  */
 import { strict as assert } from "node:assert";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { parse } from "yaml";
 import { Engine } from "./engine";
 import { COMMAND } from "./routeros-support";
@@ -26,6 +28,32 @@ async function planned(engine: Engine): Promise<string[]> {
   return steps.map((s) => `${s.type} ${s.name}`);
 }
 
+/**
+ * No plugin was taken from PATH: Pulumi warns "using pulumi-resource-docker from $PATH at …" for each one it
+ * finds there (scripts/toolchain.sh installs the providers into the Pulumi home and keeps the language host
+ * and the dynamic-provider launcher next to the CLI).
+ */
+function assertNoPluginFromPath(r: { stdout: string; stderr: string }): void {
+  const lines = `${r.stdout}\n${r.stderr}`.split("\n").filter((l) => l.includes("from $PATH"));
+  assert.deepEqual(lines, [], lines.join("\n"));
+}
+
+/** The providers in the engine's plugin cache: exactly package.json's, as `pulumi plugin ls` lists them. */
+async function assertProviders(engine: Engine): Promise<void> {
+  const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, "../../package.json"), "utf8")) as {
+    dependencies: Record<string, string>;
+  };
+  const listed = JSON.parse((await engine.must(["plugin", "ls", "--json"])).stdout) as {
+    name: string;
+    kind: string;
+    version: string;
+  }[];
+  assert.deepEqual(
+    listed.map((p) => `${p.kind} ${p.name} ${p.version}`).sort(),
+    ["command", "docker", "random"].map((n) => `resource ${n} ${pkg.dependencies[`@pulumi/${n}`]}`),
+  );
+}
+
 describe("system: the example stacks through the real CLI", function () {
   it("`pulumi preview` of the dev stack (Pulumi.dev.yaml as it is) plans the whole edge", async () => {
     const engine = await Engine.create({ stack: "dev", stackFile: "Pulumi.dev.yaml" });
@@ -33,6 +61,8 @@ describe("system: the example stacks through the real CLI", function () {
       const r = await engine.preview();
       assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
       assert.ok(toCreate(r.stdout) > 30, r.stdout);
+      assertNoPluginFromPath(r);
+      await assertProviders(engine);
       const plan = await planned(engine);
       for (const name of [
         "lb-haproxy",
@@ -102,6 +132,7 @@ describe("system: the example stacks through the real CLI", function () {
       const r = await engine.preview();
       assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
       assert.ok(toCreate(r.stdout) > 30, r.stdout);
+      assertNoPluginFromPath(r);
       for (const secret of [tsig, key.split("\n")[1]]) {
         assert.ok(!r.stdout.includes(secret) && !r.stderr.includes(secret), "a secret is printed");
       }
