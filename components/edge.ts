@@ -86,7 +86,19 @@ export class Edge extends pulumi.ComponentResource {
       { parent: this, dependsOn },
     );
 
-    // Staging first; each production worker waits for the previous worker, its check and its routes.
+    // The load balancer first and on its own: its changes (a blocklist entry at 3 a.m.) never wait for the
+    // workers, nor fail with one (it finds them at run time and retries around a missing one).
+    this.loadBalancer = new LoadBalancer(
+      `${name}-lb`,
+      {
+        model,
+        placeholderPem: this.certificate.pem,
+        placement: placement(model.loadBalancer.placement.host),
+      },
+      { parent: this, dependsOn },
+    );
+
+    // Then staging; each production worker waits for the previous worker, its check and its routes.
     this.workers = [];
     const workerHashes: Record<string, Record<string, string>> = {};
     let previous: Worker | undefined;
@@ -97,7 +109,7 @@ export class Edge extends pulumi.ComponentResource {
             ...(previous.check ? [previous.check] : []),
             ...(previous.routes ? [previous.routes] : []),
           ]
-        : [];
+        : [this.loadBalancer];
       const worker: Worker = new Worker(
         `${name}-${w.name}`,
         { model, worker: w, placement: placement(w.placement.host) },
@@ -108,15 +120,6 @@ export class Edge extends pulumi.ComponentResource {
       previous = worker;
     }
 
-    this.loadBalancer = new LoadBalancer(
-      `${name}-lb`,
-      {
-        model,
-        placeholderPem: this.certificate.pem,
-        placement: placement(model.loadBalancer.placement.host),
-      },
-      { parent: this, dependsOn: mergeDeps(dependsOn, this.workers) },
-    );
 
     if (model.certbot) {
       this.certbot = new Certbot(

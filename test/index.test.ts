@@ -58,6 +58,23 @@ function descendants(runResult: ProgramRun, componentName: string): Registered[]
   return runResult.resources.filter((r) => r.custom && isBelow(r));
 }
 
+/**
+ * The load balancer goes first and on its own: none of its resources waits for a worker (its changes never wait
+ * for the worker rollout), and every resource of the first worker (staging) waits for all of them.
+ */
+function assertLoadBalancerFirst(r: ProgramRun, stack: string): void {
+  const lb = descendants(r, `${stack}-lb`);
+  assert.ok(lb.length > 0);
+  const workers = ["staging", "prod-1", "prod-2"]
+    .flatMap((w) => descendants(r, `${stack}-${w}`))
+    .map((x) => x.urn);
+  for (const res of lb)
+    assert.ok(!res.dependencies.some((d) => workers.includes(d)), `${res.name} waits for a worker`);
+  for (const res of descendants(r, `${stack}-staging`))
+    for (const l of lb)
+      assert.ok(res.dependencies.includes(l.urn), `${res.name} does not wait for ${l.name}`);
+}
+
 const MOCK_PASSWORDS = ["mock-password-"];
 
 /** What both example stacks have: one Docker host with its provider, network and two images, the certificate,
@@ -213,7 +230,7 @@ describe("index.ts under Pulumi mocks", () => {
         }
       });
 
-      it("rolls out staging → its check → prod-1 → its check → prod-2 → load balancer", () => {
+      it("rolls out load balancer → staging → its check → prod-1 → its check → prod-2", () => {
         const r = get(stack);
         const check = (w: string) => r.byName(`${stack}-${w}-check`).urn;
         for (const res of descendants(r, `${stack}-prod-1`)) {
@@ -237,13 +254,7 @@ describe("index.ts under Pulumi mocks", () => {
             `${res.name} waits for a production worker`,
           );
         }
-        const lbResources = descendants(r, `${stack}-lb`);
-        assert.ok(lbResources.length > 0);
-        for (const res of lbResources) {
-          for (const w of ["staging", "prod-1", "prod-2"]) {
-            assert.ok(res.dependencies.includes(check(w)), `${res.name} does not wait for ${w}'s check`);
-          }
-        }
+        assertLoadBalancerFirst(r, stack);
         // Within a worker: API after HAProxy, check after both, routes after the check.
         const api = r.byName(`${stack}-staging-dataplaneapi`);
         assert.ok(api.dependencies.includes(r.byName(`${stack}-staging-haproxy`).urn));
@@ -258,7 +269,7 @@ describe("index.ts under Pulumi mocks", () => {
         }
       });
 
-      it("applies each worker's routes before the next worker and the load balancer start", () => {
+      it("applies each worker's routes before the next worker starts", () => {
         const r = get(stack);
         const routes = (w: string) => r.byName(`${stack}-${w}-routes`).urn;
         for (const res of descendants(r, `${stack}-prod-1`)) {
@@ -272,11 +283,6 @@ describe("index.ts under Pulumi mocks", () => {
             res.dependencies.includes(routes("prod-1")),
             `${res.name} does not wait for prod-1's routes`,
           );
-        }
-        for (const res of descendants(r, `${stack}-lb`)) {
-          for (const w of ["staging", "prod-1", "prod-2"]) {
-            assert.ok(res.dependencies.includes(routes(w)), `${res.name} does not wait for ${w}'s routes`);
-          }
         }
       });
 
@@ -527,7 +533,7 @@ describe("index.ts under Pulumi mocks, routeUpdates: restart", () => {
     assert.deepEqual(r.outputs.dataplaneApiEndpoints, {});
   });
 
-  it("uploads each worker's routes in its configuration, and still rolls out staging → prod-1 → prod-2 → LB", () => {
+  it("uploads each worker's routes in its configuration, and still rolls out LB → staging → prod-1 → prod-2", () => {
     const haproxy = (w: string) => r.byName(`dev-${w}-haproxy`);
     for (const w of ["staging", "prod-1", "prod-2"]) {
       const uploads = plain(haproxy(w).wire.uploads) as { file: string; content: string }[];
@@ -547,9 +553,7 @@ describe("index.ts under Pulumi mocks, routeUpdates: restart", () => {
         res.dependencies.some((d) => workerUrns("prod-1").includes(d)),
         `${res.name} does not wait for prod-1`,
       );
-    for (const res of descendants(r, "dev-lb"))
-      for (const w of ["staging", "prod-1", "prod-2"])
-        assert.ok(res.dependencies.includes(haproxy(w).urn), `${res.name} does not wait for ${w}`);
+    assertLoadBalancerFirst(r, "dev");
   });
 });
 
@@ -710,7 +714,7 @@ describe("index.ts under Pulumi mocks, every service on the router (live route u
         for (const secret of secrets) assert.ok(!s.includes(secret), `${c.name}: ${secret}`);
   });
 
-  it("rolls out staging → prod-1 → prod-2 → load balancer, each after the previous worker's routes", () => {
+  it("rolls out load balancer → staging → prod-1 → prod-2, each worker after the previous worker's routes", () => {
     const routesOf = (w: string) => r.byName(`prod-${w}-routes`).urn;
     for (const [prev, next] of [
       ["staging", "prod-1"],
@@ -721,11 +725,7 @@ describe("index.ts under Pulumi mocks, every service on the router (live route u
           res.dependencies.includes(routesOf(prev)),
           `${res.name} does not wait for ${prev}'s routes`,
         );
-    for (const res of descendants(r, "prod-lb"))
-      assert.ok(
-        res.dependencies.includes(routesOf("prod-2")),
-        `${res.name} does not wait for prod-2's routes`,
-      );
+    assertLoadBalancerFirst(r, "prod");
   });
 
   for (const version of VERSIONS) {

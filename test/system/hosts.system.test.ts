@@ -2,8 +2,8 @@
  * System tier, several Docker hosts: the load balancer on the local engine, the staging and production workers
  * on a second engine reached over `ssh://` (test/system/remote-docker.ts: its own dockerd and OpenSSH server in
  * a network namespace, host key pinned), applied by `pulumi up`. Real traffic through the load balancer on
- * 127.0.0.1 reaches the workers on the other host and their backends there; the rollout order (staging →
- * prod-1 → prod-2 → load balancer) holds across the two engines; `pulumi destroy` empties both.
+ * 127.0.0.1 reaches the workers on the other host and their backends there; the rollout order (load balancer →
+ * staging → prod-1 → prod-2) holds across the two engines; `pulumi destroy` empties both.
  */
 import { strict as assert } from "node:assert";
 import { loadStackFile } from "../support/stack-config";
@@ -164,12 +164,12 @@ describe("system: several Docker hosts (workers on a second engine over ssh://) 
     assert.equal(header(JSON.parse(staging.body) as Echo, "X-Edge-Worker"), "staging");
   });
 
-  it("rolled out staging, then prod-1, then prod-2 (each with its API sidecar), then the load balancer, across both engines", async () => {
+  it("rolled out the load balancer, then staging, then prod-1, then prod-2 (each with its API sidecar), across both engines", async () => {
     const r = remote as RemoteDocker;
     const names = ROLLOUT.map((w) => `${STACK}-${w}`);
     const workers = await createdAt((args) => r.docker(args), names);
     const local = await createdAt((args) => run("docker", args, 30_000), [`${STACK}-lb`]);
-    const order = [...names.map((n) => workers[n]), local[`${STACK}-lb`]];
+    const order = [local[`${STACK}-lb`], ...names.map((n) => workers[n])];
     assert.ok(
       order.every((t) => Number.isFinite(t)),
       JSON.stringify(order),

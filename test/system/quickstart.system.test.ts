@@ -33,11 +33,13 @@ function readmeBlocks(heading: string): string[] {
   return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]);
 }
 
-/** A "Try it" block split into its snippets: each starts at a comment line. */
+/** A "Try it" block split into its snippets: each starts at a comment (one or more lines) before its code. */
 function snippets(block: string): { comment: string; code: string }[] {
   const out: { comment: string; code: string }[] = [];
   for (const line of block.split("\n")) {
-    if (line.startsWith("#")) out.push({ comment: line, code: "" });
+    const last = out[out.length - 1];
+    if (line.startsWith("#") && last && !last.code) last.comment += `\n${line}`;
+    else if (line.startsWith("#")) out.push({ comment: line, code: "" });
     else if (line.trim() && out.length > 0) out[out.length - 1].code += `${line}\n`;
   }
   return out;

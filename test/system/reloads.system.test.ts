@@ -9,13 +9,18 @@ import { workerRoutesProvider, type WorkerRoutesOutputs } from "../../dataplane/
 import { FILES } from "../../config/model";
 import { haproxyCli, reloadHaproxy } from "./haproxy-cli";
 import { loseWorker, type WorkerLoss } from "./worker-loss";
+import { loadStackFile } from "../support/stack-config";
 import type { Engine } from "./engine";
 import { failures, startLoad, type Load } from "./load";
 import {
   CLIENT_IPS,
   HTTPS_PORT,
   STACK,
+  STACK_FILE,
+  assertNoChanges,
   curlFrom,
+  dockerCli,
+  run,
   statusFrom,
   removeLeftovers,
   removeTestContainers,
@@ -29,6 +34,7 @@ const APP = "app.systest.example.com";
 /** Per source address: 600 requests per 10 s. The load (from this machine) sends 40 per second. */
 const LIMIT = { requests: 600, windowSeconds: 10 };
 const LOAD_RATE = 40;
+const OVERRIDES = { rateLimitRequests: LIMIT.requests, rateLimitWindowSeconds: LIMIT.windowSeconds };
 
 function log(line: string): void {
   if (process.env.HAPROXY_EDGE_TEST_VERBOSE) console.log(line);
@@ -41,10 +47,7 @@ describe("system: zero failed requests under load while routes change and every 
 
   before(async function () {
     await removeLeftovers();
-    engine = await systemEngine(
-      { rateLimitRequests: LIMIT.requests, rateLimitWindowSeconds: LIMIT.windowSeconds },
-      log,
-    );
+    engine = await systemEngine(OVERRIDES, log);
     await upSystem(engine);
     await until(
       "the app route served",
@@ -173,5 +176,47 @@ describe("system: zero failed requests under load while routes change and every 
     assert.equal(after, "429", "the new process knows the client is over its limit");
     // Another client is served meanwhile.
     assert.equal(await statusFrom(CLIENT_IPS.plain, APP, "/limited"), "200");
+  });
+
+  it("a load balancer change is applied while a worker is down: its blocklist entry is served though prod-2's step fails", async () => {
+    const e = engine as Engine;
+    const file = loadStackFile(STACK_FILE);
+    const routes = JSON.parse(file.config["haproxy-edge:routes"]) as unknown[];
+    const blocklist = JSON.parse(file.config["haproxy-edge:blocklistCidrs"]) as string[];
+    const client = "172.30.90.203";
+    assert.equal(await statusFrom(client, APP), "200");
+    const api = `${STACK}-prod-2-dataplaneapi`;
+    await dockerCli(["stop", api]);
+    try {
+      // One `up` with an emergency blocklist entry and a route change that prod-2 cannot take.
+      await e.configure({
+        ...OVERRIDES,
+        blocklistCidrs: [...blocklist, `${client}/32`],
+        routes: [
+          ...routes,
+          { name: "extra", hosts: ["extra.systest.example.com"], servers: ["172.30.90.100:8080"] },
+        ],
+      });
+      const up = await e.up();
+      assert.notEqual(up.code, 0, up.stdout);
+      assert.match(`${up.stdout}${up.stderr}`, /prod-2/);
+      assert.equal(await statusFrom(client, APP), "403", "the blocklist entry is served");
+      assert.equal(await statusFrom(CLIENT_IPS.plain, APP), "200");
+    } finally {
+      await dockerCli(["start", api]);
+    }
+    // prod-2 back (its API answering on its published port): the next `up` completes the rollout.
+    const published = `http://127.0.0.1:${15555 + 2}/v3/health`;
+    await until(
+      "prod-2's Data Plane API answering",
+      async () => {
+        const r = await run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", published], 5_000);
+        return /^[1-5]\d\d$/.test(r.stdout.trim()) ? true : undefined;
+      },
+      60_000,
+      250,
+    );
+    await e.mustUp();
+    await assertNoChanges(e);
   });
 });
