@@ -970,7 +970,8 @@ describe("render", () => {
       assert.ok(sh.includes("--server 'https://acme-v02.api.letsencrypt.org/directory'"), sh);
       assert.ok(sh.includes("--cert-name 'example.com'"), sh);
       for (const d of model.tls.domains) assert.ok(sh.includes(` -d '${d}'`), d);
-      assert.equal((sh.match(/ -d '/g) ?? []).length, model.tls.domains.length);
+      // The domain flags only (not `tr -d '\r'`).
+      assert.equal((sh.match(/ -d '[^\\']/g) ?? []).length, model.tls.domains.length);
       assert.ok(sh.includes(`--deploy-hook "$HOOK"`), sh);
       assert.ok(sh.includes(`HOOK='${PATHS.certbotEdgeDir}/deploy-hook.sh'`), sh);
       assert.ok(!sh.includes("REQUESTS_CA_BUNDLE"), "no CA bundle is configured in prod");
@@ -1339,6 +1340,227 @@ describe("render", () => {
         assert.match(child.stdout, /is not ours/);
         assert.ok(!fs.existsSync(installed()));
         assert.ok(!fs.existsSync(failedMark()));
+      });
+
+      describe("renew.sh pass under dash (a fake certbot that renews nothing), re-pushing a stale served file", () => {
+        const ok = (c: string) =>
+          c.startsWith("set ssl cert ")
+            ? `Transaction created for certificate ${certPath}!\n\n`
+            : c.startsWith("commit ssl cert ")
+              ? `Committing ${certPath}.\nSuccess!\n\n`
+              : "Unknown command.\n\n";
+        /** Certificates and keys that are not the lineage's: fresh, or expiring within 20 days. */
+        let OTHER: string;
+        let EXPIRING: string;
+        let renewFile: string;
+        const certbotArgs = () => path.join(tmp, "certbot.args");
+        const renewalMark = () => path.join(tmp, "renewal-failed");
+
+        /** renew.sh's view: the prod model's, with the paths given. */
+        const renewView = (p: {
+          self: string;
+          credentialsFile: string;
+          hookFile: string;
+          letsencryptDir: string;
+          failedMark: string;
+          renewalFailedMark: string;
+          healthFile: string;
+          certFile: string;
+          pemCheckFile: string;
+        }) => {
+          const c = model.certbot;
+          assert.ok(c);
+          return {
+            stack: model.stack,
+            certName: model.tls.certName,
+            domains: model.tls.domains,
+            email: c.email,
+            server: c.server,
+            propagationSeconds: c.propagationSeconds,
+            minValidDays: c.minValidDays,
+            caBundleFile: undefined,
+            intervalHours: c.renewIntervalHours,
+            intervalSeconds: c.renewIntervalHours * 3600,
+            ...p,
+          };
+        };
+
+        before(async () => {
+          const domains = ["example.com"];
+          OTHER = (await generateSelfSignedCertificate({ domains, validityDays: 90 })).pem;
+          EXPIRING = (await generateSelfSignedCertificate({ domains, validityDays: 19 })).pem;
+        });
+
+        beforeEach(() => {
+          const edge = PATHS.certbotEdgeDir;
+          const real = renewView({
+            self: `${edge}/renew.sh`,
+            credentialsFile: `${edge}/rfc2136.ini`,
+            hookFile: `${edge}/deploy-hook.sh`,
+            letsencryptDir: PATHS.letsencryptDir,
+            failedMark: FILES.deployFailedMark,
+            renewalFailedMark: FILES.renewalFailedMark,
+            healthFile: `${edge}/health.sh`,
+            certFile: `${PATHS.certbotCertsDir}/example.com.pem`,
+            pemCheckFile: `${edge}/pem-check.py`,
+          });
+          assert.equal(render("certbot-renew.sh", real), cb["renew.sh"].content, "only the paths differ");
+          renewFile = path.join(tmp, "renew.sh");
+          fs.writeFileSync(
+            renewFile,
+            render(
+              "certbot-renew.sh",
+              renewView({
+                self: renewFile,
+                credentialsFile: path.join(tmp, "rfc2136.ini"),
+                hookFile,
+                letsencryptDir: tmp,
+                failedMark: failedMark(),
+                renewalFailedMark: renewalMark(),
+                healthFile: path.join(tmp, "health.sh"),
+                certFile: installed(),
+                pemCheckFile: pemCheck(),
+              }),
+            ),
+          );
+          fs.writeFileSync(
+            path.join(tmp, "health.sh"),
+            render("certbot-health.sh", {
+              stack: model.stack,
+              renewalFailedMark: renewalMark(),
+              deployFailedMark: failedMark(),
+              pemCheckFile: pemCheck(),
+              certFile: installed(),
+              minValidDays: 20,
+            }),
+          );
+          // The domains certbot last issued for are the configured ones: the pass runs `certbot renew`.
+          fs.writeFileSync(
+            path.join(tmp, ".haproxy-edge-domains"),
+            model.tls.domains.map((d) => `${d} `).join(""),
+          );
+          // certbot that has nothing to renew: it records its arguments and exits 0.
+          fs.mkdirSync(path.join(tmp, "bin"));
+          fs.writeFileSync(
+            path.join(tmp, "bin", "certbot"),
+            `#!/bin/sh\nprintf '%s\\n' "$*" >> '${certbotArgs()}'\nexit 0\n`,
+            { mode: 0o755 },
+          );
+        });
+
+        function runRenew(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+          return new Promise((resolve, reject) => {
+            const child = spawn(dash(), [renewFile, "once"], {
+              env: { PATH: `${path.join(tmp, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}` },
+              timeout: 15_000,
+              killSignal: "SIGKILL",
+            });
+            let stdout = "";
+            let stderr = "";
+            child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+            child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+            child.on("error", reject);
+            child.on("close", (code) => resolve({ code, stdout, stderr }));
+          });
+        }
+
+        const REPUSH = /the served certificate .* differs from the lineage's /;
+
+        it("pushes nothing when the served file is what the deploy hook made of the lineage", async () => {
+          await serve(ok);
+          const hook = await runHook();
+          assert.equal(hook.code, 0, hook.stderr);
+          received.splice(0);
+          const r = await runRenew();
+          assert.equal(r.code, 0, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+          assert.match(fs.readFileSync(certbotArgs(), "utf8"), /^renew --no-random-sleep-on-renew /);
+          assert.deepEqual(received, [], "pushed again");
+          assert.doesNotMatch(r.stdout + r.stderr, /re-push/);
+          assert.equal(fs.readFileSync(installed(), "utf8"), INSTALLED);
+        });
+
+        for (const [what, served, why] of [
+          [
+            "another good certificate (a lost failed mark)",
+            () => OTHER,
+            /differs from the lineage's \(serial [0-9A-F]+, valid until /,
+          ],
+          [
+            "a certificate that expires within 20 days",
+            () => EXPIRING,
+            /differs from the lineage's and is not good \(it expires within 20 days \(serial /,
+          ],
+          [
+            "cut short",
+            () => OTHER.slice(0, 400),
+            /differs from the lineage's and is not good \((incomplete PEM|no cert)/,
+          ],
+          ["missing", () => undefined, /differs from the lineage's and is not good \(cannot read /],
+        ] as const) {
+          it(`re-pushes the lineage when the served file is ${what}, saying why in one line`, async () => {
+            const content = served();
+            if (content !== undefined) fs.writeFileSync(installed(), content, { mode: 0o600 });
+            await serve(ok);
+            const r = await runRenew();
+            const out = r.stdout + r.stderr;
+            assert.equal(r.code, 0, out);
+            const lines = out.split("\n").filter((l) => REPUSH.test(l));
+            assert.equal(lines.length, 1, out);
+            assert.match(lines[0], why);
+            assert.match(lines[0], /; re-pushing the lineage \(serial [0-9A-F]+, valid until [^)]+\)$/);
+            assert.doesNotMatch(out, /PRIVATE KEY/, "key material in the output");
+            assert.deepEqual(received, [
+              `set ssl cert ${certPath} <<\n${INSTALLED}\n`,
+              `commit ssl cert ${certPath}\n`,
+            ]);
+            assert.equal(fs.readFileSync(installed(), "utf8"), INSTALLED);
+            assert.equal(fs.readFileSync(lastGood(), "utf8"), INSTALLED);
+            assert.ok(!fs.existsSync(failedMark()));
+          });
+        }
+
+        for (const [what, lineageFiles, problem] of [
+          ["its key does not match", () => MISMATCHED, /does not match the certificate/],
+          ["it expires within 20 days", () => split(EXPIRING), /it expires within 20 days/],
+        ] as const) {
+          it(`does not push a lineage that is not good (${what}) over another served certificate`, async () => {
+            fs.writeFileSync(installed(), OTHER, { mode: 0o600 });
+            const bad = lineageFiles();
+            fs.writeFileSync(path.join(lineage, "fullchain.pem"), bad.fullchain);
+            fs.writeFileSync(path.join(lineage, "privkey.pem"), bad.privkey);
+            await serve(ok);
+            const r = await runRenew();
+            const out = r.stdout + r.stderr;
+            // The served certificate is good: the pass and the healthcheck are fine.
+            assert.equal(r.code, 0, out);
+            assert.match(r.stderr, /the lineage is not good either \(.*\): not re-pushing it/);
+            assert.match(r.stderr, problem);
+            assert.deepEqual(received, []);
+            assert.equal(fs.readFileSync(installed(), "utf8"), OTHER);
+          });
+        }
+
+        it("fails the pass when the re-push fails, and the next pass retries it", async () => {
+          fs.writeFileSync(installed(), EXPIRING, { mode: 0o600 });
+          let refuse = true;
+          await serve((c) => (refuse && c.startsWith("set ssl cert ") ? "Unknown command.\n\n" : ok(c)));
+          const r = await runRenew();
+          assert.equal(r.code, 1, r.stdout + r.stderr);
+          assert.match(r.stderr, /FAILED: the re-push of the lineage failed; next try at the next pass/);
+          assert.ok(fs.existsSync(failedMark()), "no failed mark");
+          assert.equal(fs.readFileSync(installed(), "utf8"), INSTALLED, "installed for HAProxy's next start");
+
+          refuse = false;
+          received.splice(0);
+          const again = await runRenew();
+          assert.equal(again.code, 0, again.stdout + again.stderr);
+          assert.match(again.stderr, /the last certificate push failed/);
+          assert.deepEqual(
+            received.map((c) => c.split("\n")[0]),
+            [`set ssl cert ${certPath} <<`, `commit ssl cert ${certPath}`],
+          );
+          assert.ok(!fs.existsSync(failedMark()));
+        });
       });
     });
 

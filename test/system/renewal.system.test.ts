@@ -4,8 +4,8 @@
  * the served certificate in place and makes certbot unhealthy with the reason; once there is space the next pass
  * serves the renewed one. A corrupt served PEM makes certbot unhealthy, and the load balancer's next start refuses
  * it and serves the last good certificate instead of crash-looping. A good certificate that expires within
- * `minValidDays` (20) is served, and certbot is unhealthy saying so. Traffic goes only to 127.0.0.1 and to
- * containers on the stack's own network.
+ * `minValidDays` (20) is served, and certbot is unhealthy saying so, until one renewal pass pushes certbot's lineage
+ * again by itself. Traffic goes only to 127.0.0.1 and to containers on the stack's own network.
  */
 import { strict as assert } from "node:assert";
 import { PATHS, certificateName } from "../../config/model";
@@ -316,19 +316,28 @@ describe("system: renewal failures show (full certificates volume, corrupt PEM),
     assert.equal(served.serial, expiring, "the expiring certificate is still served");
     assert.equal(await refusals(), before, "the load balancer refused it");
 
-    // certbot's own lineage pushed again: served, and certbot healthy again.
-    const back = await dockerExec(CERTBOT, [
-      "env",
-      `RENEWED_LINEAGE=${PATHS.letsencryptDir}/live/${CERT_NAME}`,
-      "/bin/sh",
-      DEPLOY_HOOK,
-    ]);
-    assert.equal(back.code, 0, back.stdout + back.stderr);
+    // One renewal pass (nothing due at certbot, no failed mark) sees that the served file is not the lineage and
+    // pushes the lineage again by itself: served, through the same worker, and certbot healthy again.
+    const certbots = (await lineageSerial()).replace(/^0+/, "");
+    const current = await lbProcess();
+    const pass = await dockerExec(CERTBOT, ["/bin/sh", RENEW_SCRIPT, "once"], 120_000);
+    const out = pass.stdout + pass.stderr;
+    assert.equal(pass.code, 0, out);
+    const why = new RegExp(
+      `the served certificate \\S+ differs from the lineage's and is not good \\(it expires within 20 days \\(serial ${serial}, .*\\)\\); re-pushing the lineage \\(serial ${certbots}, valid until [^)]+\\)$`,
+      "m",
+    );
+    assert.match(out, why);
+    assert.equal(out.split("\n").filter((l) => / re-pushing the lineage /.test(l)).length, 1, out);
+    assert.doesNotMatch(out, /the last certificate push failed/);
+    assert.match(out, /haproxy-edge deploy hook: deployed /);
     const restored = await servedCertificate(root);
-    assert.equal(restored.serial, await lineageSerial());
+    assert.equal(restored.serial.replace(/^0+/, ""), certbots);
     assert.equal(restored.verifyCode, "0 (ok)");
+    assert.equal((await lbProcess()).pid, current.pid, "same HAProxy worker process");
     const after = await health();
     assert.equal(after.code, 0, after.out);
+    assert.match(await containerLogs(CERTBOT), why);
     await healthBecomes("healthy");
   });
 });
