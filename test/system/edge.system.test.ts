@@ -27,6 +27,7 @@ import {
   STACK_FILE,
   assertNoChanges,
   curlFrom,
+  curlOutcome,
   statusFrom,
   docker,
   dockerCli,
@@ -109,30 +110,6 @@ function run(cmd: string, args: string[], input = ""): Promise<{ code: number; o
     child.stdin?.on("error", () => undefined); // EPIPE: see support.ts run()
     child.stdin?.end(input);
   });
-}
-
-/** curl from a client container at `ip` on the stack's network: its exit status and its output. */
-async function curlOutcome(ip: string, curlArgs: string[]): Promise<{ exit: number; out: string }> {
-  const script = 'curl --silent --max-time 10 "$@"; echo " curl-exit=$?"';
-  const out = await dockerCli([
-    "run",
-    "--rm",
-    "--label",
-    `haproxy-edge.test=${STACK}`,
-    "--network",
-    `${STACK}-edge`,
-    "--ip",
-    ip,
-    "--entrypoint",
-    "sh",
-    IMAGES.base,
-    "-c",
-    script,
-    "curl",
-    ...curlArgs,
-  ]);
-  const m = / curl-exit=(\d+)\s*$/.exec(out);
-  return { exit: m ? Number(m[1]) : -1, out: out.replace(/ curl-exit=\d+\s*$/, "") };
 }
 
 /** Docker's embedded DNS server: it listens inside every container on a user-defined network. */

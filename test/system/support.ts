@@ -119,29 +119,37 @@ export async function removeTestContainers(): Promise<void> {
   for (const id of ids.filter(Boolean)) await dockerCli(["rm", "-f", id]);
 }
 
+/** `docker run` arguments of a throwaway client container with a fixed address on the stack's network. */
+function clientContainer(ip: string, entrypoint: string): string[] {
+  return [
+    "run",
+    "--rm",
+    "--label",
+    `haproxy-edge.test=${STACK}`,
+    "--network",
+    NETWORK,
+    "--ip",
+    ip,
+    "--entrypoint",
+    entrypoint,
+    IMAGES.base,
+  ];
+}
+
 /** Runs curl in a throwaway container with a fixed address on the stack's network; returns its stdout. */
 export function curlFrom(ip: string, curlArgs: string[], timeoutMs = 60_000): Promise<string> {
   return dockerCli(
-    [
-      "run",
-      "--rm",
-      "--label",
-      `haproxy-edge.test=${STACK}`,
-      "--network",
-      NETWORK,
-      "--ip",
-      ip,
-      "--entrypoint",
-      "curl",
-      IMAGES.base,
-      "--silent",
-      "--show-error",
-      "--max-time",
-      "10",
-      ...curlArgs,
-    ],
+    [...clientContainer(ip, "curl"), "--silent", "--show-error", "--max-time", "10", ...curlArgs],
     timeoutMs,
   );
+}
+
+/** Like {@link curlFrom}, for a request that may fail: curl's exit status and its stdout, never a rejection. */
+export async function curlOutcome(ip: string, curlArgs: string[]): Promise<{ exit: number; out: string }> {
+  const script = 'curl --silent --max-time 10 "$@"; echo " curl-exit=$?"';
+  const out = await dockerCli([...clientContainer(ip, "sh"), "-c", script, "curl", ...curlArgs]);
+  const m = / curl-exit=(\d+)\s*$/.exec(out);
+  return { exit: m ? Number(m[1]) : -1, out: out.replace(/ curl-exit=\d+\s*$/, "") };
 }
 
 /** The HTTP status the load balancer answers a client at `ip` on the edge network for `https://host/path`. */
