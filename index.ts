@@ -4,8 +4,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Edge } from "./components/edge";
-import { loadModel } from "./config/model";
-import { decodeRawConfig } from "./config/parse";
+import { loadModel, type EdgeModel } from "./config/model";
+import { ConfigError, decodeRawConfig } from "./config/parse";
 import { secretConfigKeys } from "./config/secrets";
 
 const project = pulumi.getProject();
@@ -30,7 +30,21 @@ for (const [fullKey, value] of Object.entries(all)) {
   if (secret.has(fullKey)) secretKeys.add(key);
 }
 
-const model = loadModel(decodeRawConfig(raw), { project, stack, secretKeys, otherKeys });
+/**
+ * The model, or the end of the run: a config error goes to Pulumi as a RunError, which it prints once, as its
+ * message (every problem, redacted), instead of an "unhandled exception" with a stack trace. The ConfigError,
+ * with its issues, is the RunError's `cause`.
+ */
+function modelOrStop(): EdgeModel {
+  try {
+    return loadModel(decodeRawConfig(raw), { project, stack, secretKeys, otherKeys });
+  } catch (e) {
+    if (e instanceof ConfigError) throw new pulumi.RunError(e.message, { cause: e });
+    throw e;
+  }
+}
+
+const model = modelOrStop();
 const edge = new Edge(stack, { model });
 // A host that accepts any SSH host key says so on every run (config/host-keys.ts).
 for (const warning of model.hostKeyWarnings) void pulumi.log.warn(warning);

@@ -120,7 +120,6 @@ export class Edge extends pulumi.ComponentResource {
       previous = worker;
     }
 
-
     if (model.certbot) {
       this.certbot = new Certbot(
         `${name}-certbot`,

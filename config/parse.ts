@@ -73,6 +73,17 @@ function looseNamespace(ns: string): string {
   return ns.toLowerCase().replace(/[^a-z0-9]/g, "");
 }
 
+/**
+ * Whether `ns` is the project's namespace misspelled: the same but for case and punctuation, or (without them)
+ * within two edits of it (`haproxy-egde`). Providers' namespaces (`docker`, `command`, `pulumi`) are far from it.
+ */
+function misspells(ns: string, project: string): boolean {
+  if (ns === project) return false;
+  const a = looseNamespace(ns);
+  const b = looseNamespace(project);
+  return a === b || (a.length > 2 && editDistance(a, b) <= Math.min(2, b.length - 3));
+}
+
 function isSecretPath(path: string): boolean {
   return SECRET_PATHS.some((re) => re.test(path));
 }
@@ -209,12 +220,15 @@ export function parseStackConfig(
   }
   for (const full of ctx.otherKeys ?? []) {
     const ns = full.slice(0, full.indexOf(":"));
-    if (ns !== ctx.project && looseNamespace(ns) === looseNamespace(ctx.project)) {
+    if (misspells(ns, ctx.project)) {
+      const key = full.slice(ns.length + 1);
+      // A key misspelled too is renamed to the key it most likely means.
+      const meant = Object.hasOwn(topLevel, key) ? key : (closestKey(key, Object.keys(topLevel)) ?? key);
       issues.push({
         path: full,
         message:
           `is in namespace ${ns}, not ${ctx.project}: Pulumi would pass it to nobody; ` +
-          `rename it to ${ctx.project}:${full.slice(ns.length + 1)}`,
+          `rename it to ${ctx.project}:${meant}`,
       });
     }
   }
@@ -276,23 +290,47 @@ function knownKeys(path: string, values: Record<string, unknown>): string[] | un
   return [...new Set((shapes.length > 0 ? shapes : hostSchema.options).flatMap((o) => Object.keys(o.shape)))];
 }
 
-/** Levenshtein distance of two keys, case-insensitive. */
+/** Edit distance of two keys, case-insensitive: inserts, deletes, substitutions and swaps of two neighbours. */
 function editDistance(a: string, b: string): number {
   const x = a.toLowerCase();
   const y = b.toLowerCase();
+  let before: number[] = [];
   let prev = Array.from({ length: y.length + 1 }, (_, j) => j);
   for (let i = 1; i <= x.length; i++) {
     const row = [i];
-    for (let j = 1; j <= y.length; j++)
-      row.push(Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1)));
+    for (let j = 1; j <= y.length; j++) {
+      let d = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1])
+        d = Math.min(d, before[j - 2] + 1);
+      row.push(d);
+    }
+    before = prev;
     prev = row;
   }
   return prev[y.length];
 }
 
 /**
- * One issue per misspelled key: an unknown key close to a known key that is absent names it ("did you mean
- * servers?"), and that key's own "is required" issue, caused by the same typo, is dropped.
+ * The known key `key` is most likely a misspelling of: the nearest within two edits (case aside); at equal
+ * distance an absent one, then one of the same length; undefined when none is that near.
+ */
+function closestKey(
+  key: string,
+  known: readonly string[],
+  present?: Record<string, unknown>,
+): string | undefined {
+  const absent = (k: string) => (present?.[k] === undefined ? 0 : 1);
+  const length = (k: string) => Math.abs(k.length - key.length);
+  return known
+    .map((k) => ({ k, d: editDistance(k, key) }))
+    .filter(({ k, d }) => d <= Math.min(2, k.length - 1))
+    .sort((a, b) => a.d - b.d || absent(a.k) - absent(b.k) || length(a.k) - length(b.k))[0]?.k;
+}
+
+/**
+ * One issue per misspelled key: an unknown key close to a known key names it ("did you mean servers?"), and
+ * that key's own "is required" issue, caused by the same typo, is dropped. The known key may be present: at the
+ * top level it always is when Pulumi.yaml declares a default for it (the engine passes the defaults as config).
  */
 function hintSpelling(issues: readonly ConfigIssue[], values: Record<string, unknown>): ConfigIssue[] {
   const dropped = new Set<string>();
@@ -304,16 +342,14 @@ function hintSpelling(issues: readonly ConfigIssue[], values: Record<string, unk
     const parts =
       parent === "" ? [] : parent.split(/\.|\[(\d+)\]/).filter((p) => p !== undefined && p !== "");
     const present = getAt(values, parts).value as Record<string, unknown> | undefined;
-    const near = (knownKeys(parent, values) ?? [])
-      .filter((k) => present?.[k] === undefined && editDistance(k, key) <= Math.min(2, k.length - 1))
-      .sort((a, b) => editDistance(a, key) - editDistance(b, key));
-    if (near.length === 0) return issue;
-    const meant = parent === "" ? near[0] : `${parent}.${near[0]}`;
+    const near = closestKey(key, knownKeys(parent, values) ?? [], present);
+    if (near === undefined) return issue;
+    const meant = parent === "" ? near : `${parent}.${near}`;
     const required = issues.some((i) => i.path === meant && i.message === "is required");
     if (required) dropped.add(meant);
     return {
       ...issue,
-      message: `unknown key: did you mean ${near[0]}?${required ? ` (${near[0]} is required)` : ""}`,
+      message: `unknown key: did you mean ${near}?${required ? ` (${near} is required)` : ""}`,
     };
   });
   return hinted.filter((i) => !(dropped.has(i.path) && i.message === "is required"));

@@ -3,6 +3,7 @@
  * resources hang together, what the rollout order is, and that secrets stay secret.
  */
 import { strict as assert } from "node:assert";
+import * as pulumi from "@pulumi/pulumi";
 import { FILES } from "../config/model";
 import { ConfigError } from "../config/parse";
 import { ROUTER_MOUNT_IDS } from "../config/schema";
@@ -17,7 +18,7 @@ import {
 } from "./support/program";
 import { checkRouterOutput } from "../routeros/commands";
 import { SimFactory, VERSIONS, versionOf } from "./support/routeros-sim/helpers";
-import { TEST_SECRETS, loadStackFile } from "./support/stack-config";
+import { TEST_SECRETS, loadStackFile, projectDefaults } from "./support/stack-config";
 
 const NS = "haproxy-edge:";
 /** The example host key Pulumi.prod.yaml pins for its router. */
@@ -31,6 +32,18 @@ async function run(stack: "dev" | "prod", preview = false): Promise<ProgramRun> 
     secretKeys: [...file.secretKeys].map((k) => `${NS}${k}`),
     preview,
   });
+}
+
+/**
+ * The ConfigError a run stopped with: the program throws it to Pulumi as the `cause` of a RunError with the same
+ * message, which Pulumi prints as it is, without a stack trace.
+ */
+function configErrorOf(e: unknown): ConfigError {
+  assert.ok(pulumi.RunError.isInstance(e), `not a RunError: ${String(e)}`);
+  const cause = (e as Error).cause;
+  assert.ok(cause instanceof ConfigError, `cause: ${String(cause)}`);
+  assert.equal((e as Error).message, cause.message);
+  return cause;
 }
 
 function countByType(resources: Registered[]): Record<string, number> {
@@ -480,8 +493,7 @@ describe("index.ts under Pulumi mocks", () => {
     };
     const registered: Registered[] = [];
     await assert.rejects(runProgram({ stack: "dev", config, sink: registered }), (e: unknown) => {
-      assert.ok(e instanceof ConfigError, String(e));
-      const paths = e.issues.map((i) => i.path);
+      const paths = configErrorOf(e).issues.map((i) => i.path);
       for (const p of [
         "httpPort",
         "productionWorkerHosts",
@@ -497,6 +509,37 @@ describe("index.ts under Pulumi mocks", () => {
       registered.map((r) => r.name),
       [],
     );
+  });
+
+  it("names the key a misspelled top-level key means, with Pulumi.yaml's defaults in the config as the engine passes them", async () => {
+    const file = loadStackFile("dev");
+    const config: Record<string, string> = {
+      ...projectDefaults(),
+      ...file.config,
+      [`${NS}rateLimitRequest`]: "50",
+      [`${NS}maxConnection`]: "1000",
+      [`${NS}timeoutClient`]: "30 s",
+      // Other namespaces are the providers' and Pulumi's, not misspellings.
+      "docker:host": "unix:///var/run/docker.sock",
+      "pulumi:tags": "{}",
+    };
+    // The dev stack sets rateLimitRequests; maxConnections is there only as Pulumi.yaml's default.
+    assert.equal(config[`${NS}rateLimitRequests`], "200");
+    assert.equal(config[`${NS}maxConnections`], "4096");
+    const registered: Registered[] = [];
+    await assert.rejects(runProgram({ stack: "dev", config, sink: registered }), (e: unknown) => {
+      assert.equal(
+        configErrorOf(e).message,
+        [
+          "Invalid stack configuration (3 problems); nothing was deployed:",
+          "  - maxConnection: unknown key: did you mean maxConnections? (got 1000)",
+          "  - rateLimitRequest: unknown key: did you mean rateLimitRequests? (got 50)",
+          '  - timeoutClient: must be an HAProxy time: a positive whole number and a unit (ms, s, m, h, d), e.g. 5s (got "30 s")',
+        ].join("\n"),
+      );
+      return true;
+    });
+    assert.deepEqual(registered, []);
   });
 });
 
@@ -595,13 +638,12 @@ describe("index.ts under Pulumi mocks, every service on the router (live route u
         sink: registered,
       }),
       (e: unknown) => {
-        assert.ok(e instanceof ConfigError, String(e));
         assert.deepEqual(
-          e.issues.map((i) => i.path),
+          configErrorOf(e).issues.map((i) => i.path),
           ["(stack name)"],
         );
         assert.match(
-          e.message,
+          (e as Error).message,
           /is too long for a RouterOS router: .* 64 characters, RouterOS allows 63; use a stack name 1 character shorter/,
         );
         return true;
@@ -866,7 +908,7 @@ describe("index.ts under Pulumi mocks, SSH host keys", () => {
         secretKeys: [...file.secretKeys].map((k) => `${NS}${k}`),
         sink,
       }),
-      (e: Error) => e instanceof ConfigError && /hosts\.edge-router\.hostKey: is required/.test(e.message),
+      (e: unknown) => /hosts\.edge-router\.hostKey: is required/.test(configErrorOf(e).message),
     );
     assert.deepEqual(sink, []);
   });

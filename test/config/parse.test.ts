@@ -15,6 +15,7 @@ import {
 } from "../../config/parse";
 import { loadModel } from "../../config/model";
 import { hostSchema, routeSchema, topLevel, type StackConfig } from "../../config/schema";
+import { projectDefaults, stripNamespace } from "../support/stack-config";
 
 /** A mutable, loosely typed config, as decodeRawConfig returns it. */
 interface Cfg {
@@ -207,6 +208,34 @@ describe("config/parse", () => {
         issues[0].message,
         /is in namespace haproxy_edge, not haproxy-edge: .*rename it to haproxy-edge:httpPort/,
       );
+    });
+
+    it("reports a namespace within two edits of the project's, renaming a misspelled key to the one it means", () => {
+      const other = ["haproxy-egde:rateLimitRequest", "haproxyedg:httpPort", "haproxy-edge-x:routes"];
+      const issues = issuesOf(baseline(), { otherKeys: other });
+      assert.deepEqual(
+        issues.map((i) => [i.path, i.message.split("; ")[1]]),
+        [
+          ["haproxy-egde:rateLimitRequest", "rename it to haproxy-edge:rateLimitRequests"],
+          ["haproxyedg:httpPort", "rename it to haproxy-edge:httpPort"],
+          ["haproxy-edge-x:routes", "rename it to haproxy-edge:routes"],
+        ],
+      );
+    });
+
+    it("leaves the keys of providers and of Pulumi itself alone", () => {
+      const other = [
+        "docker:host",
+        "docker:sshOpts",
+        "command:dummy",
+        "random:dummy",
+        "pulumi:disable-default-providers",
+        "pulumi:tags",
+        "aws:region",
+        "haproxy:foo",
+        "edge:foo",
+      ];
+      parseOk(baseline(), { otherKeys: other });
     });
 
     it("says what a key of the wrong type must be, in the operator's words, never zod's", () => {
@@ -893,19 +922,26 @@ describe("config/parse", () => {
     },
     // Unknown keys.
     {
-      title: "an unknown top-level key (typo)",
+      title: "an unknown top-level key near none",
+      mutate: (c) => (c.colour = "blue"),
+      path: "colour",
+      message: /^unknown key \(check the spelling; see docs\/configuration\.md\)$/,
+      value: "blue",
+    },
+    {
+      // The key it means is set too: it is named all the same (Pulumi.yaml's defaults set every declared key).
+      title: "a top-level key in the wrong letter case, the key it means set",
       mutate: (c) => (c.tlsmode = "acme"),
       path: "tlsmode",
-      message: /unknown key \(check the spelling/,
+      message: /^unknown key: did you mean tlsMode\?$/,
       value: "acme",
     },
     {
-      title: "an unknown key in a host",
+      title: "a misspelled key in a host, the key it means set",
       mutate: (c) => (c.hosts.local.urll = "unix:///run/docker.sock"),
       path: "hosts.local.urll",
-      message: /unknown key \(check the spelling/,
+      message: /^unknown key: did you mean url\?$/,
       value: "unix:///run/docker.sock",
-      others: "any",
     },
     {
       title: "an unknown key in a route",
@@ -1300,6 +1336,64 @@ describe("config/parse", () => {
    * Bugs found while writing these tests (see the report to the config owner). These tests state the intended
    * behaviour and fail until config/parse.ts is fixed.
    */
+  describe("misspelled top-level keys, Pulumi.yaml's defaults present as the engine passes them", () => {
+    /** The baseline as the program gets it from the engine: every declared default, the stack's values on top. */
+    const withDefaults = (): Cfg => ({
+      ...(decodeRawConfig(stripNamespace(projectDefaults())) as Partial<Cfg>),
+      ...baseline(),
+    });
+
+    it("has a default for the keys the hints are tested on", () => {
+      const defaults = decodeRawConfig(stripNamespace(projectDefaults()));
+      for (const key of ["rateLimitRequests", "httpPort", "tlsMode", "productionWorkerHosts"])
+        assert.ok(key in defaults, `${key} has no default in Pulumi.yaml`);
+      parseOk(withDefaults());
+    });
+
+    it("names the key a misspelled one means though that key is present (rateLimitRequest → rateLimitRequests)", () => {
+      const c = withDefaults();
+      c.rateLimitRequest = 50;
+      assert.deepEqual(issuesOf(c), [
+        { path: "rateLimitRequest", message: "unknown key: did you mean rateLimitRequests?", value: 50 },
+      ]);
+    });
+
+    it("names the meant key for a letter dropped, two letters swapped or the wrong case, of every key", () => {
+      const keys = Object.keys(topLevel);
+      const wrong: string[] = [];
+      for (const key of keys) {
+        const mid = Math.floor(key.length / 2);
+        const typos = [
+          key.slice(0, -1),
+          key.slice(0, mid - 1) + key[mid] + key[mid - 1] + key.slice(mid + 1),
+          key.toLowerCase(),
+        ].filter((t) => !keys.includes(t));
+        for (const typo of typos) {
+          const c = withDefaults();
+          c[typo] = c[key] ?? "x";
+          const hints = issuesOf(c)
+            .filter((i) => i.path === typo)
+            .map((i) => i.message);
+          if (hints.join() !== `unknown key: did you mean ${key}?`)
+            wrong.push(`${typo}: ${hints.join(" | ")}`);
+        }
+      }
+      assert.deepEqual(wrong, []);
+    });
+
+    it("prints no value of a misspelled secret key, and still names the key it means", () => {
+      const secret = "c2VjcmV0LW1pc3NwZWxsZWQ=";
+      const c = withDefaults();
+      withAcme(c);
+      c.acmeTsigSecert = secret;
+      const issues = issuesOf(c, { secretKeys: new Set(["acmeTsigSecret", "acmeTsigSecert"]) });
+      assert.deepEqual(issues, [
+        { path: "acmeTsigSecert", message: "unknown key: did you mean acmeTsigSecret?", value: "[secret]" },
+      ]);
+      assert.ok(!new ConfigError(issues).message.includes(secret));
+    });
+  });
+
   describe("bugs in config/parse.ts", () => {
     it("cross-route issues name the route's own index when an earlier route is invalid", () => {
       const c = baseline();

@@ -77,3 +77,19 @@ export function stripNamespace(config: Record<string, string>): Record<string, s
   }
   return out;
 }
+
+/**
+ * The defaults Pulumi.yaml declares, as the engine passes them to the program (`haproxy-edge:<key>` → string,
+ * non-strings JSON-encoded): every declared key with a default is in `allConfig()` whether the stack sets it or
+ * not. A stack's own values go on top.
+ */
+export function projectDefaults(): Record<string, string> {
+  const doc = readProjectYaml("Pulumi.yaml") as { config?: Record<string, { default?: unknown }> };
+  const out: Record<string, string> = {};
+  for (const [key, decl] of Object.entries(doc.config ?? {})) {
+    if (decl.default === undefined) continue;
+    out[`${PROJECT_NAME}:${key}`] =
+      typeof decl.default === "string" ? decl.default : JSON.stringify(decl.default);
+  }
+  return out;
+}

@@ -8,7 +8,7 @@ import { strict as assert } from "node:assert";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { Engine } from "./engine";
 import { COMMAND } from "./routeros-support";
 
@@ -97,6 +97,60 @@ describe("system: the example stacks through the real CLI", function () {
       for (const part of [keyName.slice(4, 20), tsig.slice(1, 25), tsig.slice(3000, 3024), tsig.slice(-24)])
         assert.ok(!out.includes(part), `printed: ${part}`);
       assert.ok(out.length < 20_000, `${out.length} characters of output`);
+      assert.doesNotMatch(out, /unhandled exception|^\s+at \S/m, out);
+    } finally {
+      await engine.dispose();
+    }
+  });
+
+  it("`pulumi preview` and `pulumi up` of a stack with misspelled keys and a bad value print each problem once, with the key meant, and no stack trace", async () => {
+    const engine = await Engine.create({
+      stack: "dev",
+      stackFile: "Pulumi.dev.yaml",
+      overrides: { rateLimitRequest: 50, timeoutClient: "30 s" },
+    });
+    try {
+      // Keys of other namespaces, as an operator would write them in the stack file: the project's misspelled,
+      // and a provider's (not flagged).
+      const doc = parse(fs.readFileSync(engine.configFile, "utf8")) as { config: Record<string, unknown> };
+      doc.config["haproxy-egde:maxConnection"] = 1000;
+      doc.config["docker:host"] = "unix:///var/run/docker.sock";
+      fs.writeFileSync(engine.configFile, stringify(doc), { mode: 0o600 });
+      const problems = [
+        "  - haproxy-egde:maxConnection: is in namespace haproxy-egde, not haproxy-edge: Pulumi would pass it " +
+          "to nobody; rename it to haproxy-edge:maxConnections\n",
+        // Pulumi.yaml's default makes rateLimitRequests present whatever the stack sets: it is named all the same.
+        "  - rateLimitRequest: unknown key: did you mean rateLimitRequests? (got 50)\n",
+        "  - timeoutClient: must be an HAProxy time: a positive whole number and a unit (ms, s, m, h, d), e.g. " +
+          '5s (got "30 s")\n',
+      ];
+      const count = (text: string, part: string) => text.split(part).length - 1;
+      for (const [command, r] of [
+        ["preview", await engine.preview()],
+        ["up", await engine.up()],
+      ] as const) {
+        const out = `${r.stdout}\n${r.stderr}`;
+        assert.notEqual(r.code, 0, `${command}: ${out}`);
+        const diagnostics = out.slice(out.indexOf("\nDiagnostics:"));
+        assert.equal(
+          count(diagnostics, "    error: Invalid stack configuration (3 problems); nothing was deployed:\n"),
+          1,
+          `${command}: ${out}`,
+        );
+        for (const line of problems) assert.equal(count(out, line), 1, `${command}: ${line}in ${out}`);
+        assert.equal(count(diagnostics, "error:"), 1, `${command}: ${out}`);
+        assert.doesNotMatch(
+          out,
+          /unhandled exception|ConfigError|RunError|^\s+at \S|\.ts:\d+/m,
+          `${command}: ${out}`,
+        );
+        assert.ok(!out.includes("docker:host"), `${command}: ${out}`);
+      }
+      // Nothing registered: the state holds the stack alone.
+      assert.deepEqual(
+        (await engine.resources()).map((r) => r.type),
+        ["pulumi:pulumi:Stack"],
+      );
     } finally {
       await engine.dispose();
     }
