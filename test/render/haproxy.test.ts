@@ -980,6 +980,13 @@ describe("render", () => {
     describe("deploy hook under dash, against a fake runtime API", function () {
       this.timeout(15_000);
       const certPath = "/usr/local/etc/haproxy/certs/example.com.pem";
+      /** A runtime API that takes every certificate transaction. */
+      const ok = (c: string) =>
+        c.startsWith("set ssl cert ")
+          ? `Transaction created for certificate ${certPath}!\n\n`
+          : c.startsWith("commit ssl cert ")
+            ? `Committing ${certPath}.\nSuccess!\n\n`
+            : "Unknown command.\n\n";
       // A real certificate and key (the hook checks that they parse and match), written as certbot might: a CR,
       // a blank line, and a second certificate in the chain.
       let FULLCHAIN: string;
@@ -1046,13 +1053,14 @@ describe("render", () => {
         });
       }
 
-      function runHook(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+      /** Runs a script under dash with `env` (bounded); resolves with its exit status and output. */
+      function runDash(
+        args: string[],
+        env: NodeJS.ProcessEnv,
+        timeoutMs: number,
+      ): Promise<{ code: number | null; stdout: string; stderr: string }> {
         return new Promise((resolve, reject) => {
-          const child = spawn(dash(), [hookFile], {
-            env: { PATH: process.env.PATH ?? "/usr/bin:/bin", RENEWED_LINEAGE: lineage },
-            timeout: 10_000,
-            killSignal: "SIGKILL",
-          });
+          const child = spawn(dash(), args, { env, timeout: timeoutMs, killSignal: "SIGKILL" });
           let stdout = "";
           let stderr = "";
           child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
@@ -1060,6 +1068,14 @@ describe("render", () => {
           child.on("error", reject);
           child.on("close", (code) => resolve({ code, stdout, stderr }));
         });
+      }
+
+      function runHook(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+        return runDash(
+          [hookFile],
+          { PATH: process.env.PATH ?? "/usr/bin:/bin", RENEWED_LINEAGE: lineage },
+          10_000,
+        );
       }
 
       const failedMark = () => path.join(certs, ".deploy-failed");
@@ -1219,12 +1235,6 @@ describe("render", () => {
       });
 
       describe("with two load balancers", () => {
-        const ok = (c: string) =>
-          c.startsWith("set ssl cert ")
-            ? `Transaction created for certificate ${certPath}!\n\n`
-            : c.startsWith("commit ssl cert ")
-              ? `Committing ${certPath}.\nSuccess!\n\n`
-              : "Unknown command.\n\n";
         let sock2: string;
         beforeEach(() => {
           sock2 = path.join(tmp, "admin-2.sock");
@@ -1343,12 +1353,6 @@ describe("render", () => {
       });
 
       describe("renew.sh pass under dash (a fake certbot that renews nothing), re-pushing a stale served file", () => {
-        const ok = (c: string) =>
-          c.startsWith("set ssl cert ")
-            ? `Transaction created for certificate ${certPath}!\n\n`
-            : c.startsWith("commit ssl cert ")
-              ? `Committing ${certPath}.\nSuccess!\n\n`
-              : "Unknown command.\n\n";
         /** Certificates and keys that are not the lineage's: fresh, or expiring within 20 days. */
         let OTHER: string;
         let EXPIRING: string;
@@ -1449,19 +1453,8 @@ describe("render", () => {
         });
 
         function runRenew(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-          return new Promise((resolve, reject) => {
-            const child = spawn(dash(), [renewFile, "once"], {
-              env: { PATH: `${path.join(tmp, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}` },
-              timeout: 15_000,
-              killSignal: "SIGKILL",
-            });
-            let stdout = "";
-            let stderr = "";
-            child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-            child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-            child.on("error", reject);
-            child.on("close", (code) => resolve({ code, stdout, stderr }));
-          });
+          const PATH = `${path.join(tmp, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`;
+          return runDash([renewFile, "once"], { PATH }, 15_000);
         }
 
         const REPUSH = /the served certificate .* differs from the lineage's /;

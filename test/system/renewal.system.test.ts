@@ -21,6 +21,7 @@ import {
   lbProcess,
   lineageSerial,
   servedCertificate,
+  type ServedCertificate,
   upAcmeStack,
 } from "./certificates";
 import type { Engine } from "./engine";
@@ -44,6 +45,17 @@ interface Health {
 
 async function dockerHealth(): Promise<Health> {
   return JSON.parse(await dockerCli(["inspect", "--format", "{{json .State.Health}}", CERTBOT])) as Health;
+}
+
+/** Restarts the load balancer and returns the certificate it serves once it answers again. */
+async function restartLoadBalancer(root: string): Promise<ServedCertificate> {
+  await dockerCli(["restart", LB]);
+  return until(
+    "the load balancer serving again after its restart",
+    () => servedCertificate(root).catch(() => undefined),
+    60_000,
+    500,
+  );
 }
 
 /** Docker's own verdict, once it is `status` and its last probe says `why` (the healthcheck runs every 30 s). */
@@ -220,13 +232,7 @@ describe("system: renewal failures show (full certificates volume, corrupt PEM),
       /UNHEALTHY: the served certificate .*: (incomplete PEM|no certificate parses|0 private keys)/,
     );
 
-    await dockerCli(["restart", LB]);
-    const served = await until(
-      "the load balancer serving again after its restart",
-      () => servedCertificate(root).catch(() => undefined),
-      60_000,
-      500,
-    );
+    const served = await restartLoadBalancer(root);
     assert.equal(served.serial, renewed, "the last good certificate is served");
     assert.equal(served.verifyCode, "0 (ok)");
     const state = JSON.parse(await dockerCli(["inspect", "--format", "{{json .State}}", LB])) as {
@@ -306,13 +312,7 @@ describe("system: renewal failures show (full certificates volume, corrupt PEM),
     // The load balancer's next start loads it: no refusal, no fallback.
     const refusals = async () => (await containerLogs(LB)).split("refusing the served certificate").length;
     const before = await refusals();
-    await dockerCli(["restart", LB]);
-    const served = await until(
-      "the load balancer serving again after its restart",
-      () => servedCertificate(root).catch(() => undefined),
-      60_000,
-      500,
-    );
+    const served = await restartLoadBalancer(root);
     assert.equal(served.serial, expiring, "the expiring certificate is still served");
     assert.equal(await refusals(), before, "the load balancer refused it");
 
