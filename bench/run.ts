@@ -27,6 +27,13 @@
  *   balancer: `cert_swap_ms` is the median time from the deploy hook's start (certbot's log) to the first handshake
  *   that got the new certificate, `cert_swap_failed_handshakes` the failed handshakes over all swaps.
  *
+ * - The load balancer's own changes (docker/lb-live.ts), under load: `blocklist_change_ms` (p50 of `LB_SAMPLES`
+ *   blocklist changes, each from the provider's call until it returned, the entry then committed through the runtime
+ *   API and checked by a request), `lb_reload_change_ms` (the same for rate-limit changes, each a checked reload),
+ *   `failed_requests_lb_changes`, `lb_replacements_on_config_change` (0 or 1: the container's id before and after),
+ *   `rate_limit_kept_across_lb_change` (a client over its limit still limited after a reload), and
+ *   `blocklist_change_up_s` (a whole `pulumi up` of a blocklist entry).
+ *
  * Exit status: 1 when the bench broke or a correctness check failed (failed requests in the throughput runs,
  * failed handshakes during a swap); 2 when only a performance target was missed (printed as MISSED TARGETS).
  * Traffic goes only to 127.0.0.1. Every load run is bounded in time; the whole bench takes about 12 minutes.
@@ -36,6 +43,7 @@ import { failures as failuresOf, loadOf, startLoad, type Load } from "../test/sy
 import { reloadHaproxy } from "../test/system/haproxy-cli";
 import { loseWorker, type Loss, type WorkerLoss } from "../test/system/worker-loss";
 import { workerRoutesProvider, type WorkerRoutesOutputs } from "../dataplane/provider";
+import { loadBalancerLiveProvider, type LoadBalancerLiveOutputs } from "../docker/lb-live";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -51,6 +59,9 @@ import {
   upAcmeStack,
 } from "../test/system/certificates";
 import {
+  CLIENT_IPS,
+  curlFrom,
+  statusFrom,
   DEMO_BACKENDS,
   HTTPS_PORT,
   header,
@@ -77,6 +88,8 @@ const APP_HOST = "app.systest.example.com";
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const RESULTS = path.join(PROJECT_DIR, "bench", "results.json");
 const CERT_SWAPS = 5;
+/** Blocklist changes, and as many rate-limit changes, applied to the load balancer under load. */
+const LB_SAMPLES = 10;
 
 async function load(url: string, host: string, seconds: number): Promise<Load> {
   const result = await autocannon({
@@ -388,6 +401,102 @@ async function reloadsUnderLoad(): Promise<{ workers: Load; lb: Load }> {
   return { workers, lb };
 }
 
+/** What the load balancer's own changes cost (docker/lb-live.ts). */
+interface LbChanges {
+  blocklist_ms: number[];
+  reload_ms: number[];
+  blocklist_up_s: number;
+  load: Load;
+  replaced: boolean;
+  rate_limit_kept: boolean;
+}
+
+/**
+ * The load balancer's changes, under load: `LB_SAMPLES` blocklist changes and as many rate-limit changes applied
+ * by its provider as `pulumi up` applies them, each timed from the call until it returned: a list is committed
+ * through the runtime API and a reload has succeeded on the master CLI before the call returns (each checked by a
+ * request afterwards). Then a rate-limited client across a reload, and one whole `pulumi up` of a blocklist entry.
+ * The load balancer is put back to its state's files at the end.
+ */
+async function lbChanges(engine: Engine, overrides: Record<string, unknown>): Promise<LbChanges> {
+  const provider = loadBalancerLiveProvider();
+  const state = (await engine.resources()).find((r) => r.name === `${STACK}-lb-live`);
+  if (!state) throw new Error("no load balancer live resource in the stack's state");
+  const initial = state.outputs as unknown as LoadBalancerLiveOutputs;
+  const containerId = async () => (await dockerCli(["inspect", "--format", "{{.Id}}", `${STACK}-lb`])).trim();
+  const idBefore = await containerId();
+  let olds = initial;
+  const apply = async (news: LoadBalancerLiveOutputs) => {
+    const t0 = performance.now();
+    const r = await provider.update?.(`${STACK}-lb`, olds, news);
+    const ms = Math.round(performance.now() - t0);
+    olds = (r?.outs ?? news) as LoadBalancerLiveOutputs;
+    return { ms, applied: olds.applied };
+  };
+  const withBlocklist = (cidrs: string[]) => ({
+    ...olds,
+    appliedAtRunTime: {
+      ...olds.appliedAtRunTime,
+      blocklist: {
+        ...olds.appliedAtRunTime.blocklist,
+        cidrs: [...initial.appliedAtRunTime.blocklist.cidrs, ...cidrs],
+      },
+    },
+  });
+  const withLimit = (limit: number) => ({
+    ...olds,
+    appliedByReload: {
+      ...olds.appliedByReload,
+      content: initial.appliedByReload.content.replace(/gt \d+ \}/, `gt ${limit} }`),
+    },
+  });
+  const blocklist_ms: number[] = [];
+  const reload_ms: number[] = [];
+  const client = CLIENT_IPS.plain;
+  const load = await underLoad(async () => {
+    for (let i = 1; i <= LB_SAMPLES; i++) {
+      const block = i % 2 === 1;
+      const r = await apply(withBlocklist(block ? [`${client}/32`] : [`198.51.100.${i}/32`]));
+      if (r.applied !== "runtime blocklist.acl")
+        throw new Error(`blocklist change ${i}: applied ${r.applied}`);
+      const status = await statusFrom(client, APP_HOST);
+      if (status !== (block ? "403" : "200")) throw new Error(`blocklist change ${i}: ${status} afterwards`);
+      blocklist_ms.push(r.ms);
+      console.log(`  blocklist change ${i}: ${r.ms} ms`);
+    }
+    for (let i = 1; i <= LB_SAMPLES; i++) {
+      const r = await apply(withLimit(1_000_000 - i));
+      if (r.applied !== "reload") throw new Error(`rate-limit change ${i}: applied ${r.applied}`);
+      reload_ms.push(r.ms);
+      console.log(`  rate-limit change ${i} (reload): ${r.ms} ms`);
+    }
+  });
+  // A client over a limit of 50 stays limited across a reload to a limit of 60 (the table moves to the new process).
+  await apply(withLimit(50));
+  const url = `https://${APP_HOST}:${HTTPS_PORT}/limited`;
+  const args = ["--insecure", "--connect-to", `${APP_HOST}:${HTTPS_PORT}:lb:${HTTPS_PORT}`];
+  for (let i = 0; i < 80; i++) args.push("--output", "/dev/null", "--write-out", "%{http_code}\\n", url);
+  const codes = (await curlFrom(CLIENT_IPS.limited, args, 120_000)).trim().split("\n");
+  await apply(withLimit(60));
+  const rate_limit_kept =
+    codes.slice(-10).every((c) => c === "429") && (await statusFrom(CLIENT_IPS.limited, APP_HOST)) === "429";
+  await apply({ ...initial });
+  // One whole `pulumi up` of a blocklist entry, then back.
+  const blocklist = JSON.parse(loadStackFile(STACK_FILE).config["haproxy-edge:blocklistCidrs"]) as string[];
+  await engine.configure({ ...overrides, blocklistCidrs: [...blocklist, "198.51.100.99/32"] });
+  const up = await engine.mustUp();
+  await engine.configure(overrides);
+  await engine.mustUp();
+  return {
+    blocklist_ms,
+    reload_ms,
+    blocklist_up_s: up.seconds,
+    load,
+    replaced: (await containerId()) !== idBefore,
+    rate_limit_kept,
+  };
+}
+
 /** What losing a production worker under load cost, per way of losing it. */
 type WorkerLosses = Record<Loss, { loss: WorkerLoss; load: Load }>;
 
@@ -447,6 +556,7 @@ async function main() {
   let reloads: { workers: Load; lb: Load } | undefined;
   let restartSamples: number[] = [];
   let workerLosses: WorkerLosses | undefined;
+  let lbChanged: LbChanges | undefined;
   let destroyFailed = false;
   try {
     engineTimes.up_cold_s = (await upSystem(engine)).seconds;
@@ -498,6 +608,11 @@ async function main() {
     console.log(
       `  workers: ${JSON.stringify(reloads.workers)}\n  load balancer: ${JSON.stringify(reloads.lb)}`,
     );
+    console.log(`load balancer changes under load (${LB_SAMPLES} blocklist, ${LB_SAMPLES} rate limit) …`);
+    lbChanged = await lbChanges(engine, loadOverrides);
+    console.log(
+      `  ${JSON.stringify({ ...lbChanged, load: undefined })}\n  load: ${JSON.stringify(lbChanged.load)}`,
+    );
     console.log("a production worker lost under load: docker kill, then docker stop …");
     workerLosses = await workerLossesUnderLoad();
     console.log(`the same route change in restart mode (${RESTART_SAMPLES} × pulumi up) …`);
@@ -515,8 +630,14 @@ async function main() {
     destroyFailed = destroyed.code !== 0;
   }
   if (destroyFailed) throw new Error("pulumi destroy of the system stack failed (see above)");
-  if (!routeChange || !live || !reloads || !workerLosses || restartSamples.length === 0)
-    throw new Error("the route changes, reloads and worker losses were not all measured");
+  if (!routeChange || !live || !reloads || !workerLosses || !lbChanged || restartSamples.length === 0)
+    throw new Error(
+      "the route changes, reloads, load balancer changes and worker losses were not all measured",
+    );
+  const lb = lbChanged;
+  const blocklistP50 = percentile(lb.blocklist_ms, 50);
+  const lbReloadP50 = percentile(lb.reload_ms, 50);
+  const lbChangesFailed = failuresOf(lb.load);
   const losses = Object.values(workerLosses);
   const workerLossMaxMs = Math.max(...losses.map((l) => l.load.max_ms));
   const workerLossFailed = losses.reduce((a, l) => a + failuresOf(l.load), 0);
@@ -563,9 +684,21 @@ async function main() {
     worker_loss_max_latency_ms: workerLossMaxMs,
     failed_requests_worker_loss: workerLossFailed,
     worker_loss_out_ms: Math.max(...losses.map((l) => l.loss.outMs)),
+    blocklist_change_ms: blocklistP50,
+    blocklist_change_up_s: lb.blocklist_up_s,
+    lb_reload_change_ms: lbReloadP50,
+    failed_requests_lb_changes: lbChangesFailed,
+    lb_replacements_on_config_change: lb.replaced ? 1 : 0,
+    rate_limit_kept_across_lb_change: lb.rate_limit_kept,
+    lb_change_samples_ms: { blocklist: lb.blocklist_ms, reload: lb.reload_ms },
     route_change_samples_ms: live.samples_ms,
     restart_method_samples_ms: restartSamples,
-    loads_under_change: { route_changes: live.load, worker_reloads: reloads.workers, lb_reloads: reloads.lb },
+    loads_under_change: {
+      route_changes: live.load,
+      worker_reloads: reloads.workers,
+      lb_reloads: reloads.lb,
+      lb_changes: lb.load,
+    },
     worker_losses: workerLosses,
     targets: {
       chain_vs_single_hop_min: 0.6,
@@ -581,6 +714,10 @@ async function main() {
       failed_requests_lb_reloads_max: 0,
       worker_loss_max_latency_ms_max: 1500,
       failed_requests_worker_loss_max: 0,
+      blocklist_change_ms_max: 100,
+      lb_reload_change_ms_max: 1000,
+      failed_requests_lb_changes_max: 0,
+      lb_replacements_on_config_change_max: 0,
     },
     met: {
       chain_vs_single_hop: chain / single >= 0.6,
@@ -597,6 +734,11 @@ async function main() {
       failed_requests_lb_reloads: lbReloadFailed === 0,
       worker_loss_max_latency_ms: workerLossMaxMs <= 1500,
       failed_requests_worker_loss: workerLossFailed === 0,
+      blocklist_change_ms: blocklistP50 <= 100,
+      lb_reload_change_ms: lbReloadP50 <= 1000,
+      failed_requests_lb_changes: lbChangesFailed === 0,
+      lb_replacements_on_config_change: !lb.replaced,
+      rate_limit_kept_across_lb_change: lb.rate_limit_kept,
     },
     runs,
     cert_swaps: swaps,
@@ -631,6 +773,12 @@ async function main() {
     worker_loss_max_latency_ms: { value: results.worker_loss_max_latency_ms, target: "<= 1500" },
     failed_requests_worker_loss: { value: results.failed_requests_worker_loss, target: "0" },
     worker_loss_out_ms: { value: results.worker_loss_out_ms, target: "" },
+    blocklist_change_ms: { value: results.blocklist_change_ms, target: "<= 100" },
+    blocklist_change_up_s: { value: results.blocklist_change_up_s, target: "" },
+    lb_reload_change_ms: { value: results.lb_reload_change_ms, target: "<= 1000" },
+    failed_requests_lb_changes: { value: results.failed_requests_lb_changes, target: "0" },
+    lb_replacements_on_config_change: { value: results.lb_replacements_on_config_change, target: "0" },
+    rate_limit_kept_across_lb_change: { value: results.rate_limit_kept_across_lb_change, target: "true" },
   });
   console.log(`wrote ${path.relative(PROJECT_DIR, RESULTS)}`);
   // Exit 1: the bench broke or a correctness check failed (failed requests in the throughput runs or TLS
@@ -638,7 +786,8 @@ async function main() {
   const missed = Object.entries(results.met)
     .filter(([, ok]) => !ok)
     .map(([k]) => k);
-  if (failures > 0 || swaps.failed > 0) process.exitCode = 1;
+  if (failures > 0 || swaps.failed > 0 || lbChangesFailed > 0 || lb.replaced || !lb.rate_limit_kept)
+    process.exitCode = 1;
   else if (missed.length > 0) {
     console.log(`MISSED TARGETS: ${missed.join(", ")}`);
     process.exitCode = 2;

@@ -4,8 +4,16 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { FILES, PATHS, VOLUMES, type EdgeModel } from "../config/model";
-import { renderLoadBalancer } from "../render/haproxy";
+import { LoadBalancerLive } from "../docker/lb-live";
+import {
+  LB_LISTS,
+  LB_LIVE_FILES,
+  loadBalancerSettings,
+  renderLoadBalancer,
+  renderLoadBalancerApply,
+} from "../render/haproxy";
 import { sha256 } from "../render/template";
+import { mergeDeps } from "../service/dependencies";
 import type { ServiceSpec } from "../service/spec";
 import { deployService, type DeployedService, type ServicePlacement } from "./placement";
 
@@ -27,6 +35,11 @@ export class LoadBalancer extends pulumi.ComponentResource {
   public readonly container: pulumi.Resource;
   /** The service as declared on its host; certbot shares its volumes (Docker: `certs`, `lb-runtime`). */
   public readonly service: DeployedService;
+  /**
+   * Docker: what keeps its configuration and lists up to date in the running container (lists at run time,
+   * the rest by a checked reload), so that a change to them never replaces the container.
+   */
+  public readonly live?: LoadBalancerLive;
 
   constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("haproxy-edge:loadbalancer:LoadBalancer", name, {}, opts);
@@ -50,6 +63,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
       startScript: files["start.sh"].path,
       files: [...edgeFiles, placeholder],
       filesDir: PATHS.edgeDir,
+      liveFiles: LB_LIVE_FILES.map((k) => files[k].path),
       mounts: [
         // Certificates outlive the stack by design: re-creating a lab must not burn ACME rate limits.
         {
@@ -74,7 +88,6 @@ export class LoadBalancer extends pulumi.ComponentResource {
       aliases: ["lb"],
       ...(lb.edgeAddress ? { address: lb.edgeAddress } : {}),
       role: "loadbalancer",
-      labels: { "haproxy-edge.config-sha256": this.fileHashes["haproxy.cfg"] },
       stopTimeoutSeconds: 30,
       // Root start (it seeds the certs volume); see CAPABILITIES for what HAProxy keeps.
       capabilities: lb.capabilities,
@@ -92,6 +105,33 @@ export class LoadBalancer extends pulumi.ComponentResource {
       },
     );
     this.container = this.service.container;
+
+    if (args.placement.kind === "docker") {
+      const host = args.placement.dockerHost.host;
+      this.live = new LoadBalancerLive(
+        `${name}-live`,
+        {
+          endpoint: { url: host.url, sshArgs: host.ssh ? host.sshArgs : [] },
+          container: lb.containerName,
+          instance: this.service.instance,
+          appliedAtRunTime: {
+            blocklist: { file: FILES.blocklist, title: LB_LISTS.blocklist.title, cidrs: lb.blocklistCidrs },
+            internalNetworks: {
+              file: FILES.internalNetworks,
+              title: LB_LISTS.internalNetworks.title,
+              cidrs: lb.internalCidrs,
+            },
+          },
+          appliedByReload: {
+            settings: loadBalancerSettings(model),
+            file: FILES.lbConfig,
+            content: files["haproxy.cfg"].content,
+          },
+          script: renderLoadBalancerApply(model),
+        },
+        { parent: this, dependsOn: mergeDeps(dependsOn, [this.service.container]) },
+      );
+    }
 
     this.registerOutputs({ fileHashes: this.fileHashes });
   }

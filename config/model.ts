@@ -41,6 +41,11 @@ export const PATHS = {
 
 export const FILES = {
   lbSocket: `${PATHS.lbRuntimeDir}/admin.sock`,
+  /**
+   * The load balancer's master CLI (reloads): in its container's own /run, never on the volume certbot shares,
+   * mode 0600 (root: its start script and the provider's commands).
+   */
+  lbMasterSocket: "/run/haproxy-edge-master.sock",
   workerMasterSocket: `${PATHS.workerMasterDir}/master.sock`,
   notFoundPage: `${PATHS.edgeDir}/404.html`,
   blocklist: `${PATHS.edgeDir}/blocklist.acl`,

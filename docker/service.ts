@@ -78,9 +78,20 @@ export function dockerService(
       ...(spec.waitForReady ? {} : { wait: false }),
       labels: dockerLabels(o.stack, spec.role, spec.labels),
     },
-    { ...child, dependsOn: mergeDeps(o.dependsOn, [...Object.values(volumes), ...(o.after ?? [])]) },
+    {
+      ...child,
+      dependsOn: mergeDeps(o.dependsOn, [...Object.values(volumes), ...(o.after ?? [])]),
+      // Files kept up to date in the running container by another resource: no replacement for them.
+      ignoreChanges: liveUploads(spec),
+    },
   );
   return { container, volumes };
+}
+
+/** The `uploads[i]` property paths of the spec's live files (see `ServiceSpec.liveFiles`). */
+export function liveUploads(spec: Pick<ServiceSpec, "files" | "liveFiles">): string[] {
+  const live = new Set(spec.liveFiles ?? []);
+  return spec.files.flatMap((f, i) => (live.has(f.path) ? [`uploads[${i}]`] : []));
 }
 
 function healthcheckOf(h: ServiceHealth) {
@@ -106,8 +117,9 @@ export interface ContainerAllowance {
  * defaults include NET_RAW, i.e. ARP spoofing on the bridge, CHOWN, DAC_OVERRIDE, FOWNER, SETPCAP...), no new
  * privileges through setuid files (`no-new-privileges:true`, the form Docker reports back) and a memory limit
  * without swap.
- * The root filesystem stays writable: the provider uploads files through the container's `/`, which Docker
- * refuses on a read-only root filesystem.
+ * The root filesystem stays writable: the Docker provider uploads files through the container's `/` (checked: on
+ * a read-only root filesystem its create fails with "container rootfs is marked read-only", even for files on a
+ * volume), so a read-only root needs the files written into a volume by a provider of the edge's own.
  */
 export function hardening(a: ContainerAllowance) {
   return {

@@ -16,6 +16,7 @@ import {
   type EdgeModel,
   type WorkerModel,
 } from "../config/model";
+import { cidrListText } from "./lists";
 import { file, render, sha256, type RenderedFile } from "./template";
 
 /** The custom 404 page (shared by the load balancer and the workers). */
@@ -46,18 +47,22 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
     healthUri: HEALTH_URI,
     // Workers addressed by name (same-host network aliases) are resolved at run time; IPs need no DNS.
     resolveNames: model.workers.some((w) => !isIPv4(w.upstream.address)),
-    production: model.workers.filter((w) => w.role === "production").map(server),
-    staging: model.workers.filter((w) => w.role === "staging").map(server),
+    // The two worker pools, with the same server settings (one block of the template).
+    backends: [
+      { name: "be_production", servers: model.workers.filter((w) => w.role === "production").map(server) },
+      {
+        name: "be_staging",
+        servers: model.workers.filter((w) => w.role === "staging").map(server),
+        last: true,
+      },
+    ],
   });
   return {
     "haproxy.cfg": file(FILES.lbConfig, cfg),
-    "blocklist.acl": file(
-      FILES.blocklist,
-      render("cidr-list.acl", { title: "Blocked client networks (403)", cidrs: lb.blocklistCidrs }),
-    ),
+    "blocklist.acl": file(FILES.blocklist, cidrListText(LB_LISTS.blocklist.title, lb.blocklistCidrs)),
     "internal.acl": file(
       FILES.internalNetworks,
-      render("cidr-list.acl", { title: "Internal client networks", cidrs: lb.internalCidrs }),
+      cidrListText(LB_LISTS.internalNetworks.title, lb.internalCidrs),
     ),
     "start.sh": file(
       `${PATHS.edgeDir}/start.sh`,
@@ -71,9 +76,55 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
         // selfsigned: the Pulumi-managed certificate is the served one, always; acme: only until certbot's first.
         alwaysInstall: model.tls.mode === "selfsigned",
         configFile: FILES.lbConfig,
+        masterSocket: FILES.lbMasterSocket,
       }),
       0o755,
     ),
+  };
+}
+
+/** The load balancer's lists that change at run time: their file's key in {@link renderLoadBalancer}, and title. */
+export const LB_LISTS = {
+  blocklist: { key: "blocklist.acl", title: "Blocked client networks (403)" },
+  internalNetworks: { key: "internal.acl", title: "Internal client networks" },
+} as const;
+
+/** The files of {@link renderLoadBalancer} its provider applies to the running load balancer (the rest are for its start). */
+export const LB_LIVE_FILES = ["haproxy.cfg", LB_LISTS.blocklist.key, LB_LISTS.internalNetworks.key] as const;
+
+/**
+ * The script the load balancer's provider runs in its container to apply new files (templates/lb-apply.sh):
+ * lists swapped at run time, everything else by a checked reload.
+ */
+export function renderLoadBalancerApply(model: EdgeModel): string {
+  const base = (p: string) => p.slice(PATHS.edgeDir.length + 1);
+  return render("lb-apply.sh", {
+    stack: model.stack,
+    dir: PATHS.edgeDir,
+    config: base(FILES.lbConfig),
+    lists: [base(FILES.blocklist), base(FILES.internalNetworks)],
+    statsSocket: FILES.lbSocket,
+    masterSocket: FILES.lbMasterSocket,
+  });
+}
+
+/**
+ * What the load balancer's configuration is rendered from, as a reviewer reads it in a preview: a change here is
+ * applied by a reload (the lists are not in it: they change at run time).
+ */
+export function loadBalancerSettings(model: EdgeModel) {
+  const lb = model.loadBalancer;
+  const servers = (role: WorkerModel["role"]) =>
+    model.workers
+      .filter((w) => w.role === role)
+      .map((w) => `${w.name} ${w.upstream.address}:${w.upstream.port}`);
+  return {
+    rateLimit: { ...lb.rateLimit },
+    timeouts: { ...lb.timeouts },
+    maxConnections: lb.maxConnections,
+    stagingSuffix: lb.stagingSuffix,
+    productionWorkers: servers("production"),
+    stagingWorkers: servers("staging"),
   };
 }
 

@@ -76,6 +76,12 @@ export interface ServiceSpec {
   /** Its files: all lie under `filesDir` (on a router, a read-only mount of their own). */
   files: UploadFile[];
   filesDir: string;
+  /**
+   * Paths of `files` that something else keeps up to date in the running container (Docker: the load balancer's
+   * docker/lb-live.ts): the container starts with them, and a change to them does not replace it. A router
+   * restarts the container with them.
+   */
+  liveFiles?: string[];
   mounts: ServiceMount[];
   /** Ports reached from outside its host (absent: none, not even an empty list on Docker). */
   ports?: ServicePort[];

@@ -178,9 +178,9 @@ describe("render", () => {
   describe("render()", () => {
     it("does not HTML-escape values", () => {
       const raw = `a&b<c>"d'`;
-      const out = render("cidr-list.acl", { title: raw, cidrs: [`1.2.3.0/24 ${raw}`] });
-      assert.ok(out.includes(`# ${raw}. Rendered by Pulumi.`), out);
-      assert.ok(out.includes(`1.2.3.0/24 ${raw}\n`), out);
+      const out = render("lb-apply.sh", { stack: raw, dir: raw, lists: [`1.2.3.0/24 ${raw}`] });
+      assert.ok(out.includes(`running HAProxy (${raw}).`), out);
+      assert.ok(out.includes(`LISTS='1.2.3.0/24 ${raw} '`), out);
       assert.doesNotMatch(out, /&amp;|&lt;|&gt;|&quot;|&#39;|&#x27;/);
     });
 
@@ -407,7 +407,12 @@ describe("render", () => {
           assert.ok(start.includes('elif install "$PLACEHOLDER"; then'), start);
           // A candidate is checked under a temporary name and renamed over the served file only when it loads.
           assert.ok(start.includes('loads "$CERT.tmp" && mv -f "$CERT.tmp" "$CERT"'), start);
-          assert.ok(start.endsWith(`exec haproxy -W -db -f '${FILES.lbConfig}'\n`), start);
+          assert.ok(
+            start.endsWith(
+              `exec haproxy -W -db -S '${FILES.lbMasterSocket},mode,600' -f '${FILES.lbConfig}'\n`,
+            ),
+            start,
+          );
         });
 
         it("redirects HTTP to HTTPS with a 301", () => {

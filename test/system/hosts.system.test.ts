@@ -6,6 +6,12 @@
  * staging → prod-1 → prod-2) holds across the two engines; `pulumi destroy` empties both.
  */
 import { strict as assert } from "node:assert";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { FILES } from "../../config/model";
+import { DockerApi } from "../../docker/api";
 import { loadStackFile } from "../support/stack-config";
 import type { Engine } from "./engine";
 import { LOCAL_ADDRESS, RemoteDocker, REMOTE_ADDRESS } from "./remote-docker";
@@ -176,6 +182,32 @@ describe("system: several Docker hosts (workers on a second engine over ssh://) 
     );
     for (let i = 1; i < order.length; i++)
       assert.ok(order[i - 1] < order[i], `rollout order: ${JSON.stringify(order)}`);
+  });
+
+  it("the engine API client (the load balancer's live files) reaches the second host over ssh with its pinned key, and refuses another key", async () => {
+    const r = remote as RemoteDocker;
+    const api = new DockerApi({ url: r.url, sshArgs: r.sshOpts });
+    const cat = await api.exec(`${STACK}-prod-1`, ["cat", FILES.workerBootstrap]);
+    assert.equal(cat.exitCode, 0, cat.stderr);
+    assert.match(cat.stdout, /frontend fe_edge/);
+    // A known_hosts that pins another key for the same address: refused before any request.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "he-known-"));
+    try {
+      execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "other")]);
+      const other = fs.readFileSync(path.join(dir, "other.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+      fs.writeFileSync(path.join(dir, "known_hosts"), `${REMOTE_ADDRESS} ${other}\n`);
+      const args = r.sshOpts.map((a) =>
+        a.startsWith("UserKnownHostsFile=") ? `UserKnownHostsFile=${path.join(dir, "known_hosts")}` : a,
+      );
+      await assert.rejects(
+        new DockerApi({ url: r.url, sshArgs: args }).exec(`${STACK}-prod-1`, ["true"], 20_000),
+        (e: Error) =>
+          /ssh: .*(Host key verification failed|HOST IDENTIFICATION HAS CHANGED)/s.test(e.message) ||
+          assert.fail(e.message),
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("`pulumi destroy` leaves neither engine a container or network of the stack", async () => {

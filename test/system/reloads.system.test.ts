@@ -6,8 +6,9 @@
  */
 import { strict as assert } from "node:assert";
 import { workerRoutesProvider, type WorkerRoutesOutputs } from "../../dataplane/provider";
-import { FILES } from "../../config/model";
-import { haproxyCli, reloadHaproxy } from "./haproxy-cli";
+import { FILES, PATHS } from "../../config/model";
+import { loadBalancerLiveProvider, type LoadBalancerLiveOutputs } from "../../docker/lb-live";
+import { haproxyCli, reloadHaproxy, servingPid } from "./haproxy-cli";
 import { loseWorker, type WorkerLoss } from "./worker-loss";
 import { loadStackFile } from "../support/stack-config";
 import type { Engine } from "./engine";
@@ -131,14 +132,6 @@ describe("system: zero failed requests under load while routes change and every 
     assert.equal(failures(load), 0, JSON.stringify(load));
   });
 
-  it("10 reloads of the load balancer", async () => {
-    const load = await underLoad("load balancer reloads", async () => {
-      for (let i = 0; i < 10; i++) await reloadHaproxy(`${STACK}-lb`);
-    });
-    assert.ok(load.requests > 20, `only ${load.requests} requests`);
-    assert.equal(failures(load), 0, JSON.stringify(load));
-  });
-
   for (const how of ["kill", "stop"] as const) {
     it(`a production worker lost under load (docker ${how}): out within 2 s, no request failed or slower than 1.5 s`, async () => {
       let lost: WorkerLoss | undefined;
@@ -159,30 +152,175 @@ describe("system: zero failed requests under load while routes change and every 
     });
   }
 
-  it("a client over its rate limit before a load balancer reload is still limited after it", async () => {
+  /** The load balancer's container id, its serving process and its live resource's state. */
+  async function lbNow(): Promise<{ id: string; pid: string; live: LoadBalancerLiveOutputs }> {
+    const id = (await dockerCli(["inspect", "--format", "{{.Id}}", `${STACK}-lb`])).trim();
+    const pid = await servingPid(`${STACK}-lb`);
+    const live = (await (engine as Engine).resources()).find((r) => r.name === `${STACK}-lb-live`);
+    assert.ok(live, "no load balancer live resource in the state");
+    return { id, pid, live: live.outputs as unknown as LoadBalancerLiveOutputs };
+  }
+
+  const stackFile = loadStackFile(STACK_FILE);
+  const BLOCKLIST = JSON.parse(stackFile.config["haproxy-edge:blocklistCidrs"]) as string[];
+  const INTERNAL = JSON.parse(stackFile.config["haproxy-edge:internalCidrs"]) as string[];
+  /** A client of the edge network that the blocklist changes block and unblock. */
+  const TOGGLED = "172.30.90.204";
+
+  it("`pulumi preview` says what a load balancer change costs: a blocklist entry at run time, a rate limit by a reload, nothing replaced", async () => {
+    const e = engine as Engine;
+    await e.configure({
+      ...OVERRIDES,
+      blocklistCidrs: [...BLOCKLIST, "198.51.100.77/32"],
+      rateLimitRequests: LIMIT.requests + 1,
+    });
+    try {
+      const steps = await e.previewSteps();
+      assert.deepEqual(
+        steps.map((s) => [s.op, s.name]),
+        [["update", `${STACK}-lb-live`]],
+      );
+      assert.deepEqual([...steps[0].diffReasons].sort(), ["appliedAtRunTime", "appliedByReload"]);
+      const text = (await e.preview(["--diff"])).stdout;
+      assert.match(
+        text,
+        /~ appliedAtRunTime: \{[\s\S]*blocklist[\s\S]*\+ \[\d+\]: "198\.51\.100\.77\/32"/,
+        text,
+      );
+      assert.match(text, /~ appliedByReload: \{[\s\S]*rateLimit[\s\S]*requests\s*: 600 => 601/, text);
+    } finally {
+      await e.configure(OVERRIDES);
+    }
+  });
+
+  it("10 blocklist changes through `pulumi up` under load: each served when the up ends, at run time (no reload), none failed, same container", async () => {
+    const e = engine as Engine;
+    const before = await lbNow();
+    const load = await underLoad("blocklist changes", async () => {
+      for (let i = 1; i <= 10; i++) {
+        const block = i % 2 === 1;
+        // Every change differs from the last: one entry of TEST-NET-2 per step, and the toggled client.
+        const cidrs = [...BLOCKLIST, `198.51.100.${i}/32`, ...(block ? [`${TOGGLED}/32`] : [])];
+        await e.configure({ ...OVERRIDES, blocklistCidrs: cidrs });
+        await e.mustUp();
+        assert.equal(await statusFrom(TOGGLED, APP), block ? "403" : "200", `change ${i}`);
+        const now = await lbNow();
+        assert.equal(now.live.applied, "runtime blocklist.acl", `change ${i}`);
+        assert.equal(now.pid, before.pid, `change ${i}: the load balancer reloaded`);
+        assert.equal(now.id, before.id, `change ${i}: the load balancer's container was replaced`);
+        await assertNoChanges(e);
+      }
+    });
+    log(`      blocklist changes: ${JSON.stringify(load)}`);
+    assert.ok(load.requests > 50, `only ${load.requests} requests`);
+    assert.equal(failures(load), 0, JSON.stringify(load));
+  });
+
+  it("10 reload changes through `pulumi up` under load (rate limit, timeouts, internal networks): each a checked reload, none failed, same container", async () => {
+    const e = engine as Engine;
+    const first = await lbNow();
+    let pid = first.pid;
+    const load = await underLoad("reload changes", async () => {
+      for (let i = 1; i <= 10; i++) {
+        await e.configure({
+          ...OVERRIDES,
+          blocklistCidrs: BLOCKLIST,
+          rateLimitRequests: LIMIT.requests + i,
+          timeoutServer: `${30 + (i % 3)}s`,
+          internalCidrs: [...INTERNAL, `192.0.2.${i}/32`],
+        });
+        await e.mustUp();
+        const now = await lbNow();
+        assert.equal(now.live.applied, "reload", `change ${i}`);
+        assert.notEqual(now.pid, pid, `change ${i}: no new process serves`);
+        assert.equal(now.id, first.id, `change ${i}: the load balancer's container was replaced`);
+        const cfg = await dockerCli(["exec", `${STACK}-lb`, "cat", FILES.lbConfig]);
+        assert.match(
+          cfg,
+          new RegExp(`gt ${LIMIT.requests + i} \\}`),
+          `change ${i}: the new rate limit is not served`,
+        );
+        pid = now.pid;
+        await assertNoChanges(e);
+      }
+    });
+    log(`      reload changes: ${JSON.stringify(load)}`);
+    assert.ok(load.requests > 50, `only ${load.requests} requests`);
+    assert.equal(failures(load), 0, JSON.stringify(load));
+    await e.configure(OVERRIDES);
+    await e.mustUp();
+  });
+
+  it("a configuration HAProxy refuses fails the apply with HAProxy's message and changes nothing: the old one keeps serving", async () => {
+    const before = await lbNow();
+    const olds = before.live;
+    const broken = {
+      ...olds,
+      appliedByReload: {
+        ...olds.appliedByReload,
+        content: olds.appliedByReload.content.replace(/timeout client \S+/, "timeout client 30parsecs"),
+      },
+    };
+    assert.notEqual(broken.appliedByReload.content, olds.appliedByReload.content);
+    await assert.rejects(
+      loadBalancerLiveProvider().update?.(`${STACK}-lb`, olds, broken) ??
+        Promise.reject(new Error("no update")),
+      (err: Error) => {
+        assert.match(err.message, /HAProxy refuses the new configuration/, err.message);
+        assert.match(err.message, /ALERT.*timeout client/s, err.message);
+        return true;
+      },
+    );
+    const after = await lbNow();
+    assert.equal(after.pid, before.pid, "the load balancer reloaded");
+    assert.equal(await statusFrom(CLIENT_IPS.plain, APP), "200");
+    const cfg = await dockerCli(["exec", `${STACK}-lb`, "cat", FILES.lbConfig]);
+    assert.equal(cfg, olds.appliedByReload.content, "the served file changed");
+    const left = await dockerCli(["exec", `${STACK}-lb`, "sh", "-c", `ls ${PATHS.edgeDir}`]);
+    assert.doesNotMatch(left, /\.next|\.prev/, left);
+    await assertNoChanges(engine as Engine);
+  });
+
+  it("a client over its rate limit is still limited after a rate-limit change applied by `pulumi up` (the table survives the reload)", async () => {
+    const e = engine as Engine;
+    // A window longer than an `up`, so that the counter cannot expire meanwhile.
+    const window = { ...OVERRIDES, rateLimitWindowSeconds: 300 };
+    await e.configure(window);
+    await e.mustUp();
     const url = `https://${APP}:${HTTPS_PORT}/limited`;
     const burst = LIMIT.requests + 100;
     const args = ["--insecure", "--connect-to", `${APP}:${HTTPS_PORT}:lb:${HTTPS_PORT}`];
     for (let i = 0; i < burst; i++) args.push("--output", "/dev/null", "--write-out", "%{http_code}\\n", url);
-    const codes = (await curlFrom(CLIENT_IPS.limited, args, 120_000)).trim().split("\n");
-    assert.ok(
-      codes.slice(-20).every((c) => c === "429"),
-      `last answers: ${codes.slice(-20).join(" ")}`,
-    );
-    await reloadHaproxy(`${STACK}-lb`);
-    const table = await haproxyCli(`${STACK}-lb`, FILES.lbSocket, "show table fe_https");
-    assert.match(table, new RegExp(`key=::ffff:${CLIENT_IPS.limited.replace(/\./g, "\\.")} `), table);
-    const after = await statusFrom(CLIENT_IPS.limited, APP, "/limited");
-    assert.equal(after, "429", "the new process knows the client is over its limit");
-    // Another client is served meanwhile.
-    assert.equal(await statusFrom(CLIENT_IPS.plain, APP, "/limited"), "200");
+    try {
+      const codes = (await curlFrom(CLIENT_IPS.limited, args, 120_000)).trim().split("\n");
+      assert.ok(
+        codes.slice(-20).every((c) => c === "429"),
+        `last answers: ${codes.slice(-20).join(" ")}`,
+      );
+      const before = await lbNow();
+      await e.configure({ ...window, rateLimitRequests: LIMIT.requests + 50 });
+      await e.mustUp();
+      const after = await lbNow();
+      assert.equal(after.live.applied, "reload");
+      assert.notEqual(after.pid, before.pid, "no reload happened");
+      const table = await haproxyCli(`${STACK}-lb`, FILES.lbSocket, "show table fe_https");
+      assert.match(table, new RegExp(`key=::ffff:${CLIENT_IPS.limited.replace(/\./g, "\\.")} `), table);
+      assert.equal(
+        await statusFrom(CLIENT_IPS.limited, APP, "/limited"),
+        "429",
+        "the new process forgot the client",
+      );
+      assert.equal(await statusFrom(CLIENT_IPS.plain, APP, "/limited"), "200");
+    } finally {
+      await e.configure(OVERRIDES);
+      await e.mustUp();
+    }
   });
 
   it("a load balancer change is applied while a worker is down: its blocklist entry is served though prod-2's step fails", async () => {
     const e = engine as Engine;
-    const file = loadStackFile(STACK_FILE);
-    const routes = JSON.parse(file.config["haproxy-edge:routes"]) as unknown[];
-    const blocklist = JSON.parse(file.config["haproxy-edge:blocklistCidrs"]) as string[];
+    const routes = JSON.parse(stackFile.config["haproxy-edge:routes"]) as unknown[];
+    const blocklist = BLOCKLIST;
     const client = "172.30.90.203";
     assert.equal(await statusFrom(client, APP), "200");
     const api = `${STACK}-prod-2-dataplaneapi`;

@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import * as https from "node:https";
 import * as http from "node:http";
-import { DockerApi, DockerApiError } from "./docker-api";
+import { DockerApi, DockerApiError } from "../../docker/api";
 import { Engine, type CliResult } from "./engine";
 
 export const STACK = "systest";
