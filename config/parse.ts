@@ -22,6 +22,8 @@ import {
 import {
   ROUTEROS_INTERFACE_MAX,
   ROUTEROS_NAME_MAX,
+  routerMountRowId,
+  routerTagText,
   certificateCovers,
   coversMuchOfTheInternet,
   intToIpv4,
@@ -415,7 +417,7 @@ function crossChecks(
       routerContainers.push([`${ctx.stack}-${w}-api`, ROUTER_MOUNT_IDS.dataplaneApi]);
   }
   const longestTag = routerContainers
-    .flatMap(([name, mounts]) => mounts.map((m) => `haproxy-edge:${ctx.stack}:mnt-${name}-${m}`))
+    .flatMap(([name, mounts]) => mounts.map((m) => routerTagText(ctx.stack, routerMountRowId(name, m))))
     .reduce((a, b) => (b.length > a.length ? b : a), "");
   if (longestTag.length > ROUTEROS_NAME_MAX) {
     const shorter = Math.ceil((longestTag.length - ROUTEROS_NAME_MAX) / 2);

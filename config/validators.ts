@@ -261,3 +261,17 @@ export function pemCertificatesParse(pem: string): boolean {
 
 /** RouterOS names, list names and comments: at most this many characters. */
 export const ROUTEROS_NAME_MAX = 63;
+
+/**
+ * The comment tag that marks a router object as the edge's: `haproxy-edge:<stack>:<id>` (at most
+ * {@link ROUTEROS_NAME_MAX} characters). routeros/commands.ts `routerTag` writes it; config/parse.ts checks the
+ * stack name against the longest one.
+ */
+export function routerTagText(stack: string, id: string): string {
+  return `haproxy-edge:${stack}:${id}`;
+}
+
+/** The id (in its comment tag) of a container's mount row on a router: `mnt-<container>-<mount id>`. */
+export function routerMountRowId(container: string, mountId: string): string {
+  return `mnt-${container}-${mountId}`;
+}

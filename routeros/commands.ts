@@ -15,7 +15,7 @@
  * properties it uses are those of test/support/routeros-sim/routeros-menus.json, which the simulator enforces.
  */
 import { isIPv4 } from "node:net";
-import { ROUTEROS_NAME_MAX } from "../config/validators";
+import { ROUTEROS_NAME_MAX, routerTagText } from "../config/validators";
 
 /** Printed by the last statement of every command: its absence means the command did not run to the end. */
 export const SENTINEL = "PULUMI-OK";
@@ -84,7 +84,7 @@ export function routerName(what: string, value: string): string {
 export function routerTag(stack: string, id: string): string {
   routerName("stack", stack);
   routerName("object id", id);
-  return routerName("comment", `haproxy-edge:${stack}:${id}`);
+  return routerName("comment", routerTagText(stack, id));
 }
 
 /**

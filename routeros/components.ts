@@ -10,6 +10,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { RouterOsHostModel } from "../config/model";
+import { routerMountRowId } from "../config/validators";
 import type { RouterSsh } from "./ssh";
 import { sha256 } from "../render/template";
 import {
@@ -355,7 +356,7 @@ export class RouterOsContainer extends pulumi.ComponentResource {
       mountCommands(
         {
           stack,
-          id: `mnt-${containerName}-${m.id}`,
+          id: routerMountRowId(containerName, m.id),
           list: `${containerName}-${m.id}`,
           src: m.dir,
           dst: m.dst,
