@@ -142,10 +142,21 @@ describe("templates/lb-apply.sh under dash", function () {
     dir = path.join(tmp, "edge");
     fs.mkdirSync(dir);
     fs.mkdirSync(path.join(tmp, "bin"));
-    // `haproxy -c -q -f FILE`: refuses a file that says BROKEN, as HAProxy would with an ALERT.
     fs.writeFileSync(
       path.join(tmp, "bin", "haproxy"),
-      '#!/bin/sh\nif grep -q BROKEN "$4"; then echo "[ALERT]    (1) : config : parsing [$4:2] : unknown keyword \'BROKEN\'" >&2; exit 1; fi\nexit 0\n',
+      // `haproxy -c [-q] -f FILE`: refuses a file that says BROKEN with an ALERT, and like HAProxy says nothing
+      // with -q (quiet); prints its NOTICE lines too.
+      [
+        "#!/bin/sh",
+        'if [ "$2" = -q ]; then quiet=1; shift; fi',
+        'echo "[NOTICE]   (1) : haproxy version is 3.0.11" >&2',
+        'if grep -q BROKEN "$3"; then',
+        '  [ -n "${quiet:-}" ] || echo "[ALERT]    (1) : config : parsing [$3:2] : unknown keyword \'BROKEN\'" >&2',
+        "  exit 1",
+        "fi",
+        "exit 0",
+        "",
+      ].join("\n"),
       { mode: 0o755 },
     );
     write("haproxy.cfg", "old config\n");
@@ -265,6 +276,7 @@ describe("templates/lb-apply.sh under dash", function () {
     // The message names the served file, not the staged copy.
     assert.match(r.stderr, /\[ALERT\].*parsing \[.*haproxy\.cfg:2\] : unknown keyword 'BROKEN'/);
     assert.doesNotMatch(r.stderr, /haproxy\.cfg\.next/);
+    assert.doesNotMatch(r.stderr, /NOTICE/);
     assert.equal(read("haproxy.cfg"), "old config\n");
     assert.equal(read("blocklist.acl"), cidrListText("Blocked", ["192.0.2.0/24"]));
     assert.deepEqual([master, runtime, leftovers()], [[], [], []]);
