@@ -93,8 +93,11 @@ export class DockerApi {
     return this.endpoint.url;
   }
 
-  /** A connection to the engine: its socket, or the stdio of `ssh … docker system dial-stdio`. */
-  private connect(onSshError: (why: string) => void): http.RequestOptions {
+  /**
+   * A connection to the engine: its socket, or the stdio of `ssh … docker system dial-stdio`. For ssh, `onSshEnd`
+   * gets why ssh failed (its standard error), or undefined, once it has exited and its output is read.
+   */
+  private connect(onSshEnd: (why: string | undefined) => void): http.RequestOptions {
     if (this.socketPath) return { socketPath: this.socketPath };
     const args = this.ssh ?? [];
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -107,11 +110,14 @@ export class DockerApi {
         const stderr: Buffer[] = [];
         child.stderr.on("data", (c: Buffer) => stderr.push(c));
         const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
-        child.on("exit", (code) => {
+        // "close": exited, and its standard error read to the end.
+        child.on("close", (code) => {
           const why = Buffer.concat(stderr).toString("utf8").trim();
-          if (code !== 0) onSshError(why || `ssh exited with ${code}`);
+          onSshEnd(code === 0 ? undefined : why || `ssh exited with ${code}`);
         });
-        child.on("error", (e) => onSshError(`cannot run ssh: ${e.message}`));
+        child.on("error", (e) => onSshEnd(`cannot run ssh: ${e.message}`));
+        // A write to an ssh that already exited is its failure, reported once it has closed.
+        child.stdin.on("error", () => undefined);
         stream.on("close", () => child.kill());
         return stream as unknown as net.Socket;
       },
@@ -129,6 +135,9 @@ export class DockerApi {
     const http = require("node:http") as typeof import("node:http");
     return new Promise((resolve, reject) => {
       let sshWhy: string | undefined;
+      // Resolved when ssh has ended (at once for a unix socket): an error of the request waits for its reason.
+      let sshEnded: () => void = () => undefined;
+      const sshEnd = this.ssh ? new Promise<void>((resolve) => (sshEnded = resolve)) : Promise.resolve();
       let settled = false;
       let timer: NodeJS.Timeout | undefined = undefined;
       const fail = (e: Error) => {
@@ -139,7 +148,10 @@ export class DockerApi {
       };
       const r = http.request(
         {
-          ...this.connect((why) => (sshWhy = why)),
+          ...this.connect((why) => {
+            sshWhy = why;
+            sshEnded();
+          }),
           method: req.method,
           path: `/${API_VERSION}${req.path}`,
           headers: {
@@ -165,7 +177,13 @@ export class DockerApi {
         r.destroy();
         fail(new Error(`${call}: no answer within ${timeoutMs} ms${sshWhy ? ` (ssh: ${sshWhy})` : ""}`));
       }, timeoutMs);
-      r.on("error", (e) => fail(new Error(`${call}: ${sshWhy ? `ssh: ${sshWhy}` : e.message}`)));
+      r.on("error", (e) => {
+        // The connection's own error ("socket hang up", EPIPE) hides why ssh failed: wait (briefly) for ssh's words.
+        const grace = new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref());
+        void Promise.race([sshEnd, grace]).then(() =>
+          fail(new Error(`${call}: ${sshWhy ? `ssh: ${sshWhy}` : e.message}`)),
+        );
+      });
       if (payload) r.write(payload);
       r.end();
     });

@@ -117,6 +117,44 @@ describe("docker/api", () => {
     assert.throws(() => new DockerApi({ url: "tcp://10.0.0.1:2375" }), /must be unix:\/\/\/… or ssh:\/\/…/);
   });
 
+  describe("over ssh (a fake `ssh` on PATH)", () => {
+    let path0: string | undefined;
+    beforeEach(() => {
+      path0 = process.env.PATH;
+      fs.mkdirSync(path.join(tmp, "bin"));
+      process.env.PATH = `${path.join(tmp, "bin")}:${path0}`;
+    });
+    afterEach(() => {
+      process.env.PATH = path0;
+    });
+    const fakeSsh = (body: string) =>
+      fs.writeFileSync(path.join(tmp, "bin", "ssh"), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+
+    it("speaks HTTP over the stdio of `ssh … docker system dial-stdio`", async () => {
+      // Pipes its stdio to the fake engine's socket, as dial-stdio does to dockerd's.
+      fakeSsh(
+        `exec node -e 'const s = require("net").connect(${JSON.stringify(path.join(tmp, "docker.sock"))}); process.stdin.pipe(s); s.pipe(process.stdout); s.on("close", () => process.exit(0));'`,
+      );
+      routes["POST /containers/lb/exec"] = { status: 201, body: JSON.stringify({ Id: "e1" }) };
+      routes["POST /exec/e1/start"] = { status: 200, body: frame(1, "over ssh\n") };
+      routes["GET /exec/e1/json"] = { status: 200, body: JSON.stringify({ ExitCode: 0, Running: false }) };
+      const r = await new DockerApi({ url: "ssh://root@docker-1.lan", sshArgs: [] }).exec("lb", ["true"]);
+      assert.deepEqual(r, { exitCode: 0, stdout: "over ssh\n", stderr: "" });
+    });
+
+    it("fails with ssh's own words (a host key that is not the pinned one), every time", async () => {
+      fakeSsh('echo "Host key verification failed." >&2\nexit 255');
+      const api = new DockerApi({ url: "ssh://root@docker-1.lan", sshArgs: [] });
+      for (let i = 0; i < 5; i++)
+        await assert.rejects(
+          api.exec("lb", ["true"], 10_000),
+          (e: Error) =>
+            /on ssh:\/\/root@docker-1\.lan: ssh: Host key verification failed\./.test(e.message) ||
+            assert.fail(e.message),
+        );
+    });
+  });
+
   it("reaches an ssh:// host with `docker system dial-stdio`, in batch mode, with the host's ssh arguments", () => {
     assert.deepEqual(dialStdioArgs("ssh://deploy@docker-1.lan:2222", ["-o", "StrictHostKeyChecking=yes"]), [
       "-o",
