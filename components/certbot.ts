@@ -4,7 +4,7 @@
  */
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CAPABILITIES, PATHS, VOLUMES, type EdgeModel } from "../config/model";
+import { CAPABILITIES, PATHS, TMPFS, VOLUMES, type EdgeModel } from "../config/model";
 import { renderCertbot } from "../render/certbot";
 import { sha256 } from "../render/template";
 import type { ServiceSpec } from "../service/spec";
@@ -73,6 +73,7 @@ export class Certbot extends pulumi.ComponentResource {
       // Root (its volumes and the load balancer's are root-owned) with no capability: it only writes root's files.
       capabilities: [...CAPABILITIES.none],
       memoryMb: model.containerLimits.memoryMb,
+      tmpfs: TMPFS.certbot,
       veth: cb.placement.veth,
       schedule: {
         resource: `${name}-renew`,

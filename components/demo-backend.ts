@@ -4,10 +4,11 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { CAPABILITIES, type DemoBackendModel, type EdgeModel } from "../config/model";
+import { CAPABILITIES, PATHS, TMPFS, type DemoBackendModel, type EdgeModel } from "../config/model";
 import { renderDemoBackend } from "../render/haproxy";
-import { dockerLabels, tcpHealthcheck, uploadsOf, type DockerHost } from "../docker/host";
-import { hardening } from "../docker/service";
+import { dockerLabels, tcpHealthcheck, type DockerHost } from "../docker/host";
+import { filesVolume, hardening } from "../docker/service";
+import { mergeDeps } from "../service/dependencies";
 
 /** Inputs of {@link DemoBackend}. */
 export interface DemoBackendArgs {
@@ -27,6 +28,21 @@ export class DemoBackend extends pulumi.ComponentResource {
     super("haproxy-edge:demo:Backend", name, {}, opts);
     const { model, demo, dockerHost } = args;
     const cfg = renderDemoBackend(model, demo);
+    const child = { parent: this, provider: dockerHost.provider, dependsOn: opts?.dependsOn };
+    const files = filesVolume(
+      `${name}-haproxy`,
+      {
+        stack: model.stack,
+        key: `demo-${demo.key}`,
+        host: dockerHost,
+        image: model.images.haproxy,
+        files: [cfg],
+        dir: PATHS.edgeDir,
+        liveFiles: [],
+        nestedMounts: false,
+      },
+      child,
+    );
     this.container = new docker.Container(
       `${name}-haproxy`,
       {
@@ -35,20 +51,21 @@ export class DemoBackend extends pulumi.ComponentResource {
         user: "haproxy",
         entrypoints: ["haproxy"],
         command: ["-W", "-db", "-f", cfg.path],
-        uploads: uploadsOf([cfg]),
+        volumes: [files.mount],
         // Non-root from the start, no capability (Docker lets any user bind a low port in its own network namespace).
         ...hardening({
           capabilities: CAPABILITIES.none,
           memoryMb: model.containerLimits.memoryMb,
+          tmpfs: TMPFS.none,
         }),
         networksAdvanced: [{ name: dockerHost.network.name, ipv4Address: demo.address }],
         restart: "unless-stopped",
-        labels: dockerLabels(model.stack, "demo-backend"),
+        labels: files.labels(dockerLabels(model.stack, "demo-backend")),
         healthcheck: tcpHealthcheck(demo.port, { path: "/", expectStatus: 200 }),
         wait: true,
         waitTimeout: 60,
       },
-      { parent: this, provider: dockerHost.provider, deleteBeforeReplace: true, dependsOn: opts?.dependsOn },
+      { ...child, deleteBeforeReplace: true, dependsOn: mergeDeps(opts?.dependsOn, [files.writer]) },
     );
     this.registerOutputs({ container: this.container.name });
   }

@@ -3,7 +3,7 @@
  * blocklists. On a Docker host or as a RouterOS container.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { FILES, PATHS, VOLUMES, type EdgeModel } from "../config/model";
+import { FILES, PATHS, TMPFS, VOLUMES, type EdgeModel } from "../config/model";
 import { LoadBalancerLive } from "../docker/lb-live";
 import {
   LB_LISTS,
@@ -92,6 +92,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
       // Root start (it seeds the certs volume); see CAPABILITIES for what HAProxy keeps.
       capabilities: lb.capabilities,
       memoryMb: model.containerLimits.memoryMb,
+      tmpfs: TMPFS.haproxy,
       veth: lb.placement.veth,
     };
     this.service = deployService(

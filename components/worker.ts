@@ -13,6 +13,7 @@ import {
   FILES,
   HEALTH_URI,
   PATHS,
+  TMPFS,
   WORKER_FRONTEND,
   WORKER_HEALTH_PORT,
   type EdgeModel,
@@ -156,6 +157,7 @@ export class Worker extends pulumi.ComponentResource {
       // Root start (it seeds the config volume); see CAPABILITIES for what HAProxy keeps.
       capabilities: worker.capabilities,
       memoryMb: model.containerLimits.memoryMb,
+      tmpfs: TMPFS.haproxy,
       veth: worker.placement.veth,
     };
     const haproxy = deployService(
@@ -198,6 +200,7 @@ export class Worker extends pulumi.ComponentResource {
         // Root, to write HAProxy's root-owned configuration and reach its master socket (mode 600), with no capability.
         capabilities: [...CAPABILITIES.none],
         memoryMb: model.containerLimits.memoryMb,
+        tmpfs: TMPFS.dataplaneApi,
         veth: worker.dataplaneApi.veth,
       };
       // After HAProxy (which owns the shared volumes or mounts): destroy removes the sidecar first.

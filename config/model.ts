@@ -55,6 +55,8 @@ export const FILES = {
   lbConfig: `${PATHS.edgeDir}/haproxy.cfg`,
   userlist: `${PATHS.edgeDir}/userlist.cfg`,
   dataplaneApiConfig: `${PATHS.edgeDir}/dataplaneapi.yml`,
+  /** The copy the Data Plane API runs on (it writes its configuration file back at every start). */
+  dataplaneApiRunConfig: `${PATHS.dataplaneStateDir}/dataplaneapi.yml`,
   /** The Data Plane API's `status_cmd` (its /v3/health): HAProxy's master answers and runs a worker. */
   dataplaneApiStatusScript: `${PATHS.edgeDir}/dataplaneapi-status.sh`,
   /** A demo backend's HAProxy configuration (`demoBackends: true`). */
@@ -129,6 +131,18 @@ export function haproxyCapabilities(ports: readonly number[]): string[] {
   if (ports.some((p) => p < 1024)) caps.push(CAPABILITIES.privilegedPort);
   return caps.sort();
 }
+
+/**
+ * Where programs write outside their volumes: a tmpfs each on a read-only root filesystem (Docker). `/tmp` is
+ * for the shells of the start and apply scripts; HAProxy's load balancer keeps its master CLI in `/run`
+ * (`FILES.lbMasterSocket`); certbot writes its work and log directories.
+ */
+export const TMPFS = {
+  haproxy: ["/run", "/tmp"],
+  dataplaneApi: ["/tmp"],
+  certbot: ["/tmp", "/var/lib/letsencrypt", "/var/log/letsencrypt"],
+  none: [],
+} as const satisfies Record<string, readonly string[]>;
 
 export interface DockerHostModel extends DockerHostConfig {
   name: string;

@@ -4,7 +4,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { DockerHostModel } from "../config/model";
-import type { UploadFile } from "../service/files";
 
 /** Inputs of {@link DockerHost}. */
 export interface DockerHostArgs {
@@ -80,15 +79,6 @@ export function dockerLabels(stack: string, role: string, extra: Record<string, 
   return Object.entries({ "haproxy-edge.stack": stack, "haproxy-edge.role": role, ...extra })
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([label, value]) => ({ label, value }));
-}
-
-/** Docker `uploads` for rendered files; secret files keep their content secret. */
-export function uploadsOf(files: UploadFile[]) {
-  return files.map((f) => ({
-    file: f.path,
-    content: f.secret ? pulumi.secret(f.content) : f.content,
-    permissions: f.mode.toString(8).padStart(4, "0"),
-  }));
 }
 
 /**

@@ -7,7 +7,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { dockerVolumeName } from "../config/model";
 import { mergeDeps } from "../service/dependencies";
 import type { DeclareOptions, ServiceHealth, ServiceSpec } from "../service/spec";
-import { dockerLabels, tcpHealthcheck, uploadsOf, type DockerHost } from "./host";
+import type { UploadFile } from "../service/files";
+import { filesDigest, ServiceFiles } from "./files";
+import { dockerLabels, tcpHealthcheck, type DockerHost } from "./host";
 
 /** Where and how a service is declared on a Docker host. */
 export interface DockerServiceOptions extends DeclareOptions {
@@ -18,8 +20,10 @@ export interface DockerServiceOptions extends DeclareOptions {
 /** A service on a Docker host. */
 export interface DockerService {
   container: docker.Container;
-  /** The volumes it created, by volume name. */
+  /** The volumes it created, by volume name (its files volume not included). */
   volumes: Record<string, docker.Volume>;
+  /** What writes its files into its files volume. */
+  files: FilesVolume;
 }
 
 /** Declares `spec` on `host`: its own volumes, then its container (named `name`). */
@@ -45,15 +49,36 @@ export function dockerService(
   }
   const volumeName = (v: string) =>
     (volumes[v] ?? o.sharedVolumes?.[v])?.name ?? dockerVolumeName(o.stack, v);
+  const files = filesVolume(
+    name,
+    {
+      stack: o.stack,
+      key: spec.key,
+      host,
+      image: spec.image,
+      files: spec.files,
+      dir: spec.filesDir,
+      liveFiles: spec.liveFiles ?? [],
+      // Another mount inside it needs its mount point made there at start.
+      nestedMounts: spec.mounts.some((m) => m.path.startsWith(`${spec.filesDir}/`)),
+    },
+    { ...child, dependsOn: mergeDeps(o.dependsOn, o.after ?? []) },
+  );
   const container = edgeContainer(
     name,
     {
       name: spec.containerName,
       image: host.images[spec.image].imageId,
       startScript: spec.startScript,
-      uploads: uploadsOf(spec.files),
-      volumes: spec.mounts.map((m) => ({ volumeName: volumeName(m.volume), containerPath: m.path })),
-      ...hardening({ capabilities: spec.capabilities, memoryMb: spec.memoryMb }),
+      volumes: [
+        files.mount,
+        ...spec.mounts.map((m) => ({ volumeName: volumeName(m.volume), containerPath: m.path })),
+      ],
+      ...hardening({
+        capabilities: spec.capabilities,
+        memoryMb: spec.memoryMb,
+        tmpfs: spec.tmpfs,
+      }),
       networksAdvanced: [
         {
           name: host.network.name,
@@ -76,22 +101,103 @@ export function dockerService(
       ...(spec.stopSignal ? { stopSignal: spec.stopSignal } : {}),
       // Not ready at once (certbot's first issuance can take minutes): its healthcheck reports failures instead.
       ...(spec.waitForReady ? {} : { wait: false }),
-      labels: dockerLabels(o.stack, spec.role, spec.labels),
+      labels: files.labels(dockerLabels(o.stack, spec.role, spec.labels)),
     },
     {
       ...child,
-      dependsOn: mergeDeps(o.dependsOn, [...Object.values(volumes), ...(o.after ?? [])]),
-      // Files kept up to date in the running container by another resource: no replacement for them.
-      ignoreChanges: liveUploads(spec),
+      dependsOn: mergeDeps(o.dependsOn, [...Object.values(volumes), files.writer, ...(o.after ?? [])]),
     },
   );
-  return { container, volumes };
+  return { container, volumes, files };
 }
 
-/** The `uploads[i]` property paths of the spec's live files (see `ServiceSpec.liveFiles`). */
-export function liveUploads(spec: Pick<ServiceSpec, "files" | "liveFiles">): string[] {
-  const live = new Set(spec.liveFiles ?? []);
-  return spec.files.flatMap((f, i) => (live.has(f.path) ? [`uploads[${i}]`] : []));
+/** Inputs of {@link filesVolume}. */
+export interface FilesVolumeArgs {
+  stack: string;
+  /** The service's key: the volume is `<stack>-<key>-files`. */
+  key: string;
+  host: DockerHost;
+  /** The service's image reference (the writer container is created from it). */
+  image: string;
+  /** The files, all under `dir`. */
+  files: UploadFile[];
+  /** Where the container mounts the volume. */
+  dir: string;
+  /** Paths of `files` another resource keeps up to date in the running container: written when the volume is new. */
+  liveFiles: readonly string[];
+  /** Whether another of the container's mounts lies inside `dir`. */
+  nestedMounts: boolean;
+}
+
+/** A service's files volume, what writes it and how its container mounts it. */
+export interface FilesVolume {
+  volume: docker.Volume;
+  writer: ServiceFiles;
+  /** The container's mount: read-only unless something writes there while it runs (live files, nested mounts). */
+  mount: { volumeName: pulumi.Output<string>; containerPath: string; readOnly: boolean };
+  /** The container's labels with the digest of its files: a change to them replaces the container. */
+  labels(base: { label: string; value: string }[]): pulumi.Output<{ label: string; value: string }[]>;
+}
+
+/** The label that carries the digest of a container's files. */
+export const FILES_LABEL = "haproxy-edge.files-sha256";
+
+/**
+ * The files of a service on a Docker host, in a volume of their own (`<stack>-<key>-files`) that the container
+ * mounts at `dir`: written by {@link ServiceFiles}, so the container needs no uploads and its root filesystem can
+ * be read-only.
+ */
+export function filesVolume(
+  name: string,
+  a: FilesVolumeArgs,
+  opts: pulumi.CustomResourceOptions,
+): FilesVolume {
+  const outside = a.files.filter((f) => !f.path.startsWith(`${a.dir}/`));
+  if (outside.length > 0)
+    throw new Error(`files outside ${a.dir} cannot be written: ${outside.map((f) => f.path).join(", ")}`);
+  const live = new Set(a.liveFiles);
+  const volumeFile = (f: UploadFile) => ({
+    path: f.path.slice(a.dir.length + 1),
+    content: f.secret ? pulumi.secret(f.content) : pulumi.output(f.content),
+    mode: f.mode,
+  });
+  const files = a.files.filter((f) => !live.has(f.path)).map(volumeFile);
+  const seedFiles = a.files.filter((f) => live.has(f.path)).map(volumeFile);
+  // A digest of secret files reveals nothing of them: it is kept in the clear (a container label).
+  const digest = pulumi.unsecret(
+    pulumi
+      .all(files.map((f) => f.content))
+      .apply((contents) =>
+        filesDigest(files.map((f, i) => ({ path: f.path, mode: f.mode, content: contents[i] }))),
+      ),
+  );
+  const volume = new docker.Volume(
+    `${name}-files-volume`,
+    { name: dockerVolumeName(a.stack, `${a.key}-files`), labels: dockerLabels(a.stack, "files") },
+    { ...opts, deleteBeforeReplace: true },
+  );
+  const writer = new ServiceFiles(
+    `${name}-files`,
+    {
+      endpoint: { url: a.host.host.url, sshArgs: a.host.host.ssh ? a.host.host.sshArgs : [] },
+      volume: volume.name,
+      volumeId: volume.id,
+      image: a.host.images[a.image].imageId,
+      files,
+      seedFiles,
+      digest,
+    },
+    { ...opts, dependsOn: mergeDeps(opts.dependsOn, [volume, a.host.images[a.image]]) },
+  );
+  return {
+    volume,
+    writer,
+    mount: { volumeName: volume.name, containerPath: a.dir, readOnly: live.size === 0 && !a.nestedMounts },
+    labels: (base) =>
+      digest.apply((d) =>
+        [...base, { label: FILES_LABEL, value: d }].sort((x, y) => x.label.localeCompare(y.label)),
+      ),
+  };
 }
 
 function healthcheckOf(h: ServiceHealth) {
@@ -110,21 +216,27 @@ export interface ContainerAllowance {
   capabilities: readonly string[];
   /** Memory limit in MiB. */
   memoryMb: number;
+  /** Directories it writes outside its volumes: tmpfs on its read-only root filesystem. */
+  tmpfs: readonly string[];
 }
+
+/** Each tmpfs's mount options: small, no devices, no setuid programs. */
+export const TMPFS_OPTIONS = "rw,nosuid,nodev,size=16m";
 
 /**
  * The hardening every container of the edge gets: all capabilities dropped but `capabilities` (Docker's
  * defaults include NET_RAW, i.e. ARP spoofing on the bridge, CHOWN, DAC_OVERRIDE, FOWNER, SETPCAP...), no new
- * privileges through setuid files (`no-new-privileges:true`, the form Docker reports back) and a memory limit
- * without swap.
- * The root filesystem stays writable: the Docker provider uploads files through the container's `/` (checked: on
- * a read-only root filesystem its create fails with "container rootfs is marked read-only", even for files on a
- * volume), so a read-only root needs the files written into a volume by a provider of the edge's own.
+ * privileges through setuid files (`no-new-privileges:true`, the form Docker reports back), a read-only root
+ * filesystem with a small tmpfs where the program writes outside its volumes, and a memory limit without swap.
+ * The files come from a volume ({@link filesVolume}): the Docker provider's `uploads` go through the container's
+ * `/`, which Docker refuses on a read-only root filesystem ("container rootfs is marked read-only").
  */
 export function hardening(a: ContainerAllowance) {
   return {
     capabilities: { drops: ["ALL"], ...(a.capabilities.length > 0 ? { adds: [...a.capabilities] } : {}) },
     securityOpts: ["no-new-privileges:true"],
+    readOnly: true,
+    tmpfs: Object.fromEntries(a.tmpfs.map((d) => [d, TMPFS_OPTIONS])),
     memory: a.memoryMb,
     // No swap on top (Docker's default doubles the limit with swap; left unset it shows as a change at every preview).
     memorySwap: a.memoryMb,

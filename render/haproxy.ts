@@ -203,6 +203,7 @@ export function renderWorker(model: EdgeModel, worker: WorkerModel): Record<stri
         stateDir: PATHS.dataplaneStateDir,
         configDir: PATHS.workerConfigDir,
         apiConfigFile: FILES.dataplaneApiConfig,
+        runConfigFile: FILES.dataplaneApiRunConfig,
       }),
       0o755,
     ),

@@ -102,6 +102,11 @@ export interface ServiceSpec {
   capabilities: string[];
   /** Memory limit in MiB. */
   memoryMb: number;
+  /**
+   * Directories it writes outside its volumes (`TMPFS` in the model): a Docker host mounts a tmpfs on each, its
+   * root filesystem being read-only. A router has no such setting.
+   */
+  tmpfs: readonly string[];
   /** Seconds a Docker host waits for it to stop before killing it. */
   stopTimeoutSeconds?: number;
   /** The signal a Docker host stops it with (Docker's default: SIGTERM). */

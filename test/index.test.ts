@@ -4,7 +4,8 @@
  */
 import { strict as assert } from "node:assert";
 import * as pulumi from "@pulumi/pulumi";
-import { FILES } from "../config/model";
+import { FILES, TMPFS } from "../config/model";
+import { FILES_LABEL } from "../docker/service";
 import { ConfigError } from "../config/parse";
 import { ROUTER_MOUNT_IDS } from "../config/schema";
 import {
@@ -23,6 +24,7 @@ import { TEST_SECRETS, loadStackFile, projectDefaults } from "./support/stack-co
 const NS = "haproxy-edge:";
 /** The load balancer's live configuration and lists (docker/lb-live.ts). */
 const LB_LIVE = "pulumi-nodejs:dynamic/docker:LoadBalancerLive";
+const SERVICE_FILES = "pulumi-nodejs:dynamic/docker:ServiceFiles";
 /** The example host key Pulumi.prod.yaml pins for its router. */
 const PROD_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
@@ -117,8 +119,11 @@ describe("index.ts under Pulumi mocks", () => {
   it("dev declares exactly the expected resources", () => {
     assert.deepEqual(countByType(get("dev").resources), {
       ...EVERY_STACK,
-      // 3 per worker (config, master socket, API state) + certificates + LB runtime socket
-      "docker:index/volume:Volume": 11,
+      // 3 per worker (config, master socket, API state) + certificates + LB runtime socket, and one files
+      // volume per container
+      "docker:index/volume:Volume": 20,
+      // what writes each container's files into its files volume
+      [SERVICE_FILES]: 9,
       // HAProxy + Data Plane API per worker, the load balancer, and the two demo backends
       "docker:index/container:Container": 9,
       "haproxy-edge:demo:Backend": 2,
@@ -155,13 +160,46 @@ describe("index.ts under Pulumi mocks", () => {
       assert.deepEqual(plain(d.wire.command), ["-W", "-db", "-f", FILES.demoBackendConfig]);
       assert.equal(plain(d.wire.user), "haproxy");
       assert.equal(plain(d.wire.image), plain(`sha256:mock-haproxy:3.0`));
-      // Only its host's provider, network and image: no worker or load balancer waits for it, nor it for them.
+      // Only its host's provider, network and image, and its own files: no worker or load balancer waits for it,
+      // nor it for them.
+      const own = descendants(dev, String(d.name).replace(/-haproxy$/, "")).map((x) => x.urn);
       const deps = d.dependencies.filter((u) => !u.includes("providers:docker"));
       assert.ok(
-        deps.every((u) => u === network.urn || u === image.urn),
+        deps.every((u) => u === network.urn || u === image.urn || own.includes(u)),
         deps.join("\n"),
       );
     }
+  });
+
+  it("dev: a blocklist or rate-limit change leaves the load balancer's container and files volume as they were", async () => {
+    const file = loadStackFile("dev");
+    const lb = async (extra: Record<string, string>) => {
+      const r = await runProgram({
+        stack: "dev",
+        config: { ...file.config, ...extra },
+        secretKeys: [...file.secretKeys].map((k) => `${NS}${k}`),
+      });
+      const wire = (name: string, type: string) =>
+        plain(r.resources.find((x) => x.name === name && x.type === type)?.wire);
+      return {
+        container: wire("dev-lb-haproxy", "docker:index/container:Container"),
+        files: wire("dev-lb-haproxy-files", SERVICE_FILES),
+        live: wire("dev-lb-live", LB_LIVE),
+      };
+    };
+    const before = await lb({});
+    const after = await lb({
+      [`${NS}blocklistCidrs`]: JSON.stringify(["192.0.2.0/24", "198.51.100.7/32"]),
+      [`${NS}rateLimitRequests`]: "201",
+    });
+    assert.ok(before.container && before.files && before.live);
+    assert.deepEqual(after.container, before.container);
+    // Its live files are in its files volume's inputs only as seeds (written when the volume is new); the
+    // provider's diff does not look at them.
+    const written = (f: unknown) => ({ ...(f as Record<string, unknown>), seedFiles: undefined });
+    assert.deepEqual(written(after.files), written(before.files));
+    assert.notDeepEqual(after.files, before.files);
+    assert.notDeepEqual(after.live, before.live);
   });
 
   it("dev: a route added on an existing demo backend's server, or a route changed, leaves every demo backend as it was", async () => {
@@ -196,7 +234,8 @@ describe("index.ts under Pulumi mocks", () => {
     assert.deepEqual(countByType(prod.resources), {
       ...EVERY_STACK,
       "haproxy-edge:routeros:Host": 1,
-      "docker:index/volume:Volume": 9,
+      "docker:index/volume:Volume": 15,
+      [SERVICE_FILES]: 6,
       "docker:index/container:Container": 6,
       "command:local:Command": 3,
       // each worker's routes, through its Data Plane API
@@ -328,13 +367,11 @@ describe("index.ts under Pulumi mocks", () => {
       it("keeps secrets secret: API passwords, userlists, the placeholder key, TSIG and SSH keys", () => {
         const r = get(stack);
         for (const w of ["staging", "prod-1", "prod-2"]) {
-          const api = r.byName(`${stack}-${w}-dataplaneapi`);
-          const uploads = api.wire.uploads as { file: string }[];
-          const userlist = uploads.findIndex(
-            (u) => plain(u.file) === "/usr/local/etc/haproxy-edge/userlist.cfg",
-          );
+          const api = r.byName(`${stack}-${w}-dataplaneapi-files`);
+          const files = api.wire.files as { path: string }[];
+          const userlist = files.findIndex((u) => plain(u.path) === "userlist.cfg");
           assert.ok(
-            secretPaths(api.wire).includes(`uploads[${userlist}].content`),
+            userlist >= 0 && secretPaths(api.wire).includes(`files[${userlist}].content`),
             `${w} userlist is not secret`,
           );
           const chk = r.byName(`${stack}-${w}-check`);
@@ -362,10 +399,10 @@ describe("index.ts under Pulumi mocks", () => {
           }
         }
         if (stack === "dev") {
-          const lb = r.byName("dev-lb-haproxy");
-          const uploads = lb.wire.uploads as { file: string }[];
-          const i = uploads.findIndex((u) => plain(u.file) === "/usr/local/etc/haproxy-edge/placeholder.pem");
-          assert.ok(i >= 0 && secretPaths(lb.wire).includes(`uploads[${i}].content`));
+          const lb = r.byName("dev-lb-haproxy-files");
+          const files = lb.wire.files as { path: string }[];
+          const i = files.findIndex((u) => plain(u.path) === "placeholder.pem");
+          assert.ok(i >= 0 && secretPaths(lb.wire).includes(`files[${i}].content`));
         } else {
           const files = r.ofType("pulumi-nodejs:dynamic/routeros:SftpFile");
           for (const res of [...r.ofType(ROUTER_COMMAND), ...files])
@@ -380,7 +417,7 @@ describe("index.ts under Pulumi mocks", () => {
         const r = get(stack);
         for (const res of r.resources) {
           // The Docker provider and the load balancer's live files talk to the engine's own socket, as clients.
-          if (res.type === "pulumi:providers:docker" || res.type === LB_LIVE) continue;
+          if ([LB_LIVE, SERVICE_FILES, "pulumi:providers:docker"].includes(res.type)) continue;
           for (const s of strings(plain(res.wire))) {
             for (const line of s.split("\n")) {
               const m = /^\s*stats socket\s+(\S+)/.exec(line);
@@ -422,6 +459,46 @@ describe("index.ts under Pulumi mocks", () => {
           assert.equal(plain(c.wire.memory), 512, name);
           assert.equal(plain(c.wire.memorySwap), 512, name);
           assert.equal(plain(c.wire.user), demo ? "haproxy" : "root", name);
+        }
+      });
+
+      it("gives every container a read-only root, tmpfs where it writes, and its files from a volume of its own", () => {
+        const r = get(stack);
+        for (const c of r.ofType("docker:index/container:Container")) {
+          const name = String(plain(c.wire.name));
+          assert.equal(plain(c.wire.readOnly), true, name);
+          assert.equal(plain(c.wire.uploads), undefined, `${name} has uploads`);
+          const tmpfs = Object.keys((plain(c.wire.tmpfs) as Record<string, string>) ?? {});
+          const expected = name.endsWith("-dataplaneapi")
+            ? TMPFS.dataplaneApi
+            : name.endsWith("-certbot")
+              ? TMPFS.certbot
+              : name.includes("-demo-")
+                ? TMPFS.none
+                : TMPFS.haproxy;
+          assert.deepEqual(tmpfs, [...expected], name);
+          // Its files volume, written by its own ServiceFiles, whose digest it carries as a label.
+          const writer = r.resources.find(
+            (x) => x.type === SERVICE_FILES && x.name === `${c.name}-files` && x.parent === c.parent,
+          );
+          assert.ok(writer, `${name} has no ServiceFiles`);
+          assert.ok(c.dependencies.includes(writer.urn), `${name} does not wait for its files`);
+          const mounts = plain(c.wire.volumes) as {
+            volumeName: string;
+            containerPath: string;
+            readOnly?: boolean;
+          }[];
+          const files = mounts.find((m) => m.volumeName === plain(writer.wire.volume));
+          assert.ok(files, `${name} does not mount its files volume`);
+          // Read-only but where something writes while it runs: the load balancer's live files, certbot's certs mount.
+          const writable = c.name.endsWith("-lb-haproxy") || name.endsWith("-certbot");
+          assert.equal(files.readOnly, !writable, name);
+          const labels = plain(c.wire.labels) as { label: string; value: string }[];
+          assert.deepEqual(
+            labels.filter((l) => l.label === FILES_LABEL).map((l) => l.value),
+            [plain(writer.wire.digest)],
+            name,
+          );
         }
       });
 
@@ -566,7 +643,11 @@ describe("index.ts under Pulumi mocks, routeUpdates: restart", () => {
       6,
       "3 HAProxy workers, the load balancer, 2 demo backends",
     );
-    assert.equal(counts["docker:index/volume:Volume"], 8, "config + master per worker, certs, LB runtime");
+    assert.equal(
+      counts["docker:index/volume:Volume"],
+      14,
+      "config + master per worker, certs, LB runtime, and the files of each of the 6 containers",
+    );
     for (const t of [
       "random:index/randomPassword:RandomPassword",
       "random:index/randomString:RandomString",
@@ -582,10 +663,10 @@ describe("index.ts under Pulumi mocks, routeUpdates: restart", () => {
   });
 
   it("uploads each worker's routes in its configuration, and still rolls out LB → staging → prod-1 → prod-2", () => {
-    const haproxy = (w: string) => r.byName(`dev-${w}-haproxy`);
+    const haproxy = (w: string) => r.byName(`dev-${w}-haproxy-files`);
     for (const w of ["staging", "prod-1", "prod-2"]) {
-      const uploads = plain(haproxy(w).wire.uploads) as { file: string; content: string }[];
-      const cfg = uploads.find((u) => u.file.endsWith("/haproxy.cfg"));
+      const files = plain(haproxy(w).wire.files) as { path: string; content: string }[];
+      const cfg = files.find((u) => u.path === "haproxy.cfg");
       assert.ok(cfg, w);
       assert.match(cfg.content, /^backend route_app$/m, w);
       assert.match(cfg.content, /^ {4}use_backend route_admin if route_admin_host$/m, w);

@@ -15,7 +15,7 @@ import * as path from "node:path";
 import { endpointKey, type WorkerRoutesInputs } from "../../dataplane/provider";
 import { DataplaneClient, isDataplaneError } from "../../dataplane/client";
 import { journalPath } from "../../dataplane/sync";
-import { FILES } from "../../config/model";
+import { FILES, PATHS, TMPFS } from "../../config/model";
 import { loadStackFile } from "../support/stack-config";
 import { Engine, type PreviewStep, type StateResource } from "./engine";
 import {
@@ -189,7 +189,7 @@ function trafficSuite(ctx: () => Applied) {
     }
   });
 
-  it("hardens every container: only its own capabilities, no new privileges, memory limit, no raw socket", async () => {
+  it("hardens every container: only its own capabilities, no new privileges, read-only root, memory limit, no raw socket", async () => {
     // Linux capability bits: KILL 5, SETGID 6, SETUID 7, NET_RAW 13.
     const HAPROXY_CAPS = (1n << 5n) | (1n << 6n) | (1n << 7n);
     const NET_RAW = 1n << 13n;
@@ -207,7 +207,10 @@ function trafficSuite(ctx: () => Applied) {
           SecurityOpt: string[] | null;
           Memory: number;
           MemorySwap: number;
+          ReadonlyRootfs: boolean;
+          Tmpfs: Record<string, string> | null;
         };
+        Mounts: { Name?: string; Destination: string; RW: boolean }[];
       }>({ method: "GET", path: `/containers/${name}/json` });
       const hc = c.HostConfig;
       assert.deepEqual(hc.CapDrop, ["ALL"], name);
@@ -220,6 +223,24 @@ function trafficSuite(ctx: () => Applied) {
       assert.equal(hc.Memory, 512 * 1024 * 1024, name);
       assert.equal(hc.MemorySwap, 512 * 1024 * 1024, name);
       assert.equal(c.Config.User, "root", name);
+      // A read-only root: tmpfs only where the program writes, its files from its own volume.
+      assert.equal(hc.ReadonlyRootfs, true, name);
+      assert.deepEqual(
+        Object.keys(hc.Tmpfs ?? {}).sort(),
+        api ? [...TMPFS.dataplaneApi] : [...TMPFS.haproxy],
+        name,
+      );
+      const files = c.Mounts.find((m) => m.Destination === PATHS.edgeDir);
+      assert.ok(files && files.Name?.endsWith("-files"), `${name}: ${JSON.stringify(c.Mounts)}`);
+      // Read-only but the load balancer's (its live files are written there while it runs).
+      assert.equal(files.RW, name === `${STACK}-lb`, name);
+      const write = await run("docker", ["exec", name, "sh", "-c", "echo x > /probe; echo x > /etc/probe"]);
+      assert.notEqual(write.code, 0, name);
+      assert.match(write.out, /Read-only file system/, name);
+      if (!files.RW) {
+        const own = await run("docker", ["exec", name, "sh", "-c", `echo x > ${PATHS.edgeDir}/probe`]);
+        assert.match(own.out, /Read-only file system/, name);
+      }
 
       // Inside: what the kernel says of each process (HAProxy's master, its workers; the API).
       const procs = await processes(name);
@@ -764,13 +785,15 @@ async function openTransaction(
 
 const ROUTES_TYPE = "pulumi-nodejs:dynamic/dataplane:WorkerRoutes";
 
-/** Non-secret uploaded files of every container, by container name and path. */
-function uploadedFiles(applied: Applied): Record<string, string> {
+/** Non-secret rendered files of every container (its files volume's writer), by volume name and path. */
+function renderedFiles(applied: Applied): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const c of containers(applied)) {
-    for (const u of (c.inputs.uploads ?? []) as { file: string; content: string; permissions: string }[]) {
-      if (u.permissions === "0600") continue; // secrets (userlist, key material) are regenerated
-      out[`${String(c.inputs.name)}:${u.file}`] = u.content;
+  for (const w of applied.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/docker:ServiceFiles")) {
+    const files = [...((w.inputs.files ?? []) as unknown[]), ...((w.inputs.seedFiles ?? []) as unknown[])];
+    for (const f of files as { path: string; content: unknown; mode: number }[]) {
+      // Secrets (userlist, key material) are regenerated, and kept encrypted in the state.
+      if (typeof f.content !== "string" || f.mode === 0o600) continue;
+      out[`${String(w.inputs.volume)}:${f.path}`] = f.content;
     }
   }
   return out;
@@ -857,7 +880,7 @@ describe("system: the edge stack through the real engine on a real Docker engine
 
     before(async function () {
       assert.ok(engine && first, "first apply failed");
-      firstFiles = uploadedFiles(first);
+      firstFiles = renderedFiles(first);
       firstHashes = first.outputs.fileHashes;
       stateBefore = await engine.resources();
       await removeTestContainers(); // demo backends hold the network
@@ -882,8 +905,8 @@ describe("system: the edge stack through the real engine on a real Docker engine
       assert.equal(count("docker:index/container:Container"), 7, "LB, 3 workers and their API sidecars");
       assert.equal(
         count("docker:index/volume:Volume"),
-        10,
-        "config, master, API state per worker; LB runtime",
+        17,
+        "config, master, API state per worker; LB runtime; the files of each container",
       );
       assert.equal(count("docker:index/network:Network"), 1);
     });
@@ -891,15 +914,13 @@ describe("system: the edge stack through the real engine on a real Docker engine
     it("recreation rendered byte-identical files, and the containers hold exactly them", async () => {
       assert.ok(second);
       assert.deepEqual(second.outputs.fileHashes, firstHashes);
-      const files = uploadedFiles(second);
+      const files = renderedFiles(second);
       assert.deepEqual(Object.keys(files).sort(), Object.keys(firstFiles).sort());
       for (const [key, content] of Object.entries(files)) assert.equal(content, firstFiles[key], key);
-      const lbConfig = Object.keys(files).find(
-        (k) => k.startsWith(`${STACK}-lb:`) && k.endsWith("haproxy.cfg"),
-      );
+      const lbConfig = files[`${STACK}-lb-files:haproxy.cfg`];
       assert.ok(lbConfig);
-      const inside = await dockerCli(["exec", `${STACK}-lb`, "cat", lbConfig.split(":")[1]]);
-      assert.equal(inside, files[lbConfig]);
+      const inside = await dockerCli(["exec", `${STACK}-lb`, "cat", FILES.lbConfig]);
+      assert.equal(inside, lbConfig);
     });
 
     it("`pulumi preview --expect-no-changes` finds nothing to do", async () => {
@@ -942,7 +963,7 @@ describe("system: the edge stack through the real engine on a real Docker engine
       assert.match(diff, /"172\.30\.90\.102:8080"\s*=>\s*"172\.30\.90\.103:8080"/, diff);
       assert.equal(diff.match(/=>/g)?.length, WORKERS.length, diff);
       assert.doesNotMatch(diff, /\breplace\b/i);
-      assert.doesNotMatch(diff, /haproxy\.cfg|uploads/);
+      assert.doesNotMatch(diff, /haproxy\.cfg|ServiceFiles|uploads/);
     });
 
     it("`pulumi up` applies it: the route's path reaches the new server, other routes unchanged, no container restarted", async () => {
