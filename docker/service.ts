@@ -187,7 +187,8 @@ export function filesVolume(
       seedFiles,
       digest,
     },
-    { ...opts, dependsOn: mergeDeps(opts.dependsOn, [volume, a.host.images[a.image]]) },
+    // A dynamic resource: never the Docker provider of `opts`.
+    { parent: opts.parent, dependsOn: mergeDeps(opts.dependsOn, [volume, a.host.images[a.image]]) },
   );
   return {
     volume,

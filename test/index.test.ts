@@ -502,6 +502,16 @@ describe("index.ts under Pulumi mocks", () => {
         }
       });
 
+      it("gives each custom resource a provider of its own package (a dynamic resource never the Docker provider)", () => {
+        for (const res of get(stack).resources.filter(
+          (x) => x.custom && !x.type.startsWith("pulumi:providers:"),
+        )) {
+          const pkg = res.type.split(":")[0];
+          if (res.provider === "") continue;
+          assert.match(res.provider, new RegExp(`[:$]pulumi:providers:${pkg}::`), `${res.type} ${res.name}`);
+        }
+      });
+
       it("publishes the Data Plane APIs on 127.0.0.1 only", () => {
         const apis = get(stack)
           .ofType("docker:index/container:Container")

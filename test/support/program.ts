@@ -23,6 +23,8 @@ export interface Registered {
   retainOnDelete: boolean;
   replaceOnChanges: string[];
   additionalSecretOutputs: string[];
+  /** Its provider reference (`<provider urn>::<id>`), or "" for the default provider of its package. */
+  provider: string;
   /** Inputs as sent on the wire: secrets are `{ [SIG]: SECRET_SIG, value }` objects. */
   wire: Record<string, unknown>;
 }
@@ -141,6 +143,7 @@ function describe(req: RegisterRequest): Omit<Registered, "urn"> {
     retainOnDelete: req.getRetainondelete?.() ?? false,
     replaceOnChanges: req.getReplaceonchangesList(),
     additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+    provider: req.getProvider?.() ?? "",
     wire: (req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
   };
 }
@@ -155,6 +158,7 @@ interface RegisterRequest {
   getRetainondelete?(): boolean;
   getReplaceonchangesList(): string[];
   getAdditionalsecretoutputsList(): string[];
+  getProvider?(): string;
   getObject(): { toJavaScript(): unknown } | undefined;
 }
 
