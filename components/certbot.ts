@@ -73,6 +73,7 @@ export class Certbot extends pulumi.ComponentResource {
       // Root (its volumes and the load balancer's are root-owned) with no capability: it only writes root's files.
       capabilities: [...CAPABILITIES.none],
       memoryMb: model.containerLimits.memoryMb,
+      pidsLimit: model.containerLimits.pidsLimit,
       tmpfs: TMPFS.certbot,
       veth: cb.placement.veth,
       schedule: {

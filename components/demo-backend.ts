@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { CAPABILITIES, PATHS, TMPFS, type DemoBackendModel, type EdgeModel } from "../config/model";
 import { renderDemoBackend } from "../render/haproxy";
 import { dockerLabels, tcpHealthcheck, type DockerHost } from "../docker/host";
-import { filesVolume, hardening } from "../docker/service";
+import { containerLimits, filesVolume, hardening } from "../docker/service";
 import { mergeDeps } from "../service/dependencies";
 
 /** Inputs of {@link DemoBackend}. */
@@ -66,6 +66,14 @@ export class DemoBackend extends pulumi.ComponentResource {
         waitTimeout: 60,
       },
       { ...child, deleteBeforeReplace: true, dependsOn: mergeDeps(opts?.dependsOn, [files.writer]) },
+    );
+    containerLimits(
+      `${name}-haproxy`,
+      dockerHost,
+      demo.containerName,
+      this.container,
+      model.containerLimits.pidsLimit,
+      { parent: this, dependsOn: opts?.dependsOn },
     );
     this.registerOutputs({ container: this.container.name });
   }

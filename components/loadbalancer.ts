@@ -92,6 +92,7 @@ export class LoadBalancer extends pulumi.ComponentResource {
       // Root start (it seeds the certs volume); see CAPABILITIES for what HAProxy keeps.
       capabilities: lb.capabilities,
       memoryMb: model.containerLimits.memoryMb,
+      pidsLimit: model.containerLimits.pidsLimit,
       tmpfs: TMPFS.haproxy,
       veth: lb.placement.veth,
     };

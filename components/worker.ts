@@ -157,6 +157,7 @@ export class Worker extends pulumi.ComponentResource {
       // Root start (it seeds the config volume); see CAPABILITIES for what HAProxy keeps.
       capabilities: worker.capabilities,
       memoryMb: model.containerLimits.memoryMb,
+      pidsLimit: model.containerLimits.pidsLimit,
       tmpfs: TMPFS.haproxy,
       veth: worker.placement.veth,
     };
@@ -200,6 +201,7 @@ export class Worker extends pulumi.ComponentResource {
         // Root, to write HAProxy's root-owned configuration and reach its master socket (mode 600), with no capability.
         capabilities: [...CAPABILITIES.none],
         memoryMb: model.containerLimits.memoryMb,
+        pidsLimit: model.containerLimits.pidsLimit,
         tmpfs: TMPFS.dataplaneApi,
         veth: worker.dataplaneApi.veth,
       };

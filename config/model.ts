@@ -318,7 +318,7 @@ export interface EdgeModel {
   /** One warning per placed host that accepts any SSH host key (`insecureAcceptAnyHostKey`), for every run. */
   hostKeyWarnings: string[];
   /** Limits of every container of the edge (Docker; on a router, the memory limit where RouterOS has one). */
-  containerLimits: { memoryMb: number };
+  containerLimits: { memoryMb: number; pidsLimit: number };
 }
 
 /** A value validation guarantees; its absence is a bug, reported as such. */
@@ -540,7 +540,7 @@ export function buildModel(c: StackConfig, ctx: ParseContext): EdgeModel {
     ],
     placedHosts: [],
     hostKeyWarnings: [],
-    containerLimits: { memoryMb: c.containerMemoryMb },
+    containerLimits: { memoryMb: c.containerMemoryMb, pidsLimit: c.containerPidsLimit },
   };
   if (certbotHost !== undefined) {
     model.certbot = {

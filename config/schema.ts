@@ -410,6 +410,12 @@ export const topLevel = {
    * also `memory-max`). HAProxy needs about 64 KiB per TLS connection at `maxConnections`, twice during a reload.
    */
   containerMemoryMb: wholeNumber(32, 1_048_576).default(512),
+  /**
+   * Most processes and threads of every container of the edge on a Docker host (`--pids-limit`): a fork bomb in
+   * one container cannot starve its host. HAProxy runs a thread per core (twice during a reload), the Data Plane
+   * API about as many. A router has no such setting.
+   */
+  containerPidsLimit: wholeNumber(32, 4_194_304).default(512),
   haproxyImage: image.default("haproxy:3.0"),
   dataplaneApiImage: image.default("haproxytech/haproxy-debian:3.0"),
   certbotImage: image.default("certbot/dns-rfc2136:v5.7.0"),

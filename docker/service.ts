@@ -9,6 +9,7 @@ import { mergeDeps } from "../service/dependencies";
 import type { DeclareOptions, ServiceHealth, ServiceSpec } from "../service/spec";
 import type { UploadFile } from "../service/files";
 import { filesDigest, ServiceFiles } from "./files";
+import { ContainerLimits } from "./limits";
 import { dockerLabels, tcpHealthcheck, type DockerHost } from "./host";
 
 /** Where and how a service is declared on a Docker host. */
@@ -20,6 +21,8 @@ export interface DockerServiceOptions extends DeclareOptions {
 /** A service on a Docker host. */
 export interface DockerService {
   container: docker.Container;
+  /** Its pids limit (set on the running container: the Docker provider has no such setting). */
+  limits: ContainerLimits;
   /** The volumes it created, by volume name (its files volume not included). */
   volumes: Record<string, docker.Volume>;
   /** What writes its files into its files volume. */
@@ -108,7 +111,33 @@ export function dockerService(
       dependsOn: mergeDeps(o.dependsOn, [...Object.values(volumes), files.writer, ...(o.after ?? [])]),
     },
   );
-  return { container, volumes, files };
+  const limits = containerLimits(name, host, spec.containerName, container, spec.pidsLimit, {
+    parent: o.parent,
+    dependsOn: mergeDeps(o.dependsOn, o.after ?? []),
+  });
+  return { container, volumes, files, limits };
+}
+
+/** The pids limit of `container` on `host`: after it, and after what `opts` waits for (a dynamic resource: never
+ * the Docker provider). */
+export function containerLimits(
+  name: string,
+  host: DockerHost,
+  containerName: string,
+  container: docker.Container,
+  pidsLimit: number,
+  opts: { parent: pulumi.Resource; dependsOn: pulumi.CustomResourceOptions["dependsOn"] },
+): ContainerLimits {
+  return new ContainerLimits(
+    `${name}-limits`,
+    {
+      endpoint: { url: host.host.url, sshArgs: host.host.ssh ? host.host.sshArgs : [] },
+      container: containerName,
+      instance: container.id,
+      pidsLimit,
+    },
+    { parent: opts.parent, dependsOn: mergeDeps(opts.dependsOn, [container]) },
+  );
 }
 
 /** Inputs of {@link filesVolume}. */

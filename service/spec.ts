@@ -102,6 +102,8 @@ export interface ServiceSpec {
   capabilities: string[];
   /** Memory limit in MiB. */
   memoryMb: number;
+  /** Most processes and threads (a Docker host; a router has no such setting). */
+  pidsLimit: number;
   /**
    * Directories it writes outside its volumes (`TMPFS` in the model): a Docker host mounts a tmpfs on each, its
    * root filesystem being read-only. A router has no such setting.

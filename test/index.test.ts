@@ -25,6 +25,7 @@ const NS = "haproxy-edge:";
 /** The load balancer's live configuration and lists (docker/lb-live.ts). */
 const LB_LIVE = "pulumi-nodejs:dynamic/docker:LoadBalancerLive";
 const SERVICE_FILES = "pulumi-nodejs:dynamic/docker:ServiceFiles";
+const CONTAINER_LIMITS = "pulumi-nodejs:dynamic/docker:ContainerLimits";
 /** The example host key Pulumi.prod.yaml pins for its router. */
 const PROD_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
@@ -122,8 +123,9 @@ describe("index.ts under Pulumi mocks", () => {
       // 3 per worker (config, master socket, API state) + certificates + LB runtime socket, and one files
       // volume per container
       "docker:index/volume:Volume": 20,
-      // what writes each container's files into its files volume
+      // what writes each container's files into its files volume, and its pids limit
       [SERVICE_FILES]: 9,
+      [CONTAINER_LIMITS]: 9,
       // HAProxy + Data Plane API per worker, the load balancer, and the two demo backends
       "docker:index/container:Container": 9,
       "haproxy-edge:demo:Backend": 2,
@@ -236,6 +238,7 @@ describe("index.ts under Pulumi mocks", () => {
       "haproxy-edge:routeros:Host": 1,
       "docker:index/volume:Volume": 15,
       [SERVICE_FILES]: 6,
+      [CONTAINER_LIMITS]: 6,
       "docker:index/container:Container": 6,
       "command:local:Command": 3,
       // each worker's routes, through its Data Plane API
@@ -417,7 +420,8 @@ describe("index.ts under Pulumi mocks", () => {
         const r = get(stack);
         for (const res of r.resources) {
           // The Docker provider and the load balancer's live files talk to the engine's own socket, as clients.
-          if ([LB_LIVE, SERVICE_FILES, "pulumi:providers:docker"].includes(res.type)) continue;
+          if ([LB_LIVE, SERVICE_FILES, CONTAINER_LIMITS, "pulumi:providers:docker"].includes(res.type))
+            continue;
           for (const s of strings(plain(res.wire))) {
             for (const line of s.split("\n")) {
               const m = /^\s*stats socket\s+(\S+)/.exec(line);
@@ -458,6 +462,14 @@ describe("index.ts under Pulumi mocks", () => {
           assert.deepEqual(plain(c.wire.securityOpts), ["no-new-privileges:true"], name);
           assert.equal(plain(c.wire.memory), 512, name);
           assert.equal(plain(c.wire.memorySwap), 512, name);
+          // The pids limit, set on the running container by its own resource.
+          const limits = get(stack).resources.find(
+            (x) => x.type === CONTAINER_LIMITS && x.name === `${c.name}-limits` && x.parent === c.parent,
+          );
+          assert.ok(limits, `${name} has no pids limit`);
+          assert.equal(plain(limits.wire.pidsLimit), 512, name);
+          assert.equal(plain(limits.wire.container), name);
+          assert.ok(limits.dependencies.includes(c.urn), `${name}: its limit does not wait for it`);
           assert.equal(plain(c.wire.user), demo ? "haproxy" : "root", name);
         }
       });

@@ -363,12 +363,12 @@ describe("config/model", () => {
       return loadModel(values, { project: "haproxy-edge", stack: "dev", secretKeys });
     };
 
-    it("keeps only what HAProxy needs to run its workers as haproxy, and 512 MiB by default", () => {
+    it("keeps only what HAProxy needs to run its workers as haproxy, 512 MiB and 512 processes by default", () => {
       const m = stackModel("dev");
       assert.deepEqual(m.loadBalancer.capabilities, ["CAP_KILL", "CAP_SETGID", "CAP_SETUID"]);
       for (const w of m.workers)
         assert.deepEqual(w.capabilities, ["CAP_KILL", "CAP_SETGID", "CAP_SETUID"], w.name);
-      assert.deepEqual(m.containerLimits, { memoryMb: 512 });
+      assert.deepEqual(m.containerLimits, { memoryMb: 512, pidsLimit: 512 });
     });
 
     it("adds NET_BIND_SERVICE where a service listens below 1024 in its container, and only there", () => {
@@ -381,7 +381,7 @@ describe("config/model", () => {
       ]);
       for (const w of low.workers)
         assert.deepEqual(w.capabilities, ["CAP_KILL", "CAP_SETGID", "CAP_SETUID"], w.name);
-      assert.deepEqual(low.containerLimits, { memoryMb: 96 });
+      assert.deepEqual(low.containerLimits, { memoryMb: 96, pidsLimit: 512 });
       // 1023 is privileged, 1024 is not.
       const https = withPorts({ httpPort: 8080, httpsPort: 1023 });
       assert.ok(https.loadBalancer.capabilities.includes("CAP_NET_BIND_SERVICE"));

@@ -1146,6 +1146,13 @@ describe("config/parse", () => {
       value: 0.5,
     },
     {
+      title: "a pids limit too small for HAProxy's threads",
+      mutate: (c) => ((c as unknown as Record<string, unknown>).containerPidsLimit = 8),
+      path: "containerPidsLimit",
+      message: /must be a whole number from 32 to 4194304/,
+      value: 8,
+    },
+    {
       title: "a server listed twice in one route",
       mutate: (c) => (c.routes[0].servers = ["10.0.0.10:8080", "backend.lan:8080", "10.0.0.10:8080"]),
       path: "routes[0].servers[2]",

@@ -208,6 +208,7 @@ function trafficSuite(ctx: () => Applied) {
           Memory: number;
           MemorySwap: number;
           ReadonlyRootfs: boolean;
+          PidsLimit: number | null;
           Tmpfs: Record<string, string> | null;
         };
         Mounts: { Name?: string; Destination: string; RW: boolean }[];
@@ -222,6 +223,7 @@ function trafficSuite(ctx: () => Applied) {
       assert.deepEqual(hc.SecurityOpt, ["no-new-privileges:true"], name);
       assert.equal(hc.Memory, 512 * 1024 * 1024, name);
       assert.equal(hc.MemorySwap, 512 * 1024 * 1024, name);
+      assert.equal(hc.PidsLimit, 512, name);
       assert.equal(c.Config.User, "root", name);
       // A read-only root: tmpfs only where the program writes, its files from its own volume.
       assert.equal(hc.ReadonlyRootfs, true, name);
@@ -278,6 +280,12 @@ function trafficSuite(ctx: () => Applied) {
       assert.notEqual(raw.code, 0, `${name}: ${raw.out}`);
       assert.match(raw.out, /raw socket: Operation not permitted/, name);
     }
+    // A process bomb stops at the pids limit: forks fail well before 2,000 (each child is killed at once after).
+    const BOMB =
+      'my @k; while (@k < 2000) { my $p = fork(); if (!defined $p) { print "fork failed after ", scalar(@k), ": $!\n"; last } if (!$p) { sleep 30; exit 0 } push @k, $p } kill "KILL", @k; waitpid($_, 0) for @k; print "forked ", scalar(@k), "\n"';
+    const bomb = await run("docker", ["exec", `${STACK}-staging`, "perl", "-e", BOMB]);
+    const forked = Number(/fork failed after (\d+): Resource temporarily unavailable/.exec(bomb.out)?.[1]);
+    assert.ok(forked > 400 && forked < 512, bomb.out);
     // Control: the same probe opens a raw socket in a container with Docker's default capabilities.
     const control = await run("docker", [
       "run",
