@@ -1,6 +1,7 @@
 /**
- * Bounded HTTP load through the load balancer (autocannon), shared by the system tests and the bench: every
- * error, timeout and non-2xx answer counts as a failure.
+ * Bounded HTTP load through the load balancer, shared by the system tests and the bench: every error, timeout and
+ * non-2xx answer counts as a failure. `startLoad` is a keep-alive client of our own (see there why not autocannon);
+ * `loadOf` reads the bench's autocannon throughput runs, where the server never closes a connection.
  */
 import autocannon from "autocannon";
 
@@ -47,30 +48,122 @@ export interface RunningLoad {
   stop(): Promise<Load>;
 }
 
-/** Starts a bounded load; the returned handle stops it (at the latest, it stops after `maxSeconds`). */
+/**
+ * Starts a bounded load; the returned handle stops it (at the latest, it stops after `maxSeconds`).
+ *
+ * Each connection is a keep-alive client of its own (Node's https, one socket) that sends one request at a time:
+ * at its share of `overallRate`, else as soon as the last answer came. It honours `Connection: close` (HAProxy says
+ * it on a keep-alive connection of a process that is reloading) and opens a new connection for the next request,
+ * as browsers and HTTP libraries do. Every request counts: an answer (2xx or not), or an error or timeout.
+ *
+ * Not autocannon: at a fixed rate it keeps sending on a connection the server closes after saying
+ * `Connection: close`, loses that request without counting it, and matches every later answer on the connection
+ * with an older request (autocannon 9.0.0, lib/httpClient.js: the pending queue is kept across the reconnect): after
+ * each reload, latencies of a whole second and more that no client saw.
+ */
 export function startLoad(opts: LoadOptions): RunningLoad {
-  let instance: autocannon.Instance | undefined;
-  const measured = new Promise<Load>((resolve, reject) => {
-    instance = autocannon(
-      {
-        url: opts.url,
-        connections: opts.connections,
-        duration: opts.maxSeconds,
-        headers: { host: opts.host },
-        servername: opts.url.startsWith("https") ? opts.host : undefined,
-        timeout: 10,
-        ...(opts.overallRate ? { overallRate: opts.overallRate } : {}),
-      },
-      (err, result) => (err ? reject(err) : resolve(loadOf(result))),
-    );
-  });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const https = require("node:https") as typeof import("node:https");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const http = require("node:http") as typeof import("node:http");
+  const url = new URL(opts.url);
+  const client = url.protocol === "https:" ? https : http;
+  const latencies: number[] = [];
+  let errors = 0;
+  let non2xx = 0;
+  let stopped = false;
+  const started = performance.now();
+  const deadline = started + opts.maxSeconds * 1000;
+  // Seconds between two requests of one connection (none: as soon as the last answer came).
+  const interval = opts.overallRate ? (opts.connections / opts.overallRate) * 1000 : 0;
+  const wake: (() => void)[] = [];
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        const i = wake.indexOf(done);
+        if (i >= 0) wake.splice(i, 1);
+        resolve();
+      }
+      wake.push(done);
+    });
+  const one = (agent: import("node:http").Agent) =>
+    new Promise<void>((resolve) => {
+      const t0 = performance.now();
+      const req = client.request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname + url.search,
+          method: "GET",
+          agent,
+          headers: { host: opts.host },
+          servername: opts.host,
+          rejectUnauthorized: false,
+          timeout: REQUEST_TIMEOUT_MS,
+        },
+        (res) => {
+          res.on("data", () => undefined);
+          res.on("error", () => {
+            errors++;
+            resolve();
+          });
+          res.on("end", () => {
+            latencies.push(performance.now() - t0);
+            if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) non2xx++;
+            resolve();
+          });
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", () => {
+        errors++;
+        resolve();
+      });
+      req.end();
+    });
+  const connection = async (i: number) => {
+    const agent = new client.Agent({ keepAlive: true, maxSockets: 1 });
+    // Spread the connections over one interval, so the rate is even.
+    let next = started + (interval * i) / opts.connections;
+    try {
+      while (!stopped && performance.now() < deadline) {
+        const wait = next - performance.now();
+        if (wait > 0) await pause(wait);
+        if (stopped) break;
+        next = Math.max(next + interval, performance.now());
+        await one(agent);
+      }
+    } finally {
+      agent.destroy();
+    }
+  };
+  const running = Promise.all(Array.from({ length: opts.connections }, (_, i) => connection(i)));
   return {
-    stop: () => {
-      instance?.stop();
-      return measured;
+    stop: async () => {
+      stopped = true;
+      for (const w of [...wake]) w();
+      await running;
+      const seconds = (performance.now() - started) / 1000;
+      const sorted = [...latencies].sort((a, b) => a - b);
+      const at = (q: number) =>
+        sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]) : 0;
+      return {
+        rps: Math.round((latencies.length / seconds) * 10) / 10,
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        max_ms: sorted.length ? Math.round(sorted[sorted.length - 1]) : 0,
+        errors,
+        non2xx,
+        requests: latencies.length + errors,
+      };
     },
   };
 }
+
+/** A request without an answer after this long is an error (as autocannon's `timeout: 10`). */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 /** Failed requests of a load: errors, timeouts and non-2xx answers. */
 export function failures(l: Load): number {
