@@ -25,6 +25,13 @@ export const CHECK_INTERVAL_MS = 1000;
  * without it), and a failing server is marked down after 3 failed checks at this pace.
  */
 export const CHECK_FAST_INTERVAL_MS = 200;
+/**
+ * The ACL of a worker's main frontend that its load balancer health check needs: `always_false` in the bootstrap
+ * of a worker whose routes the Data Plane API applies (a new container starts from it, with no route, and would
+ * answer 404 to everything), set `always_true` by the first apply of its routes; `always_true` where the routes are
+ * in the bootstrap (`routeUpdates: restart`).
+ */
+export const READY_ACL = "edge_routes_applied";
 /** Name prefix of our backends and ACLs (reserved for haproxy-edge on the workers). */
 export const ROUTE_PREFIX = "route_";
 /** Sample of the host ACL: the `Host` header without a `:port` suffix (matched with `-i`). */

@@ -30,6 +30,7 @@ import {
   CHECK_FAST_INTERVAL_MS,
   CHECK_INTERVAL_MS,
   HOST_CRITERION,
+  READY_ACL,
   ROUTE_PREFIX,
   STAGING_HOST_ACL,
   backendName,
@@ -254,7 +255,7 @@ export function planAcls(current: readonly Acl[], routes: Record<string, RouteSp
     current,
     names.flatMap((n) => desiredAcls(n, routes[n])),
     isOurAcl,
-  );
+  ).map((a) => (a.acl_name === READY_ACL ? { ...a, criterion: "always_true" } : a));
 }
 
 /** The frontend's whole `use_backend` list: the current one with ours replaced by those of `routes`, in order. */

@@ -16,6 +16,7 @@ import {
   type EdgeModel,
   type WorkerModel,
 } from "../config/model";
+import { READY_ACL } from "../config/routes";
 import { cidrListText } from "./lists";
 import { file, render, sha256, type RenderedFile } from "./template";
 
@@ -154,6 +155,8 @@ export function renderWorker(model: EdgeModel, worker: WorkerModel): Record<stri
       port: worker.port,
       trustedSources: worker.trustedSources.join(" "),
       healthUri: HEALTH_URI,
+      readyAcl: READY_ACL,
+      readyCriterion: model.routeUpdates === "restart" ? "always_true" : "always_false",
       healthPort: WORKER_HEALTH_PORT,
       notFoundFile: FILES.notFoundPage,
       // `restart`: the routes are part of the configuration, as the same objects the Data Plane API writes.

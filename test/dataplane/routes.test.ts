@@ -290,6 +290,19 @@ describe("dataplane/routes", () => {
       assert.deepEqual(planAcls(acls, {}), [foreignAcl, foreignAcl]);
     });
 
+    it("sets the worker's readiness ACL true (the bootstrap's `always_false`), in place, and nothing else of it", () => {
+      const ready = { acl_name: "edge_routes_applied", criterion: "always_false", value: "" };
+      const acls = planAcls([ready, foreignAcl], { app });
+      assert.deepEqual(acls[0], { ...ready, criterion: "always_true" });
+      assert.deepEqual(
+        acls.map((a) => a.acl_name),
+        ["edge_routes_applied", "is_admin", "route_app_host"],
+      );
+      // Also with no route at all: the worker is then ready, answering 404 to every host as it should.
+      assert.deepEqual(planAcls([ready], {}), [{ ...ready, criterion: "always_true" }]);
+      assert.deepEqual(planAcls(acls, { app }), acls, "idempotent");
+    });
+
     it("is idempotent: planning again from the result changes nothing", () => {
       const first = applied({ app, api }, [foreignAcl], [foreignRule]);
       assert.deepEqual(planAcls(first.acls, { app, api }), first.acls);

@@ -16,6 +16,7 @@ import { sha512Crypt } from "../../components/worker";
 import {
   DATAPLANE_API_CONTAINER_PORT,
   FILES,
+  HEALTH_URI,
   PATHS,
   loadModel,
   type EdgeModel,
@@ -592,6 +593,16 @@ describe("render", () => {
               `${w.name}:\n${fe.join("\n")}`,
             );
             assert.ok(fe.includes("default_backend be_not_found"));
+            // Not ready for the load balancer's check until the Data Plane API applied its routes.
+            assert.deepEqual(
+              fe.filter((l) => l.includes("edge_routes_applied") || l.includes(HEALTH_URI)),
+              [
+                "acl edge_routes_applied always_false",
+                "http-request return status 200 content-type text/plain string ready if { path /haproxy-edge/health } edge_routes_applied",
+                "http-request return status 503 content-type text/plain string not-ready if { path /haproxy-edge/health }",
+              ],
+              fe.join("\n"),
+            );
             assert.ok(section(c.content, "global").includes("master-worker"));
             assert.ok(
               section(c.content, "backend be_not_found").includes(
@@ -1690,6 +1701,8 @@ describe("render", () => {
           (l) => l.startsWith("acl ") || l.startsWith("use_backend ") || l.startsWith("default_backend "),
         ),
         [
+          // Ready from the start: the routes are in the bootstrap.
+          "acl edge_routes_applied always_true",
           "acl ambiguous_path path_sub -i %2f %5c %00 %c0 %c1 \\x5c /.; /..;",
           "acl ambiguous_path path_reg -i %25[0-9a-f][0-9a-f] ;[^/]*/",
           "acl route_api_host req.hdr(host),field(1,:) -i app.lab.example.com",

@@ -232,10 +232,20 @@ describe("system: zero failed requests under load while routes change and every 
     assert.ok(load.max_ms <= SLOWEST_MS, `a request took ${load.max_ms} ms: ${JSON.stringify(load)}`);
   });
 
-  it("10 reload changes through `pulumi up` under load (rate limit, its window, internal networks): each a checked reload, none failed, same container", async () => {
+  it("10 reload changes through `pulumi up` under load (rate limit, its window, internal networks, timeouts): each a checked reload, none failed or slow, same container", async () => {
     const e = engine as Engine;
     const first = await lbNow();
     let pid = first.pid;
+    const workerIds = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          WORKERS.map(async (w) => [
+            w,
+            (await dockerCli(["inspect", "--format", "{{.Id}}", `${STACK}-${w}`])).trim(),
+          ]),
+        ),
+      ) as Record<string, string>;
+    let workers = await workerIds();
     const load = await underLoad("reload changes", async () => {
       for (let i = 1; i <= 10; i++) {
         await e.configure({
@@ -243,9 +253,11 @@ describe("system: zero failed requests under load while routes change and every 
           blocklistCidrs: BLOCKLIST,
           rateLimitRequests: LIMIT.requests + i,
           internalCidrs: [...INTERNAL, `192.0.2.${i}/32`],
-          // The stick table's window too (its definition changes). Not the timeouts: they are the workers' too,
-          // whose containers a new bootstrap replaces.
+          // The stick table's window too (its definition changes).
           rateLimitWindowSeconds: LIMIT.windowSeconds + (i % 2),
+          // Twice, the timeouts: they are the workers' too, and a new bootstrap replaces the worker containers one
+          // by one; a new worker is healthy for the load balancer only once its routes are applied.
+          timeoutServer: i >= 5 && i < 10 ? "31s" : "30s",
         });
         await e.mustUp();
         const now = await lbNow();
@@ -259,6 +271,11 @@ describe("system: zero failed requests under load while routes change and every 
           `change ${i}: the new rate limit is not served`,
         );
         pid = now.pid;
+        // The timeout changes (5 and 10) replaced every worker; the others none.
+        const ids = await workerIds();
+        for (const w of WORKERS)
+          assert.equal(ids[w] !== workers[w], i === 5 || i === 10, `change ${i}: worker ${w}`);
+        workers = ids;
         await assertNoChanges(e);
       }
     });
@@ -266,8 +283,8 @@ describe("system: zero failed requests under load while routes change and every 
     assert.ok(load.requests > 50, `only ${load.requests} requests`);
     assert.equal(failures(load), 0, JSON.stringify(load));
     // No stall: a reload is not felt (the old process answers what it holds, `Connection: close`, and the client
-    // goes on on the new one).
-    assert.ok(load.max_ms <= SLOWEST_MS, `a request took ${load.max_ms} ms: ${JSON.stringify(load)}`);
+    // goes on on the new one); a worker replaced costs at most what losing one does (issue 24.7: 1.5 s).
+    assert.ok(load.max_ms <= 1500, `a request took ${load.max_ms} ms: ${JSON.stringify(load)}`);
     await e.configure(OVERRIDES);
     await e.mustUp();
   });
