@@ -10,7 +10,10 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { DockerApi } from "../../docker/api";
 import {
+  INLINE_MAX_BYTES,
+  applyLive,
   liveInputProblems,
   loadBalancerLiveProvider,
   stagedFiles,
@@ -202,11 +205,11 @@ describe("templates/lb-apply.sh under dash", function () {
     write("internal.acl.next", cidrListText("Internal", internal));
   }
 
-  function apply(): Promise<{ code: number; stdout: string; stderr: string }> {
+  function apply(args: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
       execFile(
         "dash",
-        ["-c", script(), "lb-apply"],
+        ["-c", script(), "lb-apply", ...args],
         { env: { PATH: `${path.join(tmp, "bin")}:${process.env.PATH}` }, timeout: 15_000 },
         (err, stdout, stderr) =>
           resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
@@ -293,10 +296,72 @@ describe("templates/lb-apply.sh under dash", function () {
     assert.deepEqual(leftovers(), []);
   });
 
+  it("takes the new files as arguments (name, content pairs), byte for byte, as it takes written ones", async () => {
+    const blocked = cidrListText("Blocked", ["192.0.2.0/24", "198.51.100.7/32"]);
+    const r = await apply([
+      "haproxy.cfg.next",
+      "old config\n",
+      "blocklist.acl.next",
+      blocked,
+      "internal.acl.next",
+      cidrListText("Internal", ["10.0.0.0/8"]),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "runtime blocklist.acl");
+    assert.equal(read("blocklist.acl"), blocked);
+    assert.deepEqual(runtime.slice(-1), [`commit acl @7 ${path.join(dir, "blocklist.acl")}`]);
+    assert.deepEqual(leftovers(), []);
+  });
+
   it("refuses to run without the new files", async () => {
     const r = await apply();
     assert.equal(r.code, 2);
     assert.match(r.stderr, /no new haproxy\.cfg was written/);
     for (const f of LISTS) assert.ok(fs.existsSync(path.join(dir, f)));
+  });
+});
+
+describe("applyLive: how the files reach the container", () => {
+  /** A DockerApi stand-in that records the calls. */
+  const fakeApi = (calls: { call: string; args: unknown[] }[]) =>
+    ({
+      putArchive: async (...args: unknown[]) => void calls.push({ call: "putArchive", args }),
+      exec: async (...args: unknown[]) => {
+        calls.push({ call: "exec", args });
+        return { exitCode: 0, stdout: "runtime blocklist.acl\n", stderr: "" };
+      },
+    }) as unknown as DockerApi;
+
+  it("as arguments of the one exec (no upload), each file after its name", async () => {
+    const calls: { call: string; args: unknown[] }[] = [];
+    assert.equal(await applyLive(inputs(), fakeApi(calls)), "runtime blocklist.acl");
+    assert.deepEqual(
+      calls.map((c) => c.call),
+      ["exec"],
+    );
+    const cmd = calls[0].args[1] as string[];
+    assert.deepEqual(cmd.slice(0, 4), ["sh", "-c", "exit 0", "lb-apply"]);
+    assert.deepEqual(
+      cmd.slice(4),
+      stagedFiles(inputs()).flatMap((f) => [f.path, f.content.toString()]),
+    );
+  });
+
+  it("uploaded as an archive first when one is too large for an argument", async () => {
+    const calls: { call: string; args: unknown[] }[] = [];
+    const big = inputs({
+      appliedByReload: {
+        settings: {},
+        file: "/etc/edge/haproxy.cfg",
+        content: "#".repeat(INLINE_MAX_BYTES + 1),
+      },
+    });
+    await applyLive(big, fakeApi(calls));
+    assert.deepEqual(
+      calls.map((c) => c.call),
+      ["putArchive", "exec"],
+    );
+    assert.equal(calls[0].args[1], "/etc/edge");
+    assert.deepEqual((calls[1].args[1] as string[]).length, 4);
   });
 });
