@@ -97,6 +97,25 @@ export function filesInputProblems(news: ServiceFilesInputs): { property: string
 /** How long the writer's calls (one archive of every file) may take. */
 const WRITE_TIMEOUT_MS = 60_000;
 
+/**
+ * Removes the writer containers a killed run may have left for `volume` (created, never started: they would keep
+ * the volume from being deleted).
+ */
+export async function removeWriters(api: DockerApi, volume: string): Promise<void> {
+  const filters = encodeURIComponent(JSON.stringify({ label: [`haproxy-edge.volume=${volume}`] }));
+  const left = await api.request<{ Id: string }[]>({
+    method: "GET",
+    path: `/containers/json?all=1&filters=${filters}`,
+    timeoutMs: WRITE_TIMEOUT_MS,
+  });
+  for (const c of left ?? [])
+    await api.request({
+      method: "DELETE",
+      path: `/containers/${c.Id}?force=1&v=0`,
+      timeoutMs: WRITE_TIMEOUT_MS,
+    });
+}
+
 /** Writes `files` into the volume through a created, never started, container. Errors name the volume and host. */
 export async function writeVolumeFiles(
   inputs: Pick<ServiceFilesInputs, "endpoint" | "volume" | "image">,
@@ -106,6 +125,7 @@ export async function writeVolumeFiles(
   const mount = "/haproxy-edge-files";
   let id: string | undefined;
   try {
+    await removeWriters(api, inputs.volume);
     const created = await api.request<{ Id: string }>({
       method: "POST",
       path: "/containers/create",
@@ -176,8 +196,15 @@ export function serviceFilesProvider(): pulumi.dynamic.ResourceProvider<
       await writeVolumeFiles(news, news.files);
       return { outs: outsOf(news) };
     },
-    // The files live in the volume: deleting the volume deletes them.
-    async delete() {},
+    // The files live in the volume: deleting the volume deletes them. A writer a killed run left would keep it.
+    async delete(_id, olds) {
+      const api = new DockerApi(olds.endpoint);
+      try {
+        await removeWriters(api, olds.volume);
+      } catch (e) {
+        throw new Error(`files of volume ${olds.volume} on ${api.where}: ${(e as Error).message}`);
+      }
+    },
   };
 }
 

@@ -29,12 +29,15 @@ describe("docker/files", () => {
   let seen: { method: string; url: string; body: Buffer }[];
   /** Status of `PUT …/archive` (the extraction). */
   let archiveStatus: number;
+  /** Writer containers a killed run left (what `GET /containers/json` lists). */
+  let left: string[];
   let url: string;
 
   beforeEach(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "docker-files-"));
     seen = [];
     archiveStatus = 200;
+    left = [];
     server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
@@ -42,7 +45,14 @@ describe("docker/files", () => {
         const u = (req.url ?? "").replace(/^\/v1\.41/, "");
         seen.push({ method: req.method ?? "", url: u, body: Buffer.concat(chunks) });
         const p = u.split("?")[0];
-        if (req.method === "POST" && p === "/containers/create") {
+        if (req.method === "GET" && p === "/containers/json") {
+          res.writeHead(200, { "Content-Type": "application/json" });
+          res.end(JSON.stringify(left.map((Id) => ({ Id }))));
+        } else if (req.method === "DELETE" && left.some((id) => p === `/containers/${id}`)) {
+          left = left.filter((id) => p !== `/containers/${id}`);
+          res.writeHead(204);
+          res.end();
+        } else if (req.method === "POST" && p === "/containers/create") {
           res.writeHead(201, { "Content-Type": "application/json" });
           res.end(JSON.stringify({ Id: "w1" }));
         } else if (req.method === "PUT" && p === "/containers/w1/archive") {
@@ -106,9 +116,18 @@ describe("docker/files", () => {
     await writeVolumeFiles(inputs(), inputs().files);
     assert.deepEqual(
       seen.map((s) => `${s.method} ${s.url.split("?")[0]}`),
-      ["POST /containers/create", "PUT /containers/w1/archive", "DELETE /containers/w1"],
+      [
+        "GET /containers/json",
+        "POST /containers/create",
+        "PUT /containers/w1/archive",
+        "DELETE /containers/w1",
+      ],
     );
-    const body = JSON.parse(seen[0].body.toString()) as Record<string, unknown>;
+    assert.equal(
+      decodeURIComponent(seen[0].url.split("filters=")[1]),
+      JSON.stringify({ label: ["haproxy-edge.volume=dev-lb-files"] }),
+    );
+    const body = JSON.parse(seen[1].body.toString()) as Record<string, unknown>;
     assert.equal(body.Image, "sha256:abc");
     assert.equal(body.NetworkDisabled, true);
     assert.deepEqual(body.HostConfig, { Binds: ["dev-lb-files:/haproxy-edge-files"], NetworkMode: "none" });
@@ -116,7 +135,7 @@ describe("docker/files", () => {
     assert.match(a.url, /path=%2Fhaproxy-edge-files$/);
     assert.deepEqual(a.listing, ["-rw-r--r-- haproxy.cfg", "-rw------- userlist.cfg"]);
     assert.equal(a.read("userlist.cfg"), "user x password y\n");
-    assert.match(seen[2].url, /force=1/);
+    assert.match(seen[3].url, /force=1/);
   });
 
   it("a failed extraction fails naming the volume, the engine and its words, and still removes the writer", async () => {
@@ -161,6 +180,15 @@ describe("docker/files", () => {
     const updated = archive(1);
     assert.deepEqual(updated.listing, ["-rw-r--r-- haproxy.cfg"]);
     assert.equal(updated.read("haproxy.cfg"), "global\n  maxconn 9\n");
+  });
+
+  it("removes the writers a killed run left for the volume, before a write and when deleted", async () => {
+    left = ["stale1", "stale2"];
+    await writeVolumeFiles(inputs(), inputs().files);
+    assert.deepEqual(left, []);
+    left = ["stale3"];
+    await fullProvider().delete("dev-lb-files", { ...inputs(), paths: [], seedPaths: [] } as never);
+    assert.deepEqual(left, []);
   });
 
   it("the digest: in path order, and changed by a path, a mode or a byte", () => {
