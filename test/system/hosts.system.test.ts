@@ -145,6 +145,17 @@ describe("system: several Docker hosts (workers on a second engine over ssh://) 
       `label=haproxy-edge.stack=${STACK}`,
     ]);
     assert.deepEqual(r.stdout.trim().split("\n").sort(), ROLLOUT.map((w) => `${STACK}-${w}`).sort());
+    // Their files volumes were written, and their pids limits set, over ssh: read-only roots, 512 processes.
+    const inspected = await (remote as RemoteDocker).docker([
+      "inspect",
+      "--format",
+      "{{.Name}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.PidsLimit}}",
+      ...ROLLOUT.map((w) => `${STACK}-${w}`),
+    ]);
+    assert.deepEqual(
+      inspected.stdout.trim().split("\n").sort(),
+      ROLLOUT.map((w) => `/${STACK}-${w} true 512`).sort(),
+    );
   });
 
   it("serves traffic through the load balancer to the workers and backends on the other host", async () => {
