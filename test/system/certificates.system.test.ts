@@ -6,7 +6,7 @@
  * volumes. Traffic goes only to 127.0.0.1 and to containers on the stack's own network.
  */
 import { strict as assert } from "node:assert";
-import { PATHS } from "../../config/model";
+import { FILES, PATHS } from "../../config/model";
 import type { AcmeLab } from "./acme-lab";
 import {
   CERTBOT,
@@ -86,6 +86,15 @@ describe("system: certificates from a real ACME server (pebble + bind9), hot-swa
       dns,
       /\/key certbot-key: updating zone '[^']+': deleting an RR at _acme-challenge\.systest\.example\.com TXT/,
     );
+  });
+
+  it("certbot reaches the load balancer's runtime API only, never its master CLI (reloads, process control)", async () => {
+    const shared = await dockerExec(CERTBOT, ["ls", "-A", PATHS.certbotRuntimeDir]);
+    assert.deepEqual(shared.stdout.trim().split("\n"), ["admin.sock"], shared.stderr);
+    const master = await dockerExec(CERTBOT, ["test", "-e", FILES.lbMasterSocket]);
+    assert.notEqual(master.code, 0, `${FILES.lbMasterSocket} is visible in certbot's container`);
+    // The load balancer has it, in its own /run.
+    assert.equal((await dockerExec(LB, ["test", "-S", FILES.lbMasterSocket])).code, 0);
   });
 
   it("keeps the credentials file 0600 and the ACME state on the retained volume", async () => {
