@@ -46,6 +46,11 @@ export const FILES = {
    * mode 0600 (root: its start script and the provider's commands).
    */
   lbMasterSocket: "/run/haproxy-edge-master.sock",
+  /**
+   * The load balancer's server states (`show servers state`), written before each reload and loaded by the new
+   * process: it starts knowing which workers are down, instead of taking every one for up until checked.
+   */
+  lbServerState: "/run/haproxy-edge-servers.state",
   workerMasterSocket: `${PATHS.workerMasterDir}/master.sock`,
   notFoundPage: `${PATHS.edgeDir}/404.html`,
   blocklist: `${PATHS.edgeDir}/blocklist.acl`,

@@ -33,6 +33,7 @@ export function renderLoadBalancer(model: EdgeModel): Record<string, RenderedFil
     stack: model.stack,
     maxConnections: lb.maxConnections,
     socket: FILES.lbSocket,
+    serverStateFile: FILES.lbServerState,
     timeouts: lb.timeouts,
     httpPort: lb.httpPort,
     httpsPort: lb.httpsPort,
@@ -106,6 +107,7 @@ export function renderLoadBalancerApply(model: EdgeModel): string {
     lists: [base(FILES.blocklist), base(FILES.internalNetworks)],
     statsSocket: FILES.lbSocket,
     masterSocket: FILES.lbMasterSocket,
+    serverStateFile: FILES.lbServerState,
   });
 }
 

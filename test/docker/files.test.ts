@@ -224,6 +224,10 @@ describe("docker/files", () => {
     const check = await p.check(inputs(), { ...inputs(), digest: "0".repeat(64) });
     assert.deepEqual(check.failures, [{ property: "digest", reason: "is not the digest of files" }]);
     assert.deepEqual((await p.check(inputs(), inputs())).failures, []);
+    // A preview of a new stack: a content (a generated certificate) and so the digest are not known yet.
+    const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+    const preview = inputs({ files: [{ path: "placeholder.pem", content: unknown, mode: 0o600 }] });
+    assert.deepEqual((await p.check(preview, { ...preview, digest: unknown })).failures, []);
   });
 
   it("serializes like pulumi.dynamic.Resource and writes when loaded by Node's module loader in a plain node", async function () {

@@ -127,6 +127,10 @@ async function fakeSocket(
   return server;
 }
 
+/** What HAProxy's `show servers state` answers (abridged). */
+const SERVER_STATE =
+  "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state\n3 be_production 1 prod-1 172.29.80.11 0\n\n";
+
 describe("templates/lb-apply.sh under dash", function () {
   this.timeout(20_000);
   let tmp: string;
@@ -172,11 +176,13 @@ describe("templates/lb-apply.sh under dash", function () {
       await fakeSocket(
         path.join(tmp, "admin.sock"),
         (cmd) =>
-          cmd.startsWith("prepare acl")
-            ? "New version created: 7\n\n"
-            : cmd.includes("bogus")
-              ? "'bogus' is not a valid IPv4 or IPv6 address.\n\n"
-              : "\n",
+          cmd === "show servers state"
+            ? SERVER_STATE
+            : cmd.startsWith("prepare acl")
+              ? "New version created: 7\n\n"
+              : cmd.includes("bogus")
+                ? "'bogus' is not a valid IPv4 or IPv6 address.\n\n"
+                : "\n",
         runtime,
       ),
       await fakeSocket(path.join(tmp, "master.sock"), () => reloadAnswer, master),
@@ -196,6 +202,7 @@ describe("templates/lb-apply.sh under dash", function () {
       lists: LISTS,
       statsSocket: path.join(tmp, "admin.sock"),
       masterSocket: path.join(tmp, "master.sock"),
+      serverStateFile: path.join(tmp, "servers.state"),
     });
   }
 
@@ -264,8 +271,9 @@ describe("templates/lb-apply.sh under dash", function () {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), "reload");
     assert.deepEqual(master, ["reload"]);
-    // The reload reads the lists: no runtime swap.
-    assert.deepEqual(runtime, []);
+    // The reload reads the lists: no runtime swap. The servers' states are saved for the new process first.
+    assert.deepEqual(runtime, ["show servers state"]);
+    assert.equal(fs.readFileSync(path.join(tmp, "servers.state"), "utf8"), SERVER_STATE);
     assert.equal(read("haproxy.cfg"), "new config\n");
     assert.equal(read("blocklist.acl"), cidrListText("Blocked", ["192.0.2.0/24", "198.51.100.1/32"]));
     assert.deepEqual(leftovers(), []);

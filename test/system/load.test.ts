@@ -72,6 +72,7 @@ describe("test/system/load: startLoad", () => {
     const l = await run(20, 1.5);
     assert.equal(l.errors, 1, JSON.stringify(l));
     assert.equal(l.non2xx, 1, JSON.stringify(l));
+    assert.deepEqual(l.failed, { ECONNRESET: 1, "503": 1 });
     assert.ok(l.max_ms >= 600 && l.max_ms < 900, JSON.stringify(l));
   });
 

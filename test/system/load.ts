@@ -16,6 +16,8 @@ export interface Load {
   errors: number;
   non2xx: number;
   requests: number;
+  /** The failed requests by status code or error (`404`, `ECONNRESET`, `timeout`), where the generator knows. */
+  failed?: Record<string, number>;
 }
 
 /** autocannon's result in our terms. */
@@ -71,6 +73,8 @@ export function startLoad(opts: LoadOptions): RunningLoad {
   const latencies: number[] = [];
   let errors = 0;
   let non2xx = 0;
+  const failed: Record<string, number> = {};
+  const fail = (why: string) => (failed[why] = (failed[why] ?? 0) + 1);
   let stopped = false;
   const started = performance.now();
   const deadline = started + opts.maxSeconds * 1000;
@@ -105,20 +109,26 @@ export function startLoad(opts: LoadOptions): RunningLoad {
         },
         (res) => {
           res.on("data", () => undefined);
-          res.on("error", () => {
+          res.on("error", (e: NodeJS.ErrnoException) => {
             errors++;
+            fail(e.code ?? e.message);
             resolve();
           });
           res.on("end", () => {
             latencies.push(performance.now() - t0);
-            if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) non2xx++;
+            const status = res.statusCode ?? 0;
+            if (status < 200 || status > 299) {
+              non2xx++;
+              fail(String(status));
+            }
             resolve();
           });
         },
       );
       req.on("timeout", () => req.destroy(new Error("timeout")));
-      req.on("error", () => {
+      req.on("error", (e: NodeJS.ErrnoException) => {
         errors++;
+        fail(e.code ?? e.message);
         resolve();
       });
       req.end();
@@ -157,6 +167,7 @@ export function startLoad(opts: LoadOptions): RunningLoad {
         errors,
         non2xx,
         requests: latencies.length + errors,
+        failed,
       };
     },
   };
