@@ -50,7 +50,7 @@ import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import { runProgram } from "../test/support/program";
 import { loadStackFile } from "../test/support/stack-config";
-import { FILES } from "../config/model";
+import { FILES, PATHS } from "../config/model";
 import type { Engine, StateResource } from "../test/system/engine";
 import {
   downAcmeStack,
@@ -167,20 +167,14 @@ export function singleHopConfig(lbConfig: string): string {
   return [...lines.slice(0, start), ...backend, ...lines.slice(end)].join("\n");
 }
 
-interface Upload {
-  file: string;
-  content: string;
-  permissions: string;
-}
-
 async function startBenchContainers(lb: StateResource) {
-  const uploads = lb.inputs.uploads as Upload[];
+  // The load balancer's rendered files as its container holds them (its files volume), the production backend
+  // pointed straight at the demo backends.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-single-"));
-  for (const u of uploads) {
-    const content = u.file === FILES.lbConfig ? singleHopConfig(u.content) : u.content;
-    fs.mkdirSync(path.join(dir, path.dirname(u.file)), { recursive: true });
-    fs.writeFileSync(path.join(dir, u.file), content, { mode: parseInt(u.permissions, 8) });
-  }
+  fs.mkdirSync(path.join(dir, path.dirname(PATHS.edgeDir)), { recursive: true });
+  await dockerCli(["cp", `${STACK}-lb:${PATHS.edgeDir}`, path.join(dir, path.dirname(PATHS.edgeDir))]);
+  const cfg = path.join(dir, FILES.lbConfig);
+  fs.writeFileSync(cfg, singleHopConfig(fs.readFileSync(cfg, "utf8")));
   const label = ["--label", `haproxy-edge.test=${STACK}`];
   await dockerCli([
     "run",
